@@ -1,0 +1,282 @@
+"""report, bench, sample, train and data commands."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from darnzip import archive as arc
+from darnzip.registry import DEFAULT_MODEL, resolve_model
+
+from .errors import fail, friendly_errors
+from .main import accounting, default_workers, main, progress_bar
+
+
+def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:
+    """Binary images (N, H, W) from 'mnist-test'/'mnist-train'/... or from files."""
+    if paths:
+        from darnzip.sources import find_inputs, load_sources
+
+        images = np.concatenate([bits for _, bits in load_sources(find_inputs(paths), tuple(shape))])
+    else:
+        from darnzip.datasets import load_binary_mnist
+
+        if not data.startswith("mnist-"):
+            fail(f"unknown dataset {data!r} (try mnist-test, or pass files)")
+        images = load_binary_mnist(data[len("mnist-"):])
+    return images[:limit] if limit else images
+
+
+def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet: bool):
+    """Compress to memory, then decode and check; returns (stats, archive bytes, seconds in, seconds out)."""
+    entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
+    buffer = io.BytesIO()
+    with progress_bar(len(images), quiet, "compress") as bar:
+        start = time.perf_counter()
+        stats = arc.compress_stream(buffer, [(entry, images)], loaded, options, bar.update)
+        seconds_in = time.perf_counter() - start
+    buffer.seek(0)
+    with progress_bar(len(images), quiet, "decompress") as bar:
+        start = time.perf_counter()
+        opened = arc.open_archive(buffer)
+        decoded = np.concatenate(list(arc.decode_images(opened, options.workers, bar.update)))
+        seconds_out = time.perf_counter() - start
+    if not np.array_equal(decoded, images.reshape(len(images), -1)):
+        fail("round trip mismatch")
+    return stats, buffer.getvalue(), seconds_in, seconds_out
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--data", default="mnist-test", show_default=True, help="Dataset when no PATHS are given.")
+@click.option("--limit", type=int, default=None, help="Use only the first N images.")
+@click.option("--samples", default=100, show_default=True, help="Posterior samples per image for E[F] and the IS NLL.")
+@click.option("--plot", type=click.Path(dir_okay=False), default="report.png", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True)
+@click.option("--model", "model_name", default=None)
+@click.option("-T", "--threads", "workers", default=0)
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def report(paths, data, limit, samples, plot, json_path, baselines, model_name, workers, quiet):
+    """Real bits against the quantised model's free energy and NLL, and against classical codecs."""
+    from darnzip.evaluate import evaluate
+
+    loaded = resolve_model(model_name)
+    images = load_dataset_or_paths(data, paths, limit, loaded.config.image_shape)
+    options = arc.CodingOptions(workers=default_workers(workers))
+    stats, blob, _, _ = code_in_memory(images, loaded, options, quiet)
+    acc = accounting(stats)
+    with progress_bar(len(images), quiet, f"E[F] and NLL ({samples} samples)") as bar:
+        ev = evaluate(loaded.quantized, images, samples=samples, progress=bar.update)
+    one_sample = np.concatenate(stats.pushed_bits) - np.concatenate(stats.posterior_bits)
+    n = len(images)
+    figures = {
+        "model": loaded.model_id, "model_sha256": loaded.sha256, "images": n, "round_trip_exact": True,
+        "archive_bits_per_image": acc["bits_per_image"],
+        "one_sample_free_energy_bits_per_image": float(one_sample.mean()),
+        "expected_free_energy_bits_per_image": float(ev.free_energy_bits.mean()),
+        "expected_free_energy_nats_per_image": float(ev.free_energy_bits.mean() * math.log(2)),
+        "nll_bits_per_image": float(ev.nll_bits.mean()),
+        "nll_nats_per_image": float(ev.nll_bits.mean() * math.log(2)),
+        "nll_samples": samples,
+        "initial_bits_total": stats.initial_bits,
+        "net_bits_per_image_after_first_batches": (acc["archive_bits"] - stats.initial_bits) / n,
+        "container_bits_total": acc["container_bits"],
+        "gap_to_one_sample_fe_percent": 100 * (acc["archive_bits"] / one_sample.sum() - 1),
+        "gap_to_expected_fe_percent": 100 * (acc["archive_bits"] / ev.free_energy_bits.sum() - 1),
+        "gap_to_nll_percent": 100 * (acc["archive_bits"] / ev.nll_bits.sum() - 1),
+    }
+    rows = [("darnzip (this archive)", acc["bits_per_image"], "")]
+    if baselines:
+        from darnzip.baselines import all_baselines
+        from darnzip.datasets import load_binary_mnist
+
+        train = load_binary_mnist("train") if not paths else None
+        for b in all_baselines(images, train):
+            rows.append((b.name, b.bits_per_image, b.note))
+        figures["baselines"] = [{"codec": r[0], "bits_per_image": r[1], "note": r[2]} for r in rows[1:]]
+    click.echo(f"model {loaded.model_id} ({loaded.sha256[:12]}), {n} images, round trip exact")
+    click.echo(f"  archive size                {acc['bits_per_image']:9.2f} bits/image  ({acc['archive_bits']} bits)")
+    click.echo(f"  one-sample free energy      {figures['one_sample_free_energy_bits_per_image']:9.2f} bits/image"
+               f"  (gap {figures['gap_to_one_sample_fe_percent']:+.2f}%)")
+    click.echo(f"  expected free energy        {figures['expected_free_energy_bits_per_image']:9.2f} bits/image"
+               f"  = {figures['expected_free_energy_nats_per_image']:.2f} nats  (gap {figures['gap_to_expected_fe_percent']:+.2f}%)")
+    click.echo(f"  IS NLL, {samples} samples       {figures['nll_bits_per_image']:9.2f} bits/image"
+               f"  = {figures['nll_nats_per_image']:.2f} nats  (gap {figures['gap_to_nll_percent']:+.2f}%)")
+    click.echo(f"  initial bits (no bits back) {stats.initial_bits:9.0f} bits total over {stats.first_batch_images} images;"
+               f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
+    click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
+    click.echo("\n  codec                                             bits/image")
+    for name, bits, note in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
+        shown = f"{bits:10.2f}" if bits is not None else "         -"
+        click.echo(f"  {name:48s}{shown}  {note}")
+    if plot:
+        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits)
+        click.echo(f"\nplot -> {plot}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def write_plot(path: Path, one_sample, expected, nll) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    left.scatter(expected, one_sample, s=3, alpha=0.4, label="coded (one-sample FE)")
+    lo, hi = float(min(expected.min(), one_sample.min())), float(max(expected.max(), one_sample.max()))
+    left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    left.set_xlabel("expected free energy (bits)")
+    left.set_ylabel("coded bits (bits)")
+    left.set_title("per image: coded bits vs free energy")
+    left.legend()
+    bins = np.linspace(min(nll.min(), one_sample.min()), max(one_sample.max(), expected.max()), 60)
+    right.hist(one_sample, bins=bins, alpha=0.5, label=f"coded, mean {one_sample.mean():.1f}")
+    right.hist(expected, bins=bins, alpha=0.5, label=f"E[F], mean {expected.mean():.1f}")
+    right.hist(nll, bins=bins, alpha=0.5, label=f"IS NLL, mean {nll.mean():.1f}")
+    right.set_xlabel("bits per image")
+    right.set_title("histogram")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@main.command()
+@click.option("--data", default="mnist-test", show_default=True)
+@click.option("--limit", type=int, default=None)
+@click.option("--repeat", default=3, show_default=True, help="Timed runs; the best is reported.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True)
+@click.option("--model", "model_name", default=None)
+@click.option("-T", "--threads", "workers", default=0)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@friendly_errors
+def bench(data, limit, repeat, baselines, model_name, workers, json_path):
+    """Throughput of compress and decompress (round trip checked) and classical codecs, in one run."""
+    loaded = resolve_model(model_name)
+    images = load_dataset_or_paths(data, (), limit, loaded.config.image_shape)
+    options = arc.CodingOptions(workers=default_workers(workers))
+    best_in, best_out = math.inf, math.inf
+    for _ in range(repeat):
+        stats, blob, t_in, t_out = code_in_memory(images, loaded, options, True)
+        best_in, best_out = min(best_in, t_in), min(best_out, t_out)
+    n = len(images)
+    result = {"images": n, "workers": options.workers, "bits_per_image": 8 * len(blob) / n,
+              "compress_images_per_s": n / best_in, "decompress_images_per_s": n / best_out,
+              "compress_seconds": best_in, "decompress_seconds": best_out}
+    click.echo(f"darnzip {loaded.model_id}: {n} images, {options.workers} workers, best of {repeat}")
+    click.echo(f"  size        {result['bits_per_image']:.2f} bits/image")
+    click.echo(f"  compress    {result['compress_images_per_s']:.0f} images/s ({best_in:.2f} s)")
+    click.echo(f"  decompress  {result['decompress_images_per_s']:.0f} images/s ({best_out:.2f} s)")
+    if baselines:
+        from darnzip.baselines import all_baselines
+        from darnzip.datasets import load_binary_mnist
+
+        result["baselines"] = []
+        click.echo("  classical codecs (round-tripped):")
+        for b in all_baselines(images, load_binary_mnist("train")):
+            result["baselines"].append(vars(b))
+            shown = f"{b.bits_per_image:8.2f} bits/image, {n / b.seconds:9.0f} images/s" if b.bits_per_image else ""
+            click.echo(f"    {b.name:46s}{shown} {b.note}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+@main.command()
+@click.option("-n", "--count", default=64, show_default=True)
+@click.option("-o", "--output", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--model", "model_name", default=None)
+@click.option("-f", "--force", is_flag=True)
+@friendly_errors
+def sample(count, output, seed, model_name, force):
+    """Ancestral samples from the quantised model, top layer to pixels, as a PNG grid."""
+    from PIL import Image
+
+    from darnzip.atomic import atomic_file
+    from darnzip.baselines import tile
+    from darnzip.sampling import ancestral_samples
+
+    loaded = resolve_model(model_name)
+    images = ancestral_samples(loaded.quantized, count, seed)
+    grid = tile(images)
+    with atomic_file(Path(output), force) as f:
+        Image.fromarray((255 * (1 - grid)).astype(np.uint8), mode="L").save(f, format="PNG")
+    click.echo(f"{count} samples -> {output}", err=True)
+
+
+@main.command()
+@click.option("--run-dir", default="runs/mnist", show_default=True, type=click.Path(file_okay=False))
+@click.option("--epochs", default=100, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--estimator", type=click.Choice(["rloo", "taylor"]), default="rloo", show_default=True)
+@click.option("--samples", default=2, show_default=True, help="Posterior samples per image (rloo needs >= 2).")
+@click.option("--latents", default="500", show_default=True, help="Latent layer sizes, bottom-up, comma separated.")
+@click.option("--q-autoregressive/--q-factorised", default=False, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--resume/--no-resume", default=True, show_default=True)
+@click.option("--export", "export_stem", default=None, help="Quantise and write STEM.safetensors + STEM.json.")
+@click.option("--model-id", default=DEFAULT_MODEL, show_default=True)
+@click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
+@click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
+@friendly_errors
+def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, seed, device, resume,
+          export_stem, model_id, frac_bits, register):
+    """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
+    from darnzip.datasets import load_binary_mnist
+    from darnzip.model import DarnConfig
+    from darnzip.train import TrainSettings, pick_device
+    from darnzip.train import train as run_training
+
+    config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive)
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, estimator=estimator,
+                             samples=samples, seed=seed, device=pick_device(device))
+    model = run_training(config, settings, load_binary_mnist("train"), load_binary_mnist("valid"), Path(run_dir),
+                         resume=resume, log=lambda s: click.echo(s, err=True))
+    if export_stem:
+        from darnzip.export import export_model
+
+        sha = export_model(model, Path(export_stem), model_id, frac_bits, Path(run_dir))
+        click.echo(f"exported {export_stem}.safetensors (sha256 {sha})", err=True)
+        if register:
+            from darnzip.registry import register_model
+
+            register_model(model_id, Path(export_stem).with_suffix(".safetensors"), sha,
+                           f"DARN {latents} latents, binary MNIST, {epochs} epochs {estimator}")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["mnist"]))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=True), help="Directory (png) or .npy file.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]))
+@click.option("--limit", type=int, default=None)
+@click.option("-f", "--force", is_flag=True)
+@friendly_errors
+def data(name, output, split, limit, force):
+    """Write a dataset's binary images as PNG files (directory) or one .npy array (OUTPUT ending in .npy)."""
+    from PIL import Image
+
+    from darnzip.atomic import atomic_file, staging_directory
+    from darnzip.datasets import load_binary_mnist
+
+    images = load_binary_mnist(split)[:limit]
+    out = Path(output)
+    if out.suffix == ".npy":
+        with atomic_file(out, force) as f:
+            np.save(f, images, allow_pickle=False)
+    else:
+        width = len(str(len(images) - 1))
+        names = [f"{split}_{i:0{width}d}.png" for i in range(len(images))]
+        with staging_directory(out, names, force) as stage:
+            for name_, image in zip(names, images):
+                Image.fromarray(image * 255, mode="L").save(stage / name_, format="PNG")
+    click.echo(f"{len(images)} binary MNIST {split} images -> {out}", err=True)

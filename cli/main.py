@@ -1,0 +1,241 @@
+"""darnzip command line: compress, decompress, test, list, report, bench, sample, train, data."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+from darnzip import archive as arc
+from darnzip.atomic import atomic_file, staging_directory
+from darnzip.container import ArchiveError
+from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
+from darnzip.sources import InputError, find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
+
+from .errors import fail, friendly_errors
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def progress_bar(total: int, quiet: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc=desc, disable=True if quiet else None, leave=False, file=sys.stderr)
+
+
+def default_workers(requested: int) -> int:
+    return requested if requested > 0 else (os.cpu_count() or 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="darnzip")
+def main():
+    """Lossless compression of binary images with a DARN and bits-back ANS coding."""
+
+
+# ---- compress ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Archive to write.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the archive to standard output.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("-k", "--keep", is_flag=True, help="Keep inputs (always done; accepted for zstd compatibility).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the free-energy accounting.")
+@click.option("--model", "model_name", default=None, help=f"Registered model id or .safetensors path [{DEFAULT_MODEL}].")
+@click.option("--chunk-size", default=2048, show_default=True, help="Images per independent chunk.")
+@click.option("--batch-size", default=1024, show_default=True, help="Images per coder call after the ramp.")
+@click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
+@click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
+@friendly_errors
+def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch, workers):
+    """Compress image files, directories of them, or .npy arrays ('-' reads one from stdin)."""
+    if chunk_size < 1 or batch_size < 1 or first_batch < 1 or first_batch > batch_size:
+        fail("need --chunk-size >= 1 and 1 <= --first-batch <= --batch-size")
+    loaded = resolve_model(model_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = list(paths)
+        if "-" in paths:
+            if len(paths) > 1:
+                fail("'-' (stdin) cannot be combined with other inputs")
+            data = sys.stdin.buffer.read()
+            stdin_file = Path(tmp) / ("stdin.npy" if data.startswith(NPY_MAGIC) else "stdin.png")
+            stdin_file.write_bytes(data)
+            paths = [str(stdin_file)]
+            if output is None:
+                to_stdout = True
+        files = find_inputs(paths)
+        sources = list(load_sources(files, tuple(loaded.config.image_shape)))
+        target = None if to_stdout else Path(output) if output else default_archive_name(paths)
+        if target is not None and not force and any(target.resolve() == f.resolve() for f, _ in files):
+            fail(f"{target} is one of the inputs (use -f to overwrite it)")
+        if to_stdout and sys.stdout.isatty():
+            fail("refusing to write an archive to a terminal (use -o FILE)")
+        options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers))
+        count = sum(len(bits) for _, bits in sources)
+        with progress_bar(count, quiet, "compress") as bar:
+            if to_stdout:
+                buffer = io.BytesIO()
+                stats = arc.compress_stream(buffer, sources, loaded, options, bar.update)
+                sys.stdout.buffer.write(buffer.getvalue())
+                sys.stdout.buffer.flush()
+            else:
+                with atomic_file(target, force) as f:
+                    stats = arc.compress_stream(f, sources, loaded, options, bar.update)
+    if not quiet:
+        click.echo(summary_line(stats, target), err=True)
+        if verbose:
+            click.echo(json.dumps(accounting(stats), indent=2), err=True)
+
+
+def default_archive_name(paths: list[str]) -> Path:
+    if len(paths) != 1:
+        fail("several inputs: name the archive with -o")
+    source = Path(paths[0])
+    return source.parent / (source.name.rstrip("/") + ".dz")
+
+
+def accounting(stats: arc.CompressStats) -> dict:
+    n = max(1, stats.images)
+    actual = 8 * stats.archive_bytes
+    fe = stats.free_energy_bits
+    first = stats.first_batch_images
+    return {
+        "images": stats.images,
+        "archive_bits": actual,
+        "bits_per_image": actual / n,
+        "free_energy_bits_per_image": fe / n,
+        "initial_bits": stats.initial_bits,
+        "first_batch_images": first,
+        "container_bits": 8 * (stats.archive_bytes - stats.chunk_bytes),
+        "gap_bits": actual - fe,
+        "gap_percent": 100.0 * (actual - fe) / fe if fe else 0.0,
+    }
+
+
+def summary_line(stats: arc.CompressStats, target: Path | None) -> str:
+    a = accounting(stats)
+    where = f" -> {target}" if target else ""
+    return (f"{stats.images} images{where}: {stats.archive_bytes} bytes, {a['bits_per_image']:.2f} bits/image "
+            f"(free energy {a['free_energy_bits_per_image']:.2f}, gap {a['gap_percent']:+.2f}%)")
+
+
+# ---- decompress / test / list ---------------------------------------------------------------------------
+def open_input(path: str):
+    if path == "-":
+        return io.BytesIO(sys.stdin.buffer.read())
+    return open(path, "rb")
+
+
+@main.command()
+@click.argument("archive_path", metavar="ARCHIVE")
+@click.option("-o", "--output", help="Output directory (or a file name when the archive holds one source).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write the single source to standard output.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--model", "model_name", default=None, help="Use this model file instead of the registered one.")
+@click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
+@friendly_errors
+def decompress(archive_path, output, to_stdout, force, quiet, model_name, workers):
+    """Restore the files of an archive, pixel-exact, with their names and order."""
+    with open_input(archive_path) as src:
+        opened = arc.open_archive(src, model_name)
+        entries = list(unpack_entries(opened.header["sources"]))
+        single = len(entries) == 1 and output is not None and Path(output).suffix == Path(entries[0]["name"]).suffix
+        with progress_bar(opened.header["count"], quiet, "decompress") as bar:
+            if to_stdout or single:
+                if len(entries) != 1:
+                    fail(f"archive holds {len(entries)} files; use -o DIR")
+                if to_stdout and sys.stdout.isatty() and entries[0]["type"] == "npy":
+                    fail("refusing to write binary data to a terminal (use -o)")
+                blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
+                if to_stdout:
+                    sys.stdout.buffer.write(blobs[0])
+                    sys.stdout.buffer.flush()
+                else:
+                    with atomic_file(Path(output), force) as f:
+                        f.write(blobs[0])
+                written = output or "stdout"
+            else:
+                if output is None and archive_path == "-":
+                    fail("reading from stdin: name the output directory with -o (or use -c)")
+                root = Path(output) if output else Path(archive_path).with_suffix("")
+                names = [e["name"] for e in entries]
+                for name in names:
+                    safe_output_path(root, name)
+                with staging_directory(root, names, force) as stage:
+                    for entry, bits in arc.iter_sources(opened, default_workers(workers), bar.update):
+                        path = safe_output_path(stage, entry["name"])
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_bytes(source_bytes(entry, bits))
+                written = root
+    if not quiet:
+        click.echo(f"{opened.header['count']} images in {len(entries)} files -> {written}", err=True)
+
+
+@main.command("test")
+@click.argument("archives", nargs=-1, required=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--model", "model_name", default=None)
+@click.option("-T", "--threads", "workers", default=0)
+@friendly_errors
+def test_command(archives, quiet, model_name, workers):
+    """Decode archives completely and check every checksum; writes nothing."""
+    for path in archives:
+        with open_input(path) as src:
+            opened = arc.open_archive(src, model_name)
+            with progress_bar(opened.header["count"], quiet, "test") as bar:
+                for _ in arc.decode_images(opened, default_workers(workers), bar.update):
+                    pass
+        if not quiet:
+            click.echo(f"{path}: OK ({opened.header['count']} images)", err=True)
+
+
+@main.command("list")
+@click.argument("archives", nargs=-1, required=True)
+@click.option("-v", "--verbose", is_flag=True, help="Also list every file name.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly_errors
+def list_command(archives, verbose, as_json):
+    """Show what an archive holds (model, images, files, size) without decoding it."""
+    from darnzip.container import ArchiveReader
+
+    for path in archives:
+        with open_input(path) as src:
+            reader = ArchiveReader(src)
+            chunks = sum(1 for _ in reader.chunks())
+            size = src.tell()
+        header = reader.header
+        entries = list(unpack_entries(header["sources"]))
+        count = header["count"]
+        shape = header["image_shape"]
+        info = {
+            "archive": path, "bytes": size, "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
+            "images": count, "image_shape": shape, "files": len(entries), "chunks": chunks,
+            "bits_per_image": 8 * size / count if count else 0.0,
+            "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
+        }
+        if as_json:
+            click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
+            continue
+        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {len(entries)} files, {chunks} chunks, "
+                   f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
+                   f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
+        if verbose:
+            for e in entries:
+                click.echo(f"  {e['name']}  ({source_count(e)} images)")
+
+
+@main.command("models")
+def models_command():
+    """List the installed models."""
+    for model_id, entry in sorted(registry().items()):
+        click.echo(f"{model_id}  {entry['file']}  sha256 {entry['sha256'][:16]}...  {entry.get('description', '')}")
+
+
+from . import extra_commands  # noqa: E402,F401  (registers report, bench, sample, train, data)

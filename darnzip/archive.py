@@ -1,0 +1,228 @@
+"""Compress image sources into a .dz archive and back, chunk by chunk, optionally on several processes."""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import container
+from .chunks import CorruptChunk, decode_chunk, encode_chunk
+from .codec import BitsBackDarnCodec
+from .modelfile import LoadedModel, load_model
+from .registry import model_for_archive
+from .sources import source_count
+
+CODER_NAME = "bits-back-ans/bernoulli-16"
+
+
+@dataclasses.dataclass
+class CodingOptions:
+    chunk_size: int = 2048  # images per independent ANS stream
+    first_batch: int = 1  # images coded without bits back at the start of each chunk
+    max_batch: int = 1024  # images per coder call once the ramp is done
+    workers: int = 1  # processes coding chunks in parallel
+
+
+@dataclasses.dataclass
+class CompressStats:
+    images: int = 0
+    archive_bytes: int = 0
+    header_bytes: int = 0
+    chunk_bytes: int = 0
+    pushed_bits: list = dataclasses.field(default_factory=list)
+    posterior_bits: list = dataclasses.field(default_factory=list)
+    initial_bits: float = 0.0
+    first_batch_images: int = 0
+
+    @property
+    def free_energy_bits(self) -> float:
+        """Summed one-sample free energy of the coded latents (bits), first batches included."""
+        return float(np.sum(np.concatenate(self.pushed_bits)) - np.sum(np.concatenate(self.posterior_bits))) if self.pushed_bits else 0.0
+
+
+# ---- worker processes -----------------------------------------------------------------------------------
+_WORKER_CODEC: BitsBackDarnCodec | None = None
+
+
+def _init_worker(weights: str, sha256: str) -> None:
+    global _WORKER_CODEC
+    _WORKER_CODEC = BitsBackDarnCodec(load_model(Path(weights), expected_sha256=sha256).quantized)
+
+
+def _encode_job(args):
+    images, first_batch, max_batch = args
+    return encode_chunk(_WORKER_CODEC, images, first_batch, max_batch)
+
+
+def _decode_job(args):
+    words, sizes = args
+    try:
+        return decode_chunk(_WORKER_CODEC, words, sizes)
+    except CorruptChunk as exc:
+        return exc
+
+
+class ChunkRunner:
+    """Runs chunk jobs in this process or in a pool of spawned workers, results in submission order."""
+
+    def __init__(self, loaded: LoadedModel, workers: int, weights_path: Path | None):
+        self.workers = max(1, workers)
+        self.pool = None
+        if self.workers > 1 and weights_path is not None:
+            # Spawned workers with single-threaded BLAS: the processes are the parallelism.
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(str(weights_path), loaded.sha256))
+        else:
+            global _WORKER_CODEC
+            _WORKER_CODEC = BitsBackDarnCodec(loaded.quantized)
+
+    def map(self, job: Callable, items: Iterable) -> Iterator:
+        if self.pool is None:
+            for item in items:
+                yield job(item)
+            return
+        window: list[concurrent.futures.Future] = []
+        for item in items:
+            window.append(self.pool.submit(job, item))
+            if len(window) >= 2 * self.workers:
+                yield window.pop(0).result()
+        for future in window:
+            yield future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+# ---- compression --------------------------------------------------------------------------------------
+def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loaded: LoadedModel,
+                    options: CodingOptions, on_progress: Callable[[int], None] = lambda n: None) -> CompressStats:
+    """Write a complete archive of `sources` (header entries with their bits (N, H, W)) to `out`."""
+    shape = loaded.config.image_shape
+    entries = [entry for entry, _ in sources]
+    pixels = np.concatenate([bits.reshape(len(bits), -1) for _, bits in sources]) if sources else np.zeros((0, shape[0] * shape[1]), np.uint8)
+    from .sources import pack_entries
+
+    header = {
+        "model": {"id": loaded.model_id, "sha256": loaded.sha256},
+        "image_shape": list(shape),
+        "count": int(len(pixels)),
+        "coder": {"name": CODER_NAME, "chunk_size": options.chunk_size, "first_batch": options.first_batch,
+                  "max_batch": options.max_batch},
+        "sources": pack_entries(entries),
+    }
+    stats = CompressStats(images=len(pixels))
+    stats.header_bytes = container.write_preamble_and_header(out, header)
+    digest = container.content_hasher()
+    jobs = ((pixels[s : s + options.chunk_size], options.first_batch, options.max_batch)
+            for s in range(0, len(pixels), options.chunk_size))
+    runner = ChunkRunner(loaded, options.workers, loaded.weights_path)
+    chunks = 0
+    try:
+        for start, encoded in zip(range(0, len(pixels), options.chunk_size), runner.map(_encode_job, jobs)):
+            chunk_pixels = pixels[start : start + options.chunk_size]
+            record = container.ChunkRecord(len(chunk_pixels), encoded.batch_sizes, encoded.words,
+                                           container.pixel_crc(chunk_pixels))
+            data = record.to_bytes()
+            out.write(data)
+            stats.chunk_bytes += len(data)
+            digest.update(np.ascontiguousarray(chunk_pixels).tobytes())
+            stats.pushed_bits.append(encoded.pushed_bits)
+            stats.posterior_bits.append(encoded.posterior_bits)
+            stats.initial_bits += encoded.initial_bits
+            stats.first_batch_images += encoded.first_batch
+            chunks += 1
+            on_progress(len(chunk_pixels))
+    finally:
+        runner.close()
+    trailer = container.trailer_bytes(chunks, len(pixels), digest.digest())
+    out.write(trailer)
+    stats.archive_bytes = stats.header_bytes + stats.chunk_bytes + len(trailer)
+    return stats
+
+
+# ---- decompression -------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class OpenedArchive:
+    reader: container.ArchiveReader
+    header: dict
+    loaded: LoadedModel
+
+
+def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArchive:
+    reader = container.ArchiveReader(src)
+    header = reader.header
+    try:
+        model_id, sha = header["model"]["id"], header["model"]["sha256"]
+        shape = tuple(header["image_shape"])
+        count = int(header["count"])
+        header["sources"], header["coder"]["name"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise container.ArchiveError(f"corrupt archive: header lacks {exc}") from exc
+    if header["coder"]["name"] != CODER_NAME:
+        raise container.ArchiveError(f"archive uses coder {header['coder']['name']!r}, which this darnzip lacks")
+    loaded = model_for_archive(model_id, sha, model_override)
+    if shape != tuple(loaded.config.image_shape):
+        raise container.ArchiveError("corrupt archive: image shape differs from the model's")
+    from .sources import unpack_entries
+
+    declared = sum(source_count(e) for e in unpack_entries(header["sources"]))
+    if declared != count:
+        raise container.ArchiveError("corrupt archive: sources do not add up to the image count")
+    return OpenedArchive(reader, header, loaded)
+
+
+def decode_images(opened: OpenedArchive, workers: int = 1,
+                  on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
+    """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
+    digest = container.content_hasher()
+    runner = ChunkRunner(opened.loaded, workers, opened.loaded.weights_path)
+    records: list[container.ChunkRecord] = []
+
+    def jobs():
+        for record in opened.reader.chunks():
+            records.append(record)
+            yield record.words, record.batch_sizes
+
+    try:
+        for index, result in enumerate(runner.map(_decode_job, jobs())):
+            record = records[index]
+            if isinstance(result, CorruptChunk) or container.pixel_crc(result) != record.content_crc:
+                raise container.ArchiveError(f"corrupt archive: chunk {index} does not decode to its checksum")
+            digest.update(np.ascontiguousarray(result).tobytes())
+            records[index] = None
+            on_progress(len(result))
+            yield result
+    finally:
+        runner.close()
+    if digest.digest() != opened.reader.content_sha256:
+        raise container.ArchiveError("corrupt archive: decoded content does not match its SHA-256")
+
+
+def iter_sources(opened: OpenedArchive, workers: int = 1,
+                 on_progress: Callable[[int], None] = lambda n: None) -> Iterator[tuple[dict, np.ndarray]]:
+    """Yield (entry, bits (N, H, W)) per source as soon as its images are decoded."""
+    from .sources import unpack_entries
+
+    shape = tuple(opened.header["image_shape"])
+    pending = np.zeros((0, shape[0] * shape[1]), dtype=np.uint8)
+    entries = iter(unpack_entries(opened.header["sources"]))
+    entry = next(entries, None)
+    for chunk in decode_images(opened, workers, on_progress):
+        pending = np.concatenate([pending, chunk])
+        while entry is not None and len(pending) >= source_count(entry):
+            n = source_count(entry)
+            yield entry, pending[:n].reshape(n, *shape)
+            pending = pending[n:]
+            entry = next(entries, None)
+    while entry is not None and source_count(entry) == 0:
+        yield entry, np.zeros((0, *shape), dtype=np.uint8)
+        entry = next(entries, None)

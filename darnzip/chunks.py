@@ -1,0 +1,81 @@
+"""One chunk = one independent ANS stream of images, coded batch by batch with bits back.
+
+The first batch of a chunk has no bits on the stack to take back, so its latents are q's greedy mode,
+coded without bits back (the initial-bits overhead). After that each batch is as large as the bits on
+the stack can pay for: a pop takes on average the entropy of q, and popping more than the stack holds
+still decodes exactly but yields poor samples that cost more than they return. The sizes are stored
+with the chunk, so the decoder follows whatever schedule the encoder chose.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import constriction
+import numpy as np
+
+from .codec import BitsBackDarnCodec
+
+
+class CorruptChunk(ValueError):
+    """The chunk's stream does not decode to what its record declares."""
+
+
+STACK_MARGIN = 1.25  # a batch may take at most 1/1.25 of the bits on the stack, on average
+
+
+def next_batch_size(stack_bits: int, entropy_per_image: float, previous: int, max_batch: int) -> int:
+    """Grow at most 2x per batch, and only as far as the stack can pay for the pops."""
+    affordable = int(stack_bits / (STACK_MARGIN * max(entropy_per_image, 1.0)))
+    return max(1, min(max_batch, 2 * previous, affordable))
+
+
+@dataclasses.dataclass
+class EncodedChunk:
+    words: np.ndarray  # uint32 ANS stream
+    batch_sizes: list[int]
+    pushed_bits: np.ndarray  # per image, -log2 p(x, h)
+    posterior_bits: np.ndarray  # per image, -log2 q(h | x)
+    first_batch: int  # images whose latents were coded without bits back
+
+    @property
+    def free_energy_bits(self) -> np.ndarray:
+        return self.pushed_bits - self.posterior_bits
+
+    @property
+    def initial_bits(self) -> float:
+        """Bits not taken back because the stack was empty: the first batch's -log2 q(h|x)."""
+        return float(self.posterior_bits[: self.first_batch].sum())
+
+
+def encode_chunk(codec: BitsBackDarnCodec, images: np.ndarray, first_batch: int = 1, max_batch: int = 1024) -> EncodedChunk:
+    """images: (N, D) uint8 in {0, 1}."""
+    if first_batch < 1 or max_batch < first_batch:
+        raise ValueError("need 1 <= first_batch <= max_batch")
+    coder = constriction.stream.stack.AnsCoder()
+    sizes: list[int] = []
+    pushed = np.zeros(len(images))
+    posterior = np.zeros(len(images))
+    start, size = 0, first_batch
+    while start < len(images):
+        size = min(size, len(images) - start)
+        stats = codec.push(coder, images[start : start + size], bits_back=bool(sizes))
+        pushed[start : start + size] = stats.pushed
+        posterior[start : start + size] = stats.posterior
+        sizes.append(size)
+        start += size
+        size = next_batch_size(coder.num_bits(), float(stats.posterior_entropy.max()), size, max_batch)
+    return EncodedChunk(coder.get_compressed(), sizes, pushed, posterior, sizes[0] if sizes else 0)
+
+
+def decode_chunk(codec: BitsBackDarnCodec, words: np.ndarray, batch_sizes: list[int]) -> np.ndarray:
+    """Inverse of encode_chunk; raises CorruptChunk if the stream is not used up exactly."""
+    coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+    decoded = []
+    for index in range(len(batch_sizes) - 1, -1, -1):
+        decoded.append(codec.pop(coder, batch_sizes[index], bits_back=index > 0))
+    if not coder.is_empty():
+        raise CorruptChunk("stream has bits left over after decoding")
+    size = codec.model.config.layer_sizes[0]
+    if not decoded:
+        return np.zeros((0, size), dtype=np.uint8)
+    return np.concatenate(decoded[::-1], axis=0)

@@ -1,0 +1,116 @@
+"""Codecs in the craystack sense: a push/pop pair over one ANS stack.
+
+`LayerCodec` codes one autoregressive logistic layer given its conditioning layer; `BitsBackDarnCodec`
+composes them: push(x) = pop h ~ q(h|x), push x with p(x|h), push h with p(h); pop is the exact reverse.
+All probabilities come from `QuantizedDarn`, so both directions compute the same numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import constriction
+import numpy as np
+
+from .quantized import ExactLayer, QuantizedDarn
+
+BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
+AR_BLOCK = 32  # units decoded per block before the remaining logits are brought up to date by one matmul
+
+
+class LayerCodec:
+    """Codes the units of one layer, position-major across a batch (one coder call per position on pop)."""
+
+    def __init__(self, model: QuantizedDarn, layer: ExactLayer):
+        self.model = model
+        self.layer = layer
+
+    def push(self, coder, units: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        """Encode known units (B, n) in one call; returns each row's information content in bits."""
+        logits = self.layer.logits(units, context)
+        probs = self.model.probabilities(logits)
+        coder.encode_reverse(np.ascontiguousarray(units.T, dtype=np.int32).ravel(), BERNOULLI, probs.T.ravel())
+        return self.model.bits(logits, units)
+
+    def pop(self, coder, context: np.ndarray | None, batch: int) -> np.ndarray:
+        """Decode (batch, n) units; the inverse of `push` with the same context."""
+        return self.draw(lambda probs: coder.decode(BERNOULLI, probs), context, batch)
+
+    def mode(self, context: np.ndarray | None, batch: int) -> np.ndarray:
+        """Greedy most-likely units (each unit set to its likelier value given the ones before it)."""
+        return self.draw(lambda probs: (probs >= 0.5).astype(np.int32), context, batch)
+
+    def draw(self, choose, context: np.ndarray | None, batch: int) -> np.ndarray:
+        """Choose units position by position; `choose` maps a float64 probability row to int units.
+
+        Logits are kept transposed (units x batch) with the table offset added, so each step is one
+        contiguous row: cast to an index, look up, choose, and add the unit's weights to the next logits.
+        """
+        layer, n = self.layer, self.layer.size
+        base = layer.base_logits(context, batch)
+        if layer.ar is None:
+            probs = self.model.probabilities(base)
+            return np.asarray(choose(probs.T.ravel()), dtype=np.uint8).reshape(n, batch).T.copy()
+        table = self.model.lut_prob
+        acc = np.ascontiguousarray(base.T) + np.float32(self.model.logit_limit)  # exact: bound checked at load
+        units = np.zeros((n, batch), dtype=np.float32)
+        ar = layer.ar
+        for start in range(0, n, AR_BLOCK):
+            stop = min(n, start + AR_BLOCK)
+            for j in range(start, stop):
+                units[j] = choose(table.take(acc[j].astype(np.intp), mode="clip"))
+                if j + 1 < stop:
+                    acc[j + 1 : stop] += ar[j + 1 : stop, j, None] * units[j]
+            if stop < n:
+                acc[stop:] += ar[stop:, start:stop] @ units[start:stop]
+        return units.T.astype(np.uint8)
+
+
+@dataclasses.dataclass
+class PushStats:
+    """Per-image information content of one push, in bits."""
+
+    pushed: np.ndarray  # -log2 p(x|h) - log2 p(h)
+    posterior: np.ndarray  # -log2 q(h|x) of the coded latents
+    posterior_entropy: np.ndarray  # sum of the entropies of q's conditionals along h: what a pop takes on average
+    bits_back: bool
+
+    @property
+    def free_energy(self) -> np.ndarray:
+        return self.pushed - self.posterior
+
+
+class BitsBackDarnCodec:
+    """Bits-back coding of flat binary images with a quantised DARN."""
+
+    def __init__(self, model: QuantizedDarn):
+        self.model = model
+        self.priors = [LayerCodec(model, layer) for layer in model.prior_layers]
+        self.posteriors = {l: LayerCodec(model, layer) for l, layer in model.posterior_layers.items()}
+        self.top = model.config.num_layers
+
+    def push(self, coder, x: np.ndarray, bits_back: bool = True) -> PushStats:
+        """Append images x (B, D) to the stack. Without bits back the latents are q's greedy mode, not popped."""
+        batch = x.shape[0]
+        layers = [x]
+        posterior_bits, posterior_entropy = np.zeros(batch), np.zeros(batch)
+        for l in range(1, self.top + 1):
+            codec = self.posteriors[l]
+            h = codec.pop(coder, layers[-1], batch) if bits_back else codec.mode(layers[-1], batch)
+            logits = codec.layer.logits(h, layers[-1])
+            posterior_bits += self.model.bits(logits, h)
+            posterior_entropy += self.model.entropy_bits(logits)
+            layers.append(h)
+        pushed = np.zeros(batch)
+        for l in range(self.top + 1):
+            pushed += self.priors[l].push(coder, layers[l], layers[l + 1] if l < self.top else None)
+        return PushStats(pushed, posterior_bits, posterior_entropy, bits_back)
+
+    def pop(self, coder, batch: int, bits_back: bool = True) -> np.ndarray:
+        """Take `batch` images off the stack and, with bits back, return the latents' bits to it."""
+        layers: list[np.ndarray | None] = [None] * (self.top + 1)
+        for l in range(self.top, -1, -1):
+            layers[l] = self.priors[l].pop(coder, layers[l + 1] if l < self.top else None, batch)
+        if bits_back:
+            for l in range(self.top, 0, -1):
+                self.posteriors[l].push(coder, layers[l], layers[l - 1])
+        return layers[0]

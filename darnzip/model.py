@@ -1,0 +1,161 @@
+"""DARN (Gregor et al. 2014) in floating point, for training.
+
+Layers are numbered bottom-up: layer 0 is the visible image, layers 1..L are binary stochastic latents.
+Generative model, top-down:  p(h_L) p(h_{L-1} | h_L) ... p(x | h_1), every factor an autoregressive
+logistic layer: unit j sees units < j of its own layer (strictly lower-triangular weights) and the layer above.
+Inference model, bottom-up: q(h_1 | x) ... q(h_L | h_{L-1}), autoregressive or factorised (config).
+
+The coder never uses this float model: it uses `darnzip.quantized.QuantizedDarn`, which holds the same
+parameters rounded to integers and computes every probability exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclasses.dataclass(frozen=True)
+class DarnConfig:
+    """Architecture. `latent_sizes` is bottom-up (closest to the image first)."""
+
+    image_shape: tuple[int, int] = (28, 28)
+    latent_sizes: tuple[int, ...] = (400,)
+    q_autoregressive: bool = True
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.image_shape[0] * self.image_shape[1], *self.latent_sizes)
+
+    @property
+    def num_layers(self) -> int:
+        """Number of latent layers L."""
+        return len(self.latent_sizes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DarnConfig":
+        return cls(
+            image_shape=tuple(d["image_shape"]),
+            latent_sizes=tuple(d["latent_sizes"]),
+            q_autoregressive=bool(d["q_autoregressive"]),
+        )
+
+
+def parameter_shapes(config: DarnConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of every parameter; shared by the float and the quantised model."""
+    sizes = config.layer_sizes
+    top = config.num_layers
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(top + 1):
+        n = sizes[layer]
+        shapes[f"p.{layer}.bias"] = (n,)
+        shapes[f"p.{layer}.ar"] = (n, n)
+        if layer < top:
+            shapes[f"p.{layer}.cond"] = (n, sizes[layer + 1])
+    for layer in range(1, top + 1):
+        n = sizes[layer]
+        shapes[f"q.{layer}.bias"] = (n,)
+        shapes[f"q.{layer}.cond"] = (n, sizes[layer - 1])
+        if config.q_autoregressive:
+            shapes[f"q.{layer}.ar"] = (n, n)
+    return shapes
+
+
+def log_bernoulli(logits: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
+    """Sum over the last axis of log Bernoulli(units | sigmoid(logits)); units may be relaxed to [0, 1]."""
+    return (units * logits - F.softplus(logits)).sum(-1)
+
+
+class Darn(nn.Module):
+    """Float DARN with the log-probabilities the estimators need."""
+
+    def __init__(self, config: DarnConfig):
+        super().__init__()
+        self.config = config
+        self.params = nn.ParameterDict()
+        for name, shape in parameter_shapes(config).items():
+            init = torch.zeros(shape)
+            if name.endswith(".cond") or name.endswith(".ar"):
+                init.normal_(0.0, 0.01)
+            self.params[name.replace(".", "_")] = nn.Parameter(init)
+        for layer, n in enumerate(config.layer_sizes):
+            self.register_buffer(f"mask_{layer}", torch.tril(torch.ones(n, n), diagonal=-1), persistent=False)
+
+    def param(self, name: str) -> torch.Tensor:
+        return self.params[name.replace(".", "_")]
+
+    def named_tensors(self) -> dict[str, torch.Tensor]:
+        """Parameters under their dotted names (the names in model files)."""
+        return {name: self.param(name).detach() for name in parameter_shapes(self.config)}
+
+    def load_named_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name in parameter_shapes(self.config):
+                self.param(name).copy_(tensors[name])
+
+    def _ar(self, prefix: str, layer: int) -> torch.Tensor:
+        return self.param(f"{prefix}.{layer}.ar") * getattr(self, f"mask_{layer}")
+
+    def p_logits(self, layer: int, units: torch.Tensor, above: torch.Tensor | None) -> torch.Tensor:
+        logits = self.param(f"p.{layer}.bias") + units @ self._ar("p", layer).T
+        if above is not None:
+            logits = logits + above @ self.param(f"p.{layer}.cond").T
+        return logits
+
+    def q_logits(self, layer: int, units: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
+        logits = self.param(f"q.{layer}.bias") + below @ self.param(f"q.{layer}.cond").T
+        if self.config.q_autoregressive:
+            logits = logits + units @ self._ar("q", layer).T
+        return logits
+
+    def log_joint(self, x: torch.Tensor, latents: list[torch.Tensor]) -> torch.Tensor:
+        """log p(x, h) in nats; x is (..., D) flat, latents bottom-up."""
+        layers = [x, *latents]
+        total = 0.0
+        for layer, units in enumerate(layers):
+            above = layers[layer + 1] if layer + 1 < len(layers) else None
+            total = total + log_bernoulli(self.p_logits(layer, units, above), units)
+        return total
+
+    def log_posterior(self, x: torch.Tensor, latents: list[torch.Tensor]) -> torch.Tensor:
+        """log q(h | x) in nats."""
+        layers = [x, *latents]
+        total = 0.0
+        for layer in range(1, len(layers)):
+            total = total + log_bernoulli(self.q_logits(layer, layers[layer], layers[layer - 1]), layers[layer])
+        return total
+
+    @torch.no_grad()
+    def sample_posterior(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Draw h ~ q(h | x), unit by unit where q is autoregressive."""
+        below = x
+        latents = []
+        for layer in range(1, self.config.num_layers + 1):
+            base = self.param(f"q.{layer}.bias") + below @ self.param(f"q.{layer}.cond").T
+            if self.config.q_autoregressive:
+                units = _sample_autoregressive(base, self._ar("q", layer), generator)
+            else:
+                units = torch.bernoulli(torch.sigmoid(base), generator=generator)
+            latents.append(units)
+            below = units
+        return latents
+
+
+def _sample_autoregressive(base: torch.Tensor, ar: torch.Tensor, generator) -> torch.Tensor:
+    """Sequential sampling of an autoregressive logistic layer with logits base + units @ ar.T."""
+    n = base.shape[-1]
+    acc = base.clone()
+    units = torch.zeros_like(base)
+    uniforms = torch.rand(base.shape, generator=generator, device=base.device, dtype=base.dtype)
+    ar_t = ar.T.contiguous()
+    for j in range(n):
+        unit = (uniforms[..., j] < torch.sigmoid(acc[..., j])).to(base.dtype)
+        units[..., j] = unit
+        acc += unit.unsqueeze(-1) * ar_t[j]
+    return units

@@ -1,0 +1,150 @@
+"""The quantised DARN that the coder uses: integer weights, exact logits, table-driven probabilities.
+
+Why this is exact on any machine: every input of every layer is binary, so a logit is an integer bias
+plus a sum of integer weights. A model is accepted only if, for every unit, |bias| + sum |weights| is
+below 2**24, so every partial sum is an integer that float32 represents exactly; the result is then the
+same whatever the summation order, blocking, batch size, thread count or BLAS (no TF32, no reduced
+precision). A logit indexes a table of 16-bit probabilities that is stored in the (hashed) model file,
+so no transcendental function runs while coding.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .model import DarnConfig, parameter_shapes
+
+EXACT_FLOAT32_LIMIT = 2**24
+PROB_BITS = 16
+PROB_ONE = 1 << PROB_BITS
+
+
+def sigmoid_table(frac_bits: int, logit_range: float) -> np.ndarray:
+    """Probabilities (units of 2**-16, in [1, 2**16 - 1]) for integer logits -L..L, L = range * 2**frac_bits.
+
+    Computed once, when a model is quantised, and stored in the model file; never recomputed to code.
+    """
+    limit = int(round(logit_range * (1 << frac_bits)))
+    logits = np.arange(-limit, limit + 1, dtype=np.float64) / (1 << frac_bits)
+    probs = np.rint(PROB_ONE / (1.0 + np.exp(-logits)))
+    return np.clip(probs, 1, PROB_ONE - 1).astype(np.int32)
+
+
+@dataclasses.dataclass
+class ExactLayer:
+    """One logistic layer with integer weights (held as float32 for BLAS; exact by the bound above)."""
+
+    bias: np.ndarray  # (n,) float32 holding integers
+    ar: np.ndarray | None  # (n, n) strictly-lower-triangular weights A, logit_j += A[j, i] * unit_i
+    ar_t: np.ndarray | None  # A transposed, for batched products units @ A.T
+    cond_t: np.ndarray | None  # (m, n) transposed weights from the conditioning layer
+
+    @property
+    def size(self) -> int:
+        return self.bias.shape[0]
+
+    def base_logits(self, context: np.ndarray | None, batch: int) -> np.ndarray:
+        """Bias plus the conditioning layer's contribution, (batch, n) float32 of exact integers."""
+        if self.cond_t is None:
+            return np.broadcast_to(self.bias, (batch, self.size)).copy()
+        return context.astype(np.float32) @ self.cond_t + self.bias
+
+    def logits(self, units: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        """All logits at once when the layer's own units are known (encoding, scoring)."""
+        out = self.base_logits(context, units.shape[0])
+        if self.ar_t is not None:
+            out += units.astype(np.float32) @ self.ar_t
+        return out
+
+
+class QuantizedDarn:
+    """A DARN whose probabilities are a deterministic function of integers."""
+
+    def __init__(self, config: DarnConfig, tensors: dict[str, np.ndarray], frac_bits: int, lut: np.ndarray):
+        self.config = config
+        self.frac_bits = frac_bits
+        self.lut = np.ascontiguousarray(lut, dtype=np.int32)
+        if self.lut.ndim != 1 or self.lut.size % 2 != 1:
+            raise ValueError("probability table must be 1-D with odd length")
+        self.logit_limit = (self.lut.size - 1) // 2
+        if self.lut.min() < 1 or self.lut.max() >= PROB_ONE:
+            raise ValueError("probability table has entries outside (0, 1)")
+        # The coder gets k / 2**16 as float32, which represents it exactly (and constriction codes it fastest).
+        self.lut_prob = (self.lut.astype(np.float64) / PROB_ONE).astype(np.float32)
+        exact = self.lut.astype(np.float64) / PROB_ONE
+        self.lut_bits_one = -np.log2(exact)
+        self.lut_bits_zero = -np.log2(1.0 - exact)
+        self.lut_entropy = exact * self.lut_bits_one + (1.0 - exact) * self.lut_bits_zero
+        shapes = parameter_shapes(config)
+        for name, shape in shapes.items():
+            if name not in tensors:
+                raise ValueError(f"model file lacks tensor {name}")
+            if tuple(tensors[name].shape) != shape:
+                raise ValueError(f"tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+        self.tensors = {name: np.asarray(tensors[name], dtype=np.int64) for name in shapes}
+        self._check_exactness_bound()
+        top = config.num_layers
+        self.prior_layers: list[ExactLayer] = []  # index l: p(h_l | h_{l+1}); index 0 is the visible layer
+        for layer in range(top + 1):
+            self.prior_layers.append(
+                self._layer(f"p.{layer}.bias", f"p.{layer}.ar", f"p.{layer}.cond" if layer < top else None)
+            )
+        self.posterior_layers: dict[int, ExactLayer] = {}
+        for layer in range(1, top + 1):
+            ar = f"q.{layer}.ar" if config.q_autoregressive else None
+            self.posterior_layers[layer] = self._layer(f"q.{layer}.bias", ar, f"q.{layer}.cond")
+
+    def _layer(self, bias: str, ar: str | None, cond: str | None) -> ExactLayer:
+        t = self.tensors
+        ar_full = ar_t = None
+        if ar is not None:
+            ar_full = np.ascontiguousarray(np.tril(t[ar], -1).astype(np.float32))
+            ar_t = np.ascontiguousarray(ar_full.T)
+        cond_t = None if cond is None else np.ascontiguousarray(t[cond].T.astype(np.float32))
+        return ExactLayer(t[bias].astype(np.float32), ar_full, ar_t, cond_t)
+
+    def _check_exactness_bound(self) -> None:
+        """Refuse a model whose logits could leave float32's exact-integer range."""
+        rows: dict[str, np.ndarray] = {}
+        for name, value in self.tensors.items():
+            unit_key = name.rsplit(".", 1)[0]
+            if name.endswith(".ar"):
+                value = np.tril(value, -1)
+            contribution = np.abs(value) if value.ndim == 1 else np.abs(value).sum(1)
+            rows[unit_key] = rows.get(unit_key, 0) + contribution
+        # The decoder adds the table offset to logits before indexing; that must stay exact too.
+        worst = max(int(np.max(r)) for r in rows.values()) + self.logit_limit
+        if worst >= EXACT_FLOAT32_LIMIT:
+            raise ValueError(f"model weights too large for exact float32 logits ({worst} >= 2**24)")
+
+    # ---- probabilities -------------------------------------------------------------------------------
+    def table_index(self, logits: np.ndarray) -> np.ndarray:
+        """Integer logits (float32 holding integers) to table indices; saturates outside the table."""
+        return np.clip(logits, -self.logit_limit, self.logit_limit).astype(np.int64) + self.logit_limit
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """P(unit = 1) as float32 k / 2**16: the exact numbers handed to the entropy coder."""
+        return self.lut_prob[self.table_index(logits)]
+
+    def bits(self, logits: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Information content (bits) of each unit under the quantised model, summed over the last axis."""
+        idx = self.table_index(logits)
+        return np.where(units.astype(bool), self.lut_bits_one[idx], self.lut_bits_zero[idx]).sum(-1)
+
+    def entropy_bits(self, logits: np.ndarray) -> np.ndarray:
+        """Summed binary entropies of the units' conditionals (bits); the expected cost of a pop."""
+        return self.lut_entropy[self.table_index(logits)].sum(-1)
+
+
+def quantize(config: DarnConfig, float_tensors: dict[str, np.ndarray], frac_bits: int = 10, logit_range: float = 16.0):
+    """Round float parameters to integers with `frac_bits` fractional bits; returns (tensors, table)."""
+    scale = float(1 << frac_bits)
+    tensors = {}
+    for name in parameter_shapes(config):
+        value = np.asarray(float_tensors[name], dtype=np.float64)
+        if name.endswith(".ar"):
+            value = np.tril(value, -1)
+        tensors[name] = np.rint(value * scale).astype(np.int32)
+    return tensors, sigmoid_table(frac_bits, logit_range)
+

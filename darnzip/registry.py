@@ -1,0 +1,59 @@
+"""Registry of shipped models with pinned SHA-256 hashes (models/registry.json)."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from .modelfile import LoadedModel, ModelError, load_model
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+REGISTRY_FILE = MODELS_DIR / "registry.json"
+DEFAULT_MODEL = "mnist-binary-v1"
+
+
+def registry() -> dict[str, dict]:
+    """{model id: {"file": ..., "sha256": ..., "description": ...}}"""
+    if not REGISTRY_FILE.exists():
+        return {}
+    return json.loads(REGISTRY_FILE.read_text())
+
+
+@lru_cache(maxsize=8)
+def _load_registered(model_id: str) -> LoadedModel:
+    entries = registry()
+    if model_id not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise ModelError(f"model '{model_id}' is not installed (installed: {known})")
+    entry = entries[model_id]
+    return load_model(MODELS_DIR / entry["file"], expected_sha256=entry["sha256"])
+
+
+def resolve_model(name_or_path: str | None) -> LoadedModel:
+    """A registered model id, or a path to a .safetensors model file (with its .json beside it)."""
+    name = name_or_path or DEFAULT_MODEL
+    if name.endswith(".safetensors") or Path(name).suffix == ".safetensors" or "/" in name:
+        return load_model(Path(name))
+    return _load_registered(name)
+
+
+def model_for_archive(model_id: str, sha256: str, override: str | None = None) -> LoadedModel:
+    """The model an archive was written with; clear errors when it is absent or a different version."""
+    try:
+        loaded = resolve_model(override or model_id)
+    except ModelError as exc:
+        raise ModelError(f"archive needs model '{model_id}' (sha256 {sha256[:16]}...): {exc}") from exc
+    if loaded.sha256 != sha256:
+        raise ModelError(
+            f"archive was written with model '{model_id}' sha256 {sha256[:16]}..., but the installed "
+            f"'{loaded.model_id}' is sha256 {loaded.sha256[:16]}... (a different model or version)"
+        )
+    return loaded
+
+
+def register_model(model_id: str, weights: Path, sha256: str, description: str) -> None:
+    """Pin a model file in models/registry.json (the file must live in models/)."""
+    entries = registry()
+    entries[model_id] = {"file": Path(weights).name, "sha256": sha256, "description": description}
+    REGISTRY_FILE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    _load_registered.cache_clear()

@@ -1,0 +1,40 @@
+"""Shared fixtures: small random DARNs (fast, any architecture) written as real model files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from darnzip.model import DarnConfig, parameter_shapes
+from darnzip.modelfile import load_model, save_model
+from darnzip.quantized import QuantizedDarn, quantize
+
+
+def random_float_tensors(config: DarnConfig, seed: int, scale: float = 0.6) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(0.0, scale, shape) for name, shape in parameter_shapes(config).items()}
+
+
+def random_quantized(config: DarnConfig, seed: int = 0, frac_bits: int = 10) -> QuantizedDarn:
+    tensors, lut = quantize(config, random_float_tensors(config, seed), frac_bits=frac_bits)
+    return QuantizedDarn(config, tensors, frac_bits, lut)
+
+
+def random_binary_images(count: int, shape: tuple[int, int], seed: int, density: float = 0.2) -> np.ndarray:
+    return (np.random.default_rng(seed).random((count, *shape)) < density).astype(np.uint8)
+
+
+SMALL = DarnConfig(image_shape=(6, 5), latent_sizes=(7,), q_autoregressive=False)
+
+
+@pytest.fixture
+def small_model_file(tmp_path):
+    """A small random model saved as model files; returns the .safetensors path."""
+    tensors, lut = quantize(SMALL, random_float_tensors(SMALL, 3), frac_bits=10)
+    stem = tmp_path / "models" / "small-test"
+    save_model(stem, "small-test", SMALL, tensors, lut, 10)
+    return stem.with_suffix(".safetensors")
+
+
+@pytest.fixture
+def small_loaded(small_model_file):
+    return load_model(small_model_file)

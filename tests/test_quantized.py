@@ -1,0 +1,58 @@
+"""The quantised model: integer logits are exact whatever the batch split, and unsafe models are refused."""
+import numpy as np
+import pytest
+
+from darnzip.model import DarnConfig
+from darnzip.quantized import EXACT_FLOAT32_LIMIT, PROB_ONE, QuantizedDarn, quantize, sigmoid_table
+
+from .conftest import random_binary_images, random_float_tensors, random_quantized
+
+
+def test_sigmoid_table_is_monotone_and_inside_open_interval():
+    table = sigmoid_table(10, 16.0)
+    assert table.size == 2 * 16 * 1024 + 1
+    assert table.min() >= 1 and table.max() <= PROB_ONE - 1
+    assert np.all(np.diff(table) >= 0)
+    assert table[table.size // 2] == PROB_ONE // 2
+
+
+def test_logits_identical_for_every_batch_split():
+    config = DarnConfig(image_shape=(28, 28), latent_sizes=(50,), q_autoregressive=True)
+    model = random_quantized(config, seed=1)
+    x = random_binary_images(257, (28, 28), seed=2).reshape(257, -1)
+    layer = model.posterior_layers[1]
+    full = layer.base_logits(x, len(x))
+    for split in (1, 7, 64):
+        parts = np.concatenate([layer.base_logits(x[i : i + split], len(x[i : i + split])) for i in range(0, len(x), split)])
+        assert np.array_equal(parts, full)
+    # every logit is an integer, as the exactness argument requires
+    assert np.array_equal(full, np.rint(full))
+
+
+def test_model_with_too_large_weights_is_refused():
+    config = DarnConfig(image_shape=(4, 4), latent_sizes=(3,), q_autoregressive=False)
+    tensors, lut = quantize(config, random_float_tensors(config, 0))
+    tensors["p.0.bias"] = tensors["p.0.bias"].astype(np.int64)
+    tensors["p.0.bias"][0] = EXACT_FLOAT32_LIMIT
+    with pytest.raises(ValueError, match="too large"):
+        QuantizedDarn(config, tensors, 10, lut)
+
+
+def test_table_with_certain_probability_is_refused():
+    config = DarnConfig(image_shape=(4, 4), latent_sizes=(3,), q_autoregressive=False)
+    tensors, lut = quantize(config, random_float_tensors(config, 0))
+    lut = lut.copy()
+    lut[-1] = PROB_ONE
+    with pytest.raises(ValueError, match="outside"):
+        QuantizedDarn(config, tensors, 10, lut)
+
+
+def test_bits_match_table_probabilities():
+    config = DarnConfig(image_shape=(3, 3), latent_sizes=(2,), q_autoregressive=False)
+    model = random_quantized(config)
+    logits = np.array([[0.0, 1024.0, -1e9]], dtype=np.float32)
+    units = np.array([[1, 0, 0]])
+    p = model.probabilities(logits)[0].astype(np.float64)
+    expected = -np.log2(p[0]) - np.log2(1 - p[1]) - np.log2(1 - p[2])
+    assert model.bits(logits, units)[0] == pytest.approx(expected)
+    assert p[0] == 0.5 and p[2] == 1 / PROB_ONE  # saturated logits use the table's end
