@@ -233,7 +233,7 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
           export_stem, model_id, frac_bits, register):
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
     from darnzip.datasets import load_binary_mnist
-    from darnzip.model import DarnConfig
+    from darnzip.config import DarnConfig
     from darnzip.train import TrainSettings, pick_device
     from darnzip.train import train as run_training
 

@@ -48,7 +48,7 @@ def main():
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the free-energy accounting.")
 @click.option("--model", "model_name", default=None, help=f"Registered model id or .safetensors path [{DEFAULT_MODEL}].")
-@click.option("--chunk-size", default=2048, show_default=True, help="Images per independent chunk.")
+@click.option("--chunk-size", default=8192, show_default=True, help="Most images per independent chunk.")
 @click.option("--batch-size", default=1024, show_default=True, help="Images per coder call after the ramp.")
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")

@@ -22,7 +22,7 @@ CODER_NAME = "bits-back-ans/bernoulli-16"
 
 @dataclasses.dataclass
 class CodingOptions:
-    chunk_size: int = 2048  # images per independent ANS stream
+    chunk_size: int = 8192  # most images per independent ANS stream (chunks are split evenly)
     first_batch: int = 1  # images coded without bits back at the start of each chunk
     max_batch: int = 1024  # images per coder call once the ramp is done
     workers: int = 1  # processes coding chunks in parallel
@@ -103,6 +103,24 @@ class ChunkRunner:
 
 
 # ---- compression --------------------------------------------------------------------------------------
+def chunk_bounds(count: int, max_chunk: int) -> list[tuple[int, int]]:
+    """Split count images into the fewest chunks of at most max_chunk, as even as possible.
+
+    Depends only on the count and the option, never on the number of workers, so the archive is the
+    same on every machine.
+    """
+    if count == 0:
+        return []
+    chunks = -(-count // max_chunk)
+    base, extra = divmod(count, chunks)
+    bounds, start = [], 0
+    for index in range(chunks):
+        stop = start + base + (1 if index < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
 def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loaded: LoadedModel,
                     options: CodingOptions, on_progress: Callable[[int], None] = lambda n: None) -> CompressStats:
     """Write a complete archive of `sources` (header entries with their bits (N, H, W)) to `out`."""
@@ -122,13 +140,13 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     stats = CompressStats(images=len(pixels))
     stats.header_bytes = container.write_preamble_and_header(out, header)
     digest = container.content_hasher()
-    jobs = ((pixels[s : s + options.chunk_size], options.first_batch, options.max_batch)
-            for s in range(0, len(pixels), options.chunk_size))
+    bounds = chunk_bounds(len(pixels), options.chunk_size)
+    jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
     runner = ChunkRunner(loaded, options.workers, loaded.weights_path)
     chunks = 0
     try:
-        for start, encoded in zip(range(0, len(pixels), options.chunk_size), runner.map(_encode_job, jobs)):
-            chunk_pixels = pixels[start : start + options.chunk_size]
+        for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):
+            chunk_pixels = pixels[start:stop]
             record = container.ChunkRecord(len(chunk_pixels), encoded.batch_sizes, encoded.words,
                                            container.pixel_crc(chunk_pixels))
             data = record.to_bytes()

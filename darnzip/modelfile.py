@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import DarnConfig, parameter_shapes
+from .config import DarnConfig, parameter_shapes
 from .quantized import QuantizedDarn
 
 LUT_TENSOR = "lut"

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from .model import DarnConfig, parameter_shapes
+from .config import DarnConfig, parameter_shapes
 
 EXACT_FLOAT32_LIMIT = 2**24
 PROB_BITS = 16

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darnzip.model import DarnConfig, parameter_shapes
+from darnzip.config import DarnConfig, parameter_shapes
 from darnzip.modelfile import load_model, save_model
 from darnzip.quantized import QuantizedDarn, quantize
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from darnzip.chunks import decode_chunk, encode_chunk
 from darnzip.codec import BitsBackDarnCodec, LayerCodec
-from darnzip.model import DarnConfig
+from darnzip.config import DarnConfig
 
 from .conftest import random_binary_images, random_quantized
 

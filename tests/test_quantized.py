@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from darnzip.model import DarnConfig
+from darnzip.config import DarnConfig
 from darnzip.quantized import EXACT_FLOAT32_LIMIT, PROB_ONE, QuantizedDarn, quantize, sigmoid_table
 
 from .conftest import random_binary_images, random_float_tensors, random_quantized

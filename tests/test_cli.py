@@ -1,0 +1,156 @@
+"""The command line, driven through Click's runner: round trips, zstd-style options, clean failures."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+from .conftest import random_binary_images
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def write_pngs(directory: Path, images: np.ndarray, mode: str = "L") -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, image in enumerate(images):
+        name = f"img_{i:03d}.png"
+        img = Image.fromarray(image * 255, mode="L")
+        (img.convert("1") if mode == "1" else img).save(directory / name)
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def pngs(tmp_path, small_loaded):
+    images = random_binary_images(23, small_loaded.config.image_shape, seed=4)
+    names = write_pngs(tmp_path / "in", images)
+    (tmp_path / "in" / "sub").mkdir()
+    Image.fromarray(images[0] * 255, mode="L").convert("1").save(tmp_path / "in" / "sub" / "one_bit.png")
+    return tmp_path / "in", images, names
+
+
+def test_directory_round_trip_preserves_names_order_and_pixels(tmp_path, small_model_file, pngs):
+    src, images, names = pngs
+    out = tmp_path / "a.dz"
+    result = run("compress", src, "-o", out, "--model", small_model_file, "-T", "1")
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+    listed = run("list", out, "-v")
+    assert "24 images" in listed.output and "sub/one_bit.png" in listed.output
+    result = run("decompress", out, "-o", tmp_path / "restored", "--model", small_model_file, "-T", "1")
+    assert result.exit_code == 0, result.output
+    restored = sorted(p.relative_to(tmp_path / "restored").as_posix() for p in (tmp_path / "restored").rglob("*.png"))
+    assert restored == sorted(names + ["sub/one_bit.png"])
+    for name in names:
+        before = np.asarray(Image.open(src / name))
+        after = np.asarray(Image.open(tmp_path / "restored" / name))
+        assert np.array_equal(before, after)
+    one_bit = Image.open(tmp_path / "restored" / "sub" / "one_bit.png")
+    assert one_bit.mode == "1"
+    assert np.array_equal(np.asarray(one_bit), np.asarray(Image.open(src / "sub" / "one_bit.png")))
+
+
+def test_npy_via_stdin_and_stdout(tmp_path, small_model_file, small_loaded):
+    images = (random_binary_images(40, small_loaded.config.image_shape, seed=5) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    np.save(buffer, images)
+    compressed = run("compress", "-", "--model", small_model_file, "-T", "1", "-q", input=buffer.getvalue())
+    assert compressed.exit_code == 0
+    assert compressed.stdout_bytes.startswith(b"\x89DARNZ")
+    restored = run("decompress", "-", "-c", "--model", small_model_file, "-T", "1", "-q", input=compressed.stdout_bytes)
+    assert restored.exit_code == 0
+    back = np.load(io.BytesIO(restored.stdout_bytes))
+    assert back.dtype == images.dtype and np.array_equal(back, images)
+
+
+def test_archives_identical_with_one_or_two_worker_processes(tmp_path, small_model_file, pngs):
+    src, _, _ = pngs
+    run("compress", src, "-o", tmp_path / "one.dz", "--model", small_model_file, "-T", "1", "--chunk-size", "5")
+    run("compress", src, "-o", tmp_path / "two.dz", "--model", small_model_file, "-T", "2", "--chunk-size", "5")
+    assert (tmp_path / "one.dz").read_bytes() == (tmp_path / "two.dz").read_bytes()
+    result = run("test", tmp_path / "two.dz", "--model", small_model_file, "-T", "2")
+    assert result.exit_code == 0 and "OK" in result.output
+
+
+def test_existing_output_needs_force(tmp_path, small_model_file, pngs):
+    src, _, _ = pngs
+    out = tmp_path / "a.dz"
+    out.write_bytes(b"keep me")
+    result = run("compress", src, "-o", out, "--model", small_model_file, "-T", "1")
+    assert result.exit_code == 1 and "already exists" in result.output
+    assert out.read_bytes() == b"keep me"
+    assert run("compress", src, "-o", out, "--model", small_model_file, "-T", "1", "-f").exit_code == 0
+    assert out.read_bytes().startswith(b"\x89DARNZ")
+
+
+@pytest.mark.parametrize("case", ["wrong_size", "not_binary", "not_an_image", "missing", "empty_dir", "rgb"])
+def test_bad_input_is_one_line_error_and_no_output(tmp_path, small_model_file, case):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if case == "wrong_size":
+        Image.fromarray(np.zeros((9, 9), np.uint8)).save(bad / "x.png")
+    elif case == "not_binary":
+        Image.fromarray(np.arange(30, dtype=np.uint8).reshape(6, 5)).save(bad / "x.png")
+    elif case == "not_an_image":
+        (bad / "x.png").write_text("hello")
+    elif case == "rgb":
+        Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(bad / "x.png")
+    target = bad if case != "missing" else tmp_path / "nowhere"
+    out = tmp_path / "out.dz"
+    result = run("compress", target, "-o", out, "--model", small_model_file, "-T", "1")
+    assert result.exit_code == 1
+    assert result.output.startswith("darnzip: error:") and result.output.count("\n") == 1
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.dz*")) == []
+
+
+def test_corrupt_archive_leaves_no_output(tmp_path, small_model_file, pngs):
+    src, _, _ = pngs
+    out = tmp_path / "a.dz"
+    run("compress", src, "-o", out, "--model", small_model_file, "-T", "1")
+    data = bytearray(out.read_bytes())
+    data[-40] ^= 0x10  # inside the last chunk's payload or trailer
+    out.write_bytes(bytes(data))
+    result = run("decompress", out, "-o", tmp_path / "restored", "--model", small_model_file, "-T", "1")
+    assert result.exit_code == 1 and "corrupt archive" in result.output
+    assert not (tmp_path / "restored").exists()
+    assert [p for p in tmp_path.iterdir() if "darnzip-tmp" in p.name] == []
+    assert run("test", out, "--model", small_model_file).exit_code == 1
+
+
+def test_archive_for_uninstalled_model_names_it(tmp_path, small_model_file, pngs):
+    src, _, _ = pngs
+    out = tmp_path / "a.dz"
+    run("compress", src, "-o", out, "--model", small_model_file, "-T", "1")
+    result = run("decompress", out, "-o", tmp_path / "r")
+    assert result.exit_code == 1
+    assert "needs model 'small-test'" in result.output and "not installed" in result.output
+
+
+def test_not_an_archive(tmp_path):
+    junk = tmp_path / "junk.dz"
+    junk.write_bytes(b"this is not an archive")
+    result = run("decompress", junk, "-o", tmp_path / "r")
+    assert result.exit_code == 1 and "not a darnzip archive" in result.output
+
+
+def test_shipped_model_round_trips_mnist(tmp_path):
+    pytest.importorskip("mnist")
+    from darnzip.datasets import load_binary_mnist
+
+    images = load_binary_mnist("test")[:30]
+    np.save(tmp_path / "digits.npy", images)
+    result = run("compress", tmp_path / "digits.npy", "-o", tmp_path / "d.dz", "-T", "1", "-v")
+    assert result.exit_code == 0, result.output
+    result = run("decompress", tmp_path / "d.dz", "-o", tmp_path / "back.npy", "-T", "1")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "back.npy"), images)
+    bits_per_image = 8 * (tmp_path / "d.dz").stat().st_size / 30
+    assert bits_per_image < 784  # far below 1 bit/pixel even with the container's fixed cost on 30 images

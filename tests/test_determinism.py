@@ -1,0 +1,76 @@
+"""Archives are byte-identical and decode exactly whatever the BLAS thread count, batch size or process split."""
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from darnzip import archive as arc
+from darnzip.config import DarnConfig
+from darnzip.modelfile import save_model
+from darnzip.quantized import quantize
+
+from .conftest import random_binary_images, random_float_tensors
+
+# A model large enough that BLAS really splits the products across threads.
+WIDE = DarnConfig(image_shape=(28, 28), latent_sizes=(64,), q_autoregressive=True)
+
+SCRIPT = """
+import io, sys, numpy as np
+from darnzip import archive as arc
+from darnzip.modelfile import load_model
+mode, model_path, data_path, out_path, max_batch = sys.argv[1:6]
+loaded = load_model(model_path)
+if mode == "encode":
+    images = np.load(data_path)
+    entry = {"type": "npy", "name": "x.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
+    out = io.BytesIO()
+    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=150, max_batch=int(max_batch)))
+    open(out_path, "wb").write(out.getvalue())
+else:
+    opened = arc.open_archive(open(data_path, "rb"), model_path)
+    np.save(out_path, np.concatenate(list(arc.decode_images(opened))))
+"""
+
+
+def run_isolated(threads: int, *args: str) -> None:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    subprocess.run([sys.executable, "-c", SCRIPT, *args], check=True, env=env, cwd=Path(__file__).parent.parent)
+
+
+def test_thread_counts_and_batch_sizes(tmp_path):
+    tensors, lut = quantize(WIDE, random_float_tensors(WIDE, 21, scale=0.05))
+    save_model(tmp_path / "wide", "wide-test", WIDE, tensors, lut, 10)
+    model = str(tmp_path / "wide.safetensors")
+    images = random_binary_images(300, WIDE.image_shape, seed=22, density=0.15)
+    np.save(tmp_path / "images.npy", images)
+    archives = {}
+    for threads in (1, 2):
+        for max_batch in (7, 64, 1024):
+            path = tmp_path / f"a_{threads}_{max_batch}.dz"
+            run_isolated(threads, "encode", model, str(tmp_path / "images.npy"), str(path), str(max_batch))
+            archives[threads, max_batch] = path.read_bytes()
+    for max_batch in (7, 64, 1024):
+        assert archives[1, max_batch] == archives[2, max_batch], "thread count changed the archive"
+    for (threads, max_batch), data in archives.items():
+        other_threads = 3 - threads
+        decoded = tmp_path / f"d_{threads}_{max_batch}.npy"
+        run_isolated(other_threads, "decode", model, str(tmp_path / f"a_{threads}_{max_batch}.dz"), str(decoded), "0")
+        assert np.array_equal(np.load(decoded), images.reshape(300, -1))
+
+
+def test_parallel_workers_decode_what_one_process_wrote(tmp_path):
+    tensors, lut = quantize(WIDE, random_float_tensors(WIDE, 23, scale=0.05))
+    save_model(tmp_path / "wide", "wide-test", WIDE, tensors, lut, 10)
+    from darnzip.modelfile import load_model
+
+    loaded = load_model(tmp_path / "wide.safetensors")
+    images = random_binary_images(90, WIDE.image_shape, seed=24)
+    entry = {"type": "npy", "name": "x.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
+    out = io.BytesIO()
+    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=30, workers=1))
+    opened = arc.open_archive(io.BytesIO(out.getvalue()), str(tmp_path / "wide.safetensors"))
+    decoded = np.concatenate(list(arc.decode_images(opened, workers=2)))
+    assert np.array_equal(decoded, images.reshape(90, -1))
