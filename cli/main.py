@@ -55,8 +55,10 @@ def main():
 @friendly_errors
 def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch, workers):
     """Compress image files, directories of them, or .npy arrays ('-' reads one from stdin)."""
-    if chunk_size < 1 or batch_size < 1 or first_batch < 1 or first_batch > batch_size:
-        fail("need --chunk-size >= 1 and 1 <= --first-batch <= --batch-size")
+    from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
+
+    if not (1 <= chunk_size <= MAX_CHUNK_IMAGES and 1 <= first_batch <= batch_size <= MAX_BATCH_IMAGES):
+        fail(f"need 1 <= --chunk-size <= {MAX_CHUNK_IMAGES} and 1 <= --first-batch <= --batch-size <= {MAX_BATCH_IMAGES}")
     loaded = resolve_model(model_name)
     with tempfile.TemporaryDirectory() as tmp:
         paths = list(paths)

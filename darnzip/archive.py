@@ -13,6 +13,7 @@ import numpy as np
 from . import container
 from .chunks import CorruptChunk, decode_chunk, encode_chunk
 from .codec import BitsBackDarnCodec
+from .header import check_header
 from .modelfile import LoadedModel, load_model
 from .registry import model_for_archive
 from .sources import source_count
@@ -178,13 +179,9 @@ class OpenedArchive:
 def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArchive:
     reader = container.ArchiveReader(src)
     header = reader.header
-    try:
-        model_id, sha = header["model"]["id"], header["model"]["sha256"]
-        shape = tuple(header["image_shape"])
-        count = int(header["count"])
-        header["sources"], header["coder"]["name"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise container.ArchiveError(f"corrupt archive: header lacks {exc}") from exc
+    check_header(header)
+    model_id, sha = header["model"]["id"], header["model"]["sha256"]
+    shape, count = tuple(header["image_shape"]), header["count"]
     if header["coder"]["name"] != CODER_NAME:
         raise container.ArchiveError(f"archive uses coder {header['coder']['name']!r}, which this darnzip lacks")
     loaded = model_for_archive(model_id, sha, model_override)

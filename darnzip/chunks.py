@@ -69,7 +69,10 @@ def encode_chunk(codec: BitsBackDarnCodec, images: np.ndarray, first_batch: int 
 
 def decode_chunk(codec: BitsBackDarnCodec, words: np.ndarray, batch_sizes: list[int]) -> np.ndarray:
     """Inverse of encode_chunk; raises CorruptChunk if the stream is not used up exactly."""
-    coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+    try:
+        coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+    except ValueError as exc:  # e.g. a stream ending in a zero word, which no encoder writes
+        raise CorruptChunk(str(exc)) from exc
     decoded = []
     for index in range(len(batch_sizes) - 1, -1, -1):
         decoded.append(codec.pop(coder, batch_sizes[index], bits_back=index > 0))

@@ -27,6 +27,7 @@ MAX_HEADER_JSON_BYTES = 256 << 20
 MAX_CHUNK_IMAGES = 1 << 20
 MAX_CHUNK_WORDS = 1 << 28
 MAX_BATCHES = 1 << 20
+MAX_BATCH_IMAGES = 1 << 14  # images coded by one coder call; bounds the decoder's working memory
 
 _PREAMBLE = struct.Struct("<8sHI")  # magic, version, header length
 _CHUNK_HEAD = struct.Struct("<4sIII")  # tag, images, batches, words
@@ -140,7 +141,7 @@ class ArchiveReader:
         if crc != zlib.crc32(head + sizes_raw + words_raw + tail[:4]):
             raise ArchiveError(f"corrupt archive: chunk {index} checksum mismatch")
         sizes = np.frombuffer(sizes_raw, dtype="<u4").astype(np.int64)
-        if int(sizes.sum()) != images or (batches and int(sizes.min()) < 1):
+        if int(sizes.sum()) != images or (batches and (int(sizes.min()) < 1 or int(sizes.max()) > MAX_BATCH_IMAGES)):
             raise ArchiveError(f"corrupt archive: chunk {index} batch sizes do not add up")
         return ChunkRecord(images, sizes.tolist(), np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc)
 

@@ -78,16 +78,28 @@ def read_image(path: Path, data: bytes | None = None) -> tuple[np.ndarray, str, 
                 raise InputError(f"{path}: image mode {img.mode} is not supported (use 1-bit or 8-bit grey)")
             fmt, mode = img.format, img.mode
             pixels = np.asarray(img.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: image dimensions too large") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: cannot read image ({exc})") from exc
     return pixels, fmt, mode
 
 
-def read_array(path: Path, data: bytes | None = None) -> np.ndarray:
-    """An integer .npy array, loaded without pickle."""
+def read_array(path: Path, max_elements: int = 1 << 31) -> np.ndarray:
+    """An integer .npy array, loaded without pickle; the declared shape is checked before allocating."""
     try:
-        array = np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            elements = int(np.prod(shape, dtype=object)) if shape else 1
+            if elements > max_elements or elements * dtype.itemsize > (f.seek(0, 2) + 1):
+                raise InputError(f"{path}: .npy header declares {shape}, larger than the file or the limit")
+            f.seek(0)
+            array = np.load(f, allow_pickle=False)
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, TypeError) as exc:
         raise InputError(f"{path}: cannot read .npy array ({exc})") from exc
     if array.dtype.kind not in "biu":
         raise InputError(f"{path}: .npy dtype {array.dtype} is not an integer or boolean type")

@@ -1,0 +1,42 @@
+"""Write the golden archives in tests/golden/ (run once per format version; never regenerate for a code change).
+
+Each golden set is a small model, the images, and the archive this darnzip wrote for them. The tests
+decode the archive and re-encode the images: a change that alters old files, or the bytes written for
+the same input, fails CI.
+"""
+import io
+from pathlib import Path
+
+import numpy as np
+
+from darnzip import archive as arc
+from darnzip.config import DarnConfig, parameter_shapes
+from darnzip.modelfile import load_model, save_model
+from darnzip.quantized import quantize
+
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
+SETS = {
+    "factorised": DarnConfig(image_shape=(8, 7), latent_sizes=(9,), q_autoregressive=False),
+    "autoregressive-2layer": DarnConfig(image_shape=(8, 7), latent_sizes=(40, 6), q_autoregressive=True),
+}
+
+
+def main():
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for index, (name, config) in enumerate(SETS.items()):
+        rng = np.random.default_rng(100 + index)
+        floats = {n: rng.normal(0, 0.5, s) for n, s in parameter_shapes(config).items()}
+        tensors, lut = quantize(config, floats, frac_bits=6, logit_range=12.0)
+        save_model(GOLDEN / f"{name}-model", f"golden-{name}", config, tensors, lut, 6)
+        loaded = load_model(GOLDEN / f"{name}-model.safetensors")
+        images = (rng.random((50, *config.image_shape)) < 0.25).astype(np.uint8)
+        np.save(GOLDEN / f"{name}-images.npy", images)
+        entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
+        out = io.BytesIO()
+        arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8))
+        (GOLDEN / f"{name}-v1.dz").write_bytes(out.getvalue())
+        print(name, len(out.getvalue()), "bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""No data loss and no silent trust: golden archives, interrupts, full disks, tampered models, odd inputs."""
+import errno
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from darnzip import archive as arc
+from darnzip.container import ArchiveError
+from darnzip.modelfile import ModelError, load_model
+
+GOLDEN = Path(__file__).parent / "golden"
+GOLDEN_SETS = ["factorised", "autoregressive-2layer"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("name", GOLDEN_SETS)
+def test_golden_archive_decodes_and_reencodes_identically(name):
+    model_path = GOLDEN / f"{name}-model.safetensors"
+    loaded = load_model(model_path)
+    images = np.load(GOLDEN / f"{name}-images.npy")
+    archive = (GOLDEN / f"{name}-v1.dz").read_bytes()
+    opened = arc.open_archive(io.BytesIO(archive), str(model_path))
+    decoded = np.concatenate(list(arc.decode_images(opened)))
+    assert np.array_equal(decoded, images.reshape(len(images), -1))
+    entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
+    out = io.BytesIO()
+    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8))
+    assert out.getvalue() == archive, "the bytes written for the same input changed: bump the format version"
+
+
+def test_older_format_version_is_refused_with_a_message():
+    data = bytearray((GOLDEN / "factorised-v1.dz").read_bytes())
+    data[8:10] = (0).to_bytes(2, "little")
+    with pytest.raises(ArchiveError, match="version 0 is not supported"):
+        arc.open_archive(io.BytesIO(bytes(data)), str(GOLDEN / "factorised-model.safetensors"))
+
+
+def test_tampered_model_is_refused(tmp_path, monkeypatch):
+    import darnzip.registry as registry
+
+    models = tmp_path / "models"
+    shutil.copytree(GOLDEN, models)
+    weights = models / "factorised-model.safetensors"
+    sha = load_model(weights).sha256
+    (models / "registry.json").write_text(json.dumps({"golden": {"file": weights.name, "sha256": sha}}))
+    monkeypatch.setattr(registry, "MODELS_DIR", models)
+    monkeypatch.setattr(registry, "REGISTRY_FILE", models / "registry.json")
+    registry._load_registered.cache_clear()
+    assert registry.resolve_model("golden").sha256 == sha
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 1  # one weight bit
+    weights.write_bytes(bytes(data))
+    registry._load_registered.cache_clear()
+    with pytest.raises(ModelError, match="does not match the pinned"):
+        registry.resolve_model("golden")
+    registry._load_registered.cache_clear()
+
+
+def test_disk_full_leaves_no_output(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", np.load(GOLDEN / "factorised-images.npy"))
+    real = arc.compress_stream
+
+    def full_disk(out, *args, **kwargs):
+        out.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(arc, "compress_stream", full_disk)
+    result = run("compress", tmp_path / "x.npy", "-o", tmp_path / "x.dz", "--model",
+                 GOLDEN / "factorised-model.safetensors", "-T", "1")
+    monkeypatch.setattr(arc, "compress_stream", real)
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
+
+
+def test_sigint_leaves_no_output_and_exits_130(tmp_path):
+    model = GOLDEN / "autoregressive-2layer-model.safetensors"
+    images = (np.random.default_rng(0).random((400000, 8, 7)) < 0.25).astype(np.uint8)
+    np.save(tmp_path / "big.npy", images)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "compress", str(tmp_path / "big.npy"), "-o",
+                             str(tmp_path / "big.dz"), "--model", str(model), "-T", "1", "-q", "--chunk-size", "500"],
+                            cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".big.dz.*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)  # wait until the temporary output exists: compression is under way
+    assert proc.poll() is None, "compression finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
+
+
+def test_test_command_writes_nothing(tmp_path):
+    shutil.copy(GOLDEN / "factorised-v1.dz", tmp_path / "a.dz")
+    os.chdir(tmp_path)
+    result = run("test", "a.dz", "--model", GOLDEN / "factorised-model.safetensors")
+    assert result.exit_code == 0 and "OK (50 images)" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dz"]
+
+
+def test_dangling_symlink_and_forged_sizes_are_clean_errors(tmp_path):
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "gone.png").symlink_to(tmp_path / "missing.png")
+    result = run("compress", bad, "-o", tmp_path / "o.dz", "--model", GOLDEN / "factorised-model.safetensors")
+    assert result.exit_code == 1 and "cannot read image" in result.output
+    forged = (np.lib.format.magic(1, 0) + b"").decode("latin1")
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': (4000000000, 8, 7), }"
+    header = header + " " * (63 - len(forged) - 2 - len(header)) + "\n"
+    (tmp_path / "forged.npy").write_bytes(forged.encode("latin1") + len(header).to_bytes(2, "little") + header.encode())
+    result = run("compress", tmp_path / "forged.npy", "-o", tmp_path / "o.dz", "--model",
+                 GOLDEN / "factorised-model.safetensors")
+    assert result.exit_code == 1 and "larger than the file" in result.output
+    assert not (tmp_path / "o.dz").exists()
