@@ -16,7 +16,7 @@ from .codec import BitsBackDarnCodec
 from .header import check_header
 from .modelfile import LoadedModel, load_model
 from .registry import model_for_archive
-from .sources import source_count
+from .sources import pack_entries, source_count, unpack_entries
 
 CODER_NAME = "bits-back-ans/bernoulli-16"
 
@@ -43,7 +43,7 @@ class CompressStats:
     @property
     def free_energy_bits(self) -> float:
         """Summed one-sample free energy of the coded latents (bits), first batches included."""
-        return float(np.sum(np.concatenate(self.pushed_bits)) - np.sum(np.concatenate(self.posterior_bits))) if self.pushed_bits else 0.0
+        return float(sum(p.sum() for p in self.pushed_bits) - sum(q.sum() for q in self.posterior_bits))
 
 
 # ---- worker processes -----------------------------------------------------------------------------------
@@ -71,16 +71,16 @@ def _decode_job(args):
 class ChunkRunner:
     """Runs chunk jobs in this process or in a pool of spawned workers, results in submission order."""
 
-    def __init__(self, loaded: LoadedModel, workers: int, weights_path: Path | None):
+    def __init__(self, loaded: LoadedModel, workers: int):
         self.workers = max(1, workers)
         self.pool = None
-        if self.workers > 1 and weights_path is not None:
+        if self.workers > 1:
             # Spawned workers with single-threaded BLAS: the processes are the parallelism.
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(weights_path), loaded.sha256))
+                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256))
         else:
             global _WORKER_CODEC
             _WORKER_CODEC = BitsBackDarnCodec(loaded.quantized)
@@ -127,9 +127,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     """Write a complete archive of `sources` (header entries with their bits (N, H, W)) to `out`."""
     shape = loaded.config.image_shape
     entries = [entry for entry, _ in sources]
-    pixels = np.concatenate([bits.reshape(len(bits), -1) for _, bits in sources]) if sources else np.zeros((0, shape[0] * shape[1]), np.uint8)
-    from .sources import pack_entries
-
+    pixels = np.concatenate([np.zeros((0, shape[0] * shape[1]), np.uint8)] + [bits.reshape(len(bits), -1) for _, bits in sources])
     header = {
         "model": {"id": loaded.model_id, "sha256": loaded.sha256},
         "image_shape": list(shape),
@@ -143,7 +141,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     digest = container.content_hasher()
     bounds = chunk_bounds(len(pixels), options.chunk_size)
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
-    runner = ChunkRunner(loaded, options.workers, loaded.weights_path)
+    runner = ChunkRunner(loaded, options.workers)
     chunks = 0
     try:
         for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):
@@ -187,8 +185,6 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
     loaded = model_for_archive(model_id, sha, model_override)
     if shape != tuple(loaded.config.image_shape):
         raise container.ArchiveError("corrupt archive: image shape differs from the model's")
-    from .sources import unpack_entries
-
     declared = sum(source_count(e) for e in unpack_entries(header["sources"]))
     if declared != count:
         raise container.ArchiveError("corrupt archive: sources do not add up to the image count")
@@ -199,7 +195,7 @@ def decode_images(opened: OpenedArchive, workers: int = 1,
                   on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
     """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
     digest = container.content_hasher()
-    runner = ChunkRunner(opened.loaded, workers, opened.loaded.weights_path)
+    runner = ChunkRunner(opened.loaded, workers)
     records: list[container.ChunkRecord] = []
 
     def jobs():
@@ -225,8 +221,6 @@ def decode_images(opened: OpenedArchive, workers: int = 1,
 def iter_sources(opened: OpenedArchive, workers: int = 1,
                  on_progress: Callable[[int], None] = lambda n: None) -> Iterator[tuple[dict, np.ndarray]]:
     """Yield (entry, bits (N, H, W)) per source as soon as its images are decoded."""
-    from .sources import unpack_entries
-
     shape = tuple(opened.header["image_shape"])
     pending = np.zeros((0, shape[0] * shape[1]), dtype=np.uint8)
     entries = iter(unpack_entries(opened.header["sources"]))

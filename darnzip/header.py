@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from .container import ArchiveError
+from .names import decode_names
 
 MAX_IMAGES = 1 << 40
 MAX_IMAGE_PIXELS = 1 << 24
@@ -49,8 +50,13 @@ def _check_npy(entry: dict, shape: tuple[int, int]) -> None:
 def _check_images(entry: dict) -> None:
     _require(entry.get("format") in IMAGE_FORMATS and entry.get("mode") in IMAGE_MODES, "sources.format/mode")
     _require(_is_int(entry.get("lo"), 0, 255) and _is_int(entry.get("hi"), 0, 255), "sources.lo/hi")
-    names = entry.get("names")
-    _require(isinstance(names, list) and len(names) > 0, "sources.names")
+    items = entry.get("names")
+    _require(isinstance(items, list) and len(items) > 0, "sources.names")
+    try:
+        names = decode_names(items)
+    except ValueError:
+        names = []
+    _require(len(names) > 0 and len(names) <= MAX_IMAGES, "sources.names")
     for name in names:
         _check_name(name)
 

@@ -13,6 +13,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .names import decode_names, encode_names
+
 IMAGE_SUFFIXES = {".png": "PNG", ".pbm": "PPM", ".pgm": "PPM", ".ppm": "PPM"}
 ARRAY_SUFFIXES = {".npy"}
 MAX_PIXELS = 1 << 26  # refuse absurd image dimensions before decoding them
@@ -139,7 +141,9 @@ def source_count(entry: dict) -> int:
 
 
 def pack_entries(entries: list[dict]) -> list[dict]:
-    """Merge consecutive image entries that differ only by name into one {names: [...]} entry."""
+    """Merge consecutive image entries that differ only by name into one {names: [...]} entry.
+
+    The names of a merged entry are stored with numbered runs collapsed (darnzip.names)."""
     packed: list[dict] = []
     for entry in entries:
         if entry["type"] == "image":
@@ -151,6 +155,9 @@ def pack_entries(entries: list[dict]) -> list[dict]:
             packed.append({**key, "type": "images", "names": [entry["name"]]})
         else:
             packed.append(entry)
+    for entry in packed:
+        if entry["type"] == "images":
+            entry["names"] = encode_names(entry["names"])
     return packed
 
 
@@ -159,7 +166,7 @@ def unpack_entries(packed: list[dict]) -> Iterator[dict]:
     for entry in packed:
         if entry.get("type") == "images":
             base = {k: v for k, v in entry.items() if k not in ("names", "type")}
-            for name in entry["names"]:
+            for name in decode_names(entry["names"]):
                 yield {**base, "type": "image", "name": name}
         else:
             yield entry

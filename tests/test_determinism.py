@@ -27,7 +27,7 @@ if mode == "encode":
     images = np.load(data_path)
     entry = {"type": "npy", "name": "x.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
     out = io.BytesIO()
-    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=150, max_batch=int(max_batch)))
+    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=70, max_batch=int(max_batch)))
     open(out_path, "wb").write(out.getvalue())
 else:
     opened = arc.open_archive(open(data_path, "rb"), model_path)
@@ -44,21 +44,21 @@ def test_thread_counts_and_batch_sizes(tmp_path):
     tensors, lut = quantize(WIDE, random_float_tensors(WIDE, 21, scale=0.05))
     save_model(tmp_path / "wide", "wide-test", WIDE, tensors, lut, 10)
     model = str(tmp_path / "wide.safetensors")
-    images = random_binary_images(300, WIDE.image_shape, seed=22, density=0.15)
+    images = random_binary_images(120, WIDE.image_shape, seed=22, density=0.15)
     np.save(tmp_path / "images.npy", images)
     archives = {}
     for threads in (1, 2):
-        for max_batch in (7, 64, 1024):
+        for max_batch in (1, 7, 64, 1024):
             path = tmp_path / f"a_{threads}_{max_batch}.dz"
             run_isolated(threads, "encode", model, str(tmp_path / "images.npy"), str(path), str(max_batch))
             archives[threads, max_batch] = path.read_bytes()
-    for max_batch in (7, 64, 1024):
+    for max_batch in (1, 7, 64, 1024):
         assert archives[1, max_batch] == archives[2, max_batch], "thread count changed the archive"
     for (threads, max_batch), data in archives.items():
         other_threads = 3 - threads
         decoded = tmp_path / f"d_{threads}_{max_batch}.npy"
         run_isolated(other_threads, "decode", model, str(tmp_path / f"a_{threads}_{max_batch}.dz"), str(decoded), "0")
-        assert np.array_equal(np.load(decoded), images.reshape(300, -1))
+        assert np.array_equal(np.load(decoded), images.reshape(120, -1))
 
 
 def test_parallel_workers_decode_what_one_process_wrote(tmp_path):

@@ -25,7 +25,8 @@ def test_pack_and_unpack_are_inverse():
     ] + [{"type": "npy", "name": "a.npy", "dtype": "|u1", "shape": [2, 3, 3], "lo": 0, "hi": 1},
          {"type": "image", "name": "z.png", "format": "PNG", "mode": "1", "lo": 0, "hi": 255}]
     packed = pack_entries([dict(e) for e in entries])
-    assert len(packed) == 3 and packed[0]["names"] == ["0.png", "1.png", "2.png"]
+    assert len(packed) == 3
+    assert packed[0]["names"] == [{"prefix": "", "start": 0, "count": 3, "width": 0, "suffix": ".png"}]
     assert list(unpack_entries(packed)) == entries
 
 
@@ -51,3 +52,17 @@ def test_npy_restores_dtype_and_values():
     bits = np.array([[[0, 1], [1, 0]], [[1, 1], [0, 0]]], dtype=np.uint8)
     back = np.load(io.BytesIO(source_bytes(entry, bits)))
     assert back.dtype == np.int32 and np.array_equal(back, np.where(bits == 1, 5, -1))
+
+
+@pytest.mark.parametrize("names", [
+    [f"test_{i:04d}.png" for i in range(1000)],
+    ["a.png", "b.png", "frame7.png", "frame8.png", "frame10.png", "x_01.png", "x_02.png", "x_2.png", "007", "008"],
+    ["1.png", "2.png", "3.png", "10.png", "11.png", "0.png", "00.png", "000.png"],
+])
+def test_name_runs_are_exact_and_compact(names):
+    from darnzip.names import decode_names, encode_names
+
+    encoded = encode_names(names)
+    assert decode_names(encoded) == names
+    if len(names) == 1000:
+        assert encoded == [{"prefix": "test_", "start": 0, "count": 1000, "width": 4, "suffix": ".png"}]
