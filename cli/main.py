@@ -51,12 +51,17 @@ def main():
 @click.option("--chunk-size", default=8192, show_default=True, help="Most images per independent chunk.")
 @click.option("--batch-size", default=1024, show_default=True, help="Images per coder call after the ramp.")
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
+@click.option("--particles", default=1, show_default=True,
+              help="Posterior samples per image: 1 = bits-back (free energy); K > 1 = McBits, closer to the NLL, slower.")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
 @friendly_errors
-def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch, workers):
+def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch,
+             particles, workers):
     """Compress image files, directories of them, or .npy arrays ('-' reads one from stdin)."""
     from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
 
+    if not 1 <= particles <= arc.MAX_PARTICLES:
+        fail(f"need 1 <= --particles <= {arc.MAX_PARTICLES}")
     if not (1 <= chunk_size <= MAX_CHUNK_IMAGES and 1 <= first_batch <= batch_size <= MAX_BATCH_IMAGES):
         fail(f"need 1 <= --chunk-size <= {MAX_CHUNK_IMAGES} and 1 <= --first-batch <= --batch-size <= {MAX_BATCH_IMAGES}")
     loaded = resolve_model(model_name)
@@ -78,7 +83,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             fail(f"{target} is one of the inputs (use -f to overwrite it)")
         if to_stdout and sys.stdout.isatty():
             fail("refusing to write an archive to a terminal (use -o FILE)")
-        options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers))
+        options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers), particles)
         count = sum(len(bits) for _, bits in sources)
         with progress_bar(count, quiet, "compress") as bar:
             if to_stdout:

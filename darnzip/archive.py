@@ -19,6 +19,36 @@ from .registry import model_for_archive
 from .sources import pack_entries, source_count, unpack_entries
 
 CODER_NAME = "bits-back-ans/bernoulli-16"
+MCBITS_CODER_NAME = "mcbits-ans/bernoulli-16"
+MAX_PARTICLES = 64
+
+
+def make_codec(model, particles: int):
+    """Plain bits-back for one particle, McBits for more."""
+    if particles == 1:
+        return BitsBackDarnCodec(model)
+    from .mcbits import McBitsDarnCodec
+
+    return McBitsDarnCodec(model, particles)
+
+
+def coder_header(options: "CodingOptions") -> dict:
+    coder = {"name": CODER_NAME if options.particles == 1 else MCBITS_CODER_NAME, "chunk_size": options.chunk_size,
+             "first_batch": options.first_batch, "max_batch": options.max_batch}
+    if options.particles > 1:
+        coder["particles"] = options.particles
+    return coder
+
+
+def particles_of(coder: dict) -> int:
+    if coder["name"] == CODER_NAME:
+        return 1
+    if coder["name"] == MCBITS_CODER_NAME:
+        k = coder.get("particles")
+        if isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_PARTICLES:
+            return k
+        raise container.ArchiveError("corrupt archive: header field coder.particles is invalid")
+    raise container.ArchiveError(f"archive uses coder {coder['name']!r}, which this darnzip lacks")
 
 
 @dataclasses.dataclass
@@ -27,6 +57,7 @@ class CodingOptions:
     first_batch: int = 1  # images coded without bits back at the start of each chunk
     max_batch: int = 1024  # images per coder call once the ramp is done
     workers: int = 1  # processes coding chunks in parallel
+    particles: int = 1  # posterior samples per image: 1 = bits-back (free energy), K > 1 = McBits (IWAE bound)
 
 
 @dataclasses.dataclass
@@ -47,12 +78,12 @@ class CompressStats:
 
 
 # ---- worker processes -----------------------------------------------------------------------------------
-_WORKER_CODEC: BitsBackDarnCodec | None = None
+_WORKER_CODEC = None
 
 
-def _init_worker(weights: str, sha256: str) -> None:
+def _init_worker(weights: str, sha256: str, particles: int) -> None:
     global _WORKER_CODEC
-    _WORKER_CODEC = BitsBackDarnCodec(load_model(Path(weights), expected_sha256=sha256).quantized)
+    _WORKER_CODEC = make_codec(load_model(Path(weights), expected_sha256=sha256).quantized, particles)
 
 
 def _encode_job(args):
@@ -71,7 +102,7 @@ def _decode_job(args):
 class ChunkRunner:
     """Runs chunk jobs in this process or in a pool of spawned workers, results in submission order."""
 
-    def __init__(self, loaded: LoadedModel, workers: int):
+    def __init__(self, loaded: LoadedModel, workers: int, particles: int):
         self.workers = max(1, workers)
         self.pool = None
         if self.workers > 1:
@@ -80,10 +111,10 @@ class ChunkRunner:
                 os.environ.setdefault(var, "1")
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256))
+                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256, particles))
         else:
             global _WORKER_CODEC
-            _WORKER_CODEC = BitsBackDarnCodec(loaded.quantized)
+            _WORKER_CODEC = make_codec(loaded.quantized, particles)
 
     def map(self, job: Callable, items: Iterable) -> Iterator:
         if self.pool is None:
@@ -132,8 +163,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
         "model": {"id": loaded.model_id, "sha256": loaded.sha256},
         "image_shape": list(shape),
         "count": int(len(pixels)),
-        "coder": {"name": CODER_NAME, "chunk_size": options.chunk_size, "first_batch": options.first_batch,
-                  "max_batch": options.max_batch},
+        "coder": coder_header(options),
         "sources": pack_entries(entries),
     }
     stats = CompressStats(images=len(pixels))
@@ -141,7 +171,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     digest = container.content_hasher()
     bounds = chunk_bounds(len(pixels), options.chunk_size)
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
-    runner = ChunkRunner(loaded, options.workers)
+    runner = ChunkRunner(loaded, options.workers, options.particles)
     chunks = 0
     try:
         for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):
@@ -180,8 +210,7 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
     check_header(header)
     model_id, sha = header["model"]["id"], header["model"]["sha256"]
     shape, count = tuple(header["image_shape"]), header["count"]
-    if header["coder"]["name"] != CODER_NAME:
-        raise container.ArchiveError(f"archive uses coder {header['coder']['name']!r}, which this darnzip lacks")
+    particles_of(header["coder"])
     loaded = model_for_archive(model_id, sha, model_override)
     if shape != tuple(loaded.config.image_shape):
         raise container.ArchiveError("corrupt archive: image shape differs from the model's")
@@ -195,7 +224,7 @@ def decode_images(opened: OpenedArchive, workers: int = 1,
                   on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
     """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
     digest = container.content_hasher()
-    runner = ChunkRunner(opened.loaded, workers)
+    runner = ChunkRunner(opened.loaded, workers, particles_of(opened.header["coder"]))
     records: list[container.ChunkRecord] = []
 
     def jobs():

@@ -15,15 +15,16 @@ from darnzip.modelfile import load_model, save_model
 from darnzip.quantized import quantize
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
-SETS = {
-    "factorised": DarnConfig(image_shape=(8, 7), latent_sizes=(9,), q_autoregressive=False),
-    "autoregressive-2layer": DarnConfig(image_shape=(8, 7), latent_sizes=(40, 6), q_autoregressive=True),
+SETS = {  # name: (architecture, particles)
+    "factorised": (DarnConfig(image_shape=(8, 7), latent_sizes=(9,), q_autoregressive=False), 1),
+    "autoregressive-2layer": (DarnConfig(image_shape=(8, 7), latent_sizes=(40, 6), q_autoregressive=True), 1),
+    "mcbits-4": (DarnConfig(image_shape=(8, 7), latent_sizes=(12, 5), q_autoregressive=True), 4),
 }
 
 
 def main():
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    for index, (name, config) in enumerate(SETS.items()):
+    for index, (name, (config, particles)) in enumerate(SETS.items()):
         rng = np.random.default_rng(100 + index)
         floats = {n: rng.normal(0, 0.5, s) for n, s in parameter_shapes(config).items()}
         tensors, lut = quantize(config, floats, frac_bits=6, logit_range=12.0)
@@ -33,7 +34,7 @@ def main():
         np.save(GOLDEN / f"{name}-images.npy", images)
         entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
         out = io.BytesIO()
-        arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8))
+        arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8, particles=particles))
         (GOLDEN / f"{name}-v1.dz").write_bytes(out.getvalue())
         print(name, len(out.getvalue()), "bytes")
 

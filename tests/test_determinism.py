@@ -21,13 +21,13 @@ SCRIPT = """
 import io, sys, numpy as np
 from darnzip import archive as arc
 from darnzip.modelfile import load_model
-mode, model_path, data_path, out_path, max_batch = sys.argv[1:6]
+mode, model_path, data_path, out_path, max_batch, particles = sys.argv[1:7]
 loaded = load_model(model_path)
 if mode == "encode":
     images = np.load(data_path)
     entry = {"type": "npy", "name": "x.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
     out = io.BytesIO()
-    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=70, max_batch=int(max_batch)))
+    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=70, max_batch=int(max_batch), particles=int(particles)))
     open(out_path, "wb").write(out.getvalue())
 else:
     opened = arc.open_archive(open(data_path, "rb"), model_path)
@@ -47,17 +47,18 @@ def test_thread_counts_and_batch_sizes(tmp_path):
     images = random_binary_images(120, WIDE.image_shape, seed=22, density=0.15)
     np.save(tmp_path / "images.npy", images)
     archives = {}
+    cases = [(1, 1), (7, 1), (64, 1), (1024, 1), (64, 3)]  # (max_batch, particles); 3 particles = McBits
     for threads in (1, 2):
-        for max_batch in (1, 7, 64, 1024):
-            path = tmp_path / f"a_{threads}_{max_batch}.dz"
-            run_isolated(threads, "encode", model, str(tmp_path / "images.npy"), str(path), str(max_batch))
-            archives[threads, max_batch] = path.read_bytes()
-    for max_batch in (1, 7, 64, 1024):
-        assert archives[1, max_batch] == archives[2, max_batch], "thread count changed the archive"
-    for (threads, max_batch), data in archives.items():
-        other_threads = 3 - threads
-        decoded = tmp_path / f"d_{threads}_{max_batch}.npy"
-        run_isolated(other_threads, "decode", model, str(tmp_path / f"a_{threads}_{max_batch}.dz"), str(decoded), "0")
+        for max_batch, particles in cases:
+            path = tmp_path / f"a_{threads}_{max_batch}_{particles}.dz"
+            run_isolated(threads, "encode", model, str(tmp_path / "images.npy"), str(path), str(max_batch), str(particles))
+            archives[threads, max_batch, particles] = path
+    for max_batch, particles in cases:
+        assert archives[1, max_batch, particles].read_bytes() == archives[2, max_batch, particles].read_bytes(), \
+            "thread count changed the archive"
+    for (threads, max_batch, particles), path in archives.items():
+        decoded = tmp_path / f"d_{threads}_{max_batch}_{particles}.npy"
+        run_isolated(3 - threads, "decode", model, str(path), str(decoded), "0", "0")
         assert np.array_equal(np.load(decoded), images.reshape(120, -1))
 
 

@@ -20,14 +20,14 @@ from darnzip.container import ArchiveError
 from darnzip.modelfile import ModelError, load_model
 
 GOLDEN = Path(__file__).parent / "golden"
-GOLDEN_SETS = ["factorised", "autoregressive-2layer"]
+GOLDEN_SETS = {"factorised": 1, "autoregressive-2layer": 1, "mcbits-4": 4}  # name: particles
 
 
 def run(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("name", GOLDEN_SETS)
+@pytest.mark.parametrize("name", sorted(GOLDEN_SETS))
 def test_golden_archive_decodes_and_reencodes_identically(name):
     model_path = GOLDEN / f"{name}-model.safetensors"
     loaded = load_model(model_path)
@@ -38,7 +38,8 @@ def test_golden_archive_decodes_and_reencodes_identically(name):
     assert np.array_equal(decoded, images.reshape(len(images), -1))
     entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
     out = io.BytesIO()
-    arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8))
+    options = arc.CodingOptions(chunk_size=20, max_batch=8, particles=GOLDEN_SETS[name])
+    arc.compress_stream(out, [(entry, images)], loaded, options)
     assert out.getvalue() == archive, "the bytes written for the same input changed: bump the format version"
 
 

@@ -1,0 +1,144 @@
+"""Monte Carlo bits-back (importance-weighted coding, McBits; Ruan et al. 2021) for DARN.
+
+With K particles the coded size approaches -log2 (1/K) sum_k p(x, h_k) / q(h_k | x), the importance-
+weighted bound, instead of the free energy. The augmented model codes an index j uniformly, the chosen
+particle h_j with p(h) p(x|h), and the other K-1 particles with q(h|x); the augmented posterior pops K
+particles from q and then j with probability proportional to the importance weights.
+
+push(x):  pop h_0..h_{K-1} ~ q;  pop j ~ w/sum(w);  push the others with q;  push j uniform;
+          push x with p(x|h_j);  push h_j with p(h).
+pop:      the exact reverse. The weights come from integer sums of fixed-point information contents
+          and an integer exp2 (darnzip.fixedpoint), so the decoder computes the same categorical.
+"""
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+
+from .codec import BitsBackDarnCodec, PushStats
+from .fixedpoint import exp2_negative, information_tables
+from .quantized import PROB_ONE, QuantizedDarn
+
+CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+
+class McBitsDarnCodec:
+    """Importance-weighted bits-back with `particles` posterior samples per image."""
+
+    def __init__(self, model: QuantizedDarn, particles: int):
+        if particles < 2:
+            raise ValueError("McBits needs at least 2 particles (1 particle is plain bits-back)")
+        self.model = model
+        self.particles = particles
+        self.base = BitsBackDarnCodec(model)
+        self.top = model.config.num_layers
+        self.fixed_zero, self.fixed_one = information_tables(model.lut, PROB_ONE)
+
+    # ---- exact log-weights ---------------------------------------------------------------------------
+    def _fixed_bits(self, logits: np.ndarray, units: np.ndarray) -> np.ndarray:
+        idx = self.model.table_index(logits)
+        return np.where(units.astype(bool), self.fixed_one[idx], self.fixed_zero[idx]).sum(-1)
+
+    def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]]) -> np.ndarray:
+        """(B, K) int64: log2 q(h|x) - log2 p(x, h) in units of 2**-16 bits, the same on every machine."""
+        columns = []
+        for latents in particles:
+            layers = [x, *latents]
+            value = np.zeros(len(x), dtype=np.int64)
+            for l in range(1, self.top + 1):
+                value += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l])
+            for l in range(self.top + 1):
+                above = layers[l + 1] if l < self.top else None
+                value -= self._fixed_bits(self.base.priors[l].layer.logits(layers[l], above), layers[l])
+            columns.append(value)
+        return np.stack(columns, axis=1)
+
+    def _choice_weights(self, x: np.ndarray, particles) -> np.ndarray:
+        log_weights = self._log_weights(x, particles)
+        weights = exp2_negative(log_weights.max(axis=1, keepdims=True) - log_weights)
+        return weights.astype(np.float64)  # integers below 2**31: exact; constriction normalises
+
+    # ---- particles -------------------------------------------------------------------------------------
+    def _pop_particle(self, coder, x: np.ndarray) -> list[np.ndarray]:
+        below, latents = x, []
+        for l in range(1, self.top + 1):
+            below = self.base.posteriors[l].pop(coder, below, len(x))
+            latents.append(below)
+        return latents
+
+    def _push_particle(self, coder, x: np.ndarray, latents: list[np.ndarray]) -> np.ndarray:
+        layers = [x, *latents]
+        bits = np.zeros(len(x))
+        for l in range(self.top, 0, -1):
+            bits += self.base.posteriors[l].push(coder, layers[l], layers[l - 1])
+        return bits
+
+    def _others(self, chosen: np.ndarray) -> np.ndarray:
+        """(B, K-1) indices of the particles not chosen, in increasing order."""
+        all_k = np.broadcast_to(np.arange(self.particles), (len(chosen), self.particles))
+        return all_k[all_k != chosen[:, None]].reshape(len(chosen), self.particles - 1)
+
+    @staticmethod
+    def _select(particles, index: np.ndarray) -> list[np.ndarray]:
+        rows = np.arange(len(index))
+        return [np.stack([p[l] for p in particles])[index, rows] for l in range(len(particles[0]))]
+
+    # ---- codec -------------------------------------------------------------------------------------------
+    def push(self, coder, x: np.ndarray, bits_back: bool = True) -> PushStats:
+        if not bits_back:
+            return self.base.push(coder, x, bits_back=False)
+        batch, k = len(x), self.particles
+        particles = [self._pop_particle(coder, x) for _ in range(k)]
+        weights = self._choice_weights(x, particles)
+        chosen = coder.decode(CATEGORICAL, weights).astype(np.int64)
+        others = self._others(chosen)
+        pushed = np.zeros(batch)
+        for m in range(k - 1):
+            pushed += self._push_particle(coder, x, self._select(particles, others[:, m]))
+        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, np.ones((batch, k)))
+        pushed += math.log2(k)
+        layers = [x, *self._select(particles, chosen)]
+        for l in range(self.top + 1):
+            pushed += self.base.priors[l].push(coder, layers[l], layers[l + 1] if l < self.top else None)
+        popped = sum(self._q_bits(x, p) for p in particles) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
+        entropy = self._q_entropy(x, particles[0]) * k + math.log2(k)
+        return PushStats(pushed, popped, entropy, True)
+
+    def pop(self, coder, batch: int, bits_back: bool = True) -> np.ndarray:
+        if not bits_back:
+            return self.base.pop(coder, batch, bits_back=False)
+        k = self.particles
+        layers: list[np.ndarray | None] = [None] * (self.top + 1)
+        for l in range(self.top, -1, -1):
+            layers[l] = self.base.priors[l].pop(coder, layers[l + 1] if l < self.top else None, batch)
+        x = layers[0]
+        chosen = coder.decode(CATEGORICAL, np.ones((batch, k))).astype(np.int64)
+        others = self._others(chosen)
+        popped_others = [None] * (k - 1)
+        for m in range(k - 2, -1, -1):
+            popped_others[m] = self._pop_particle(coder, x)
+        particles = []
+        for index in range(k):
+            latents = [layer.copy() for layer in layers[1:]]
+            for m in range(k - 1):
+                mask = others[:, m] == index
+                for l in range(self.top):
+                    latents[l][mask] = popped_others[m][l][mask]
+            particles.append(latents)
+        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, self._choice_weights(x, particles))
+        for index in range(k - 1, -1, -1):
+            self._push_particle(coder, x, particles[index])
+        return x
+
+    # ---- statistics (float, not used for coding) ------------------------------------------------------
+    def _q_bits(self, x, latents) -> np.ndarray:
+        layers = [x, *latents]
+        return sum(self.model.bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l])
+                   for l in range(1, self.top + 1))
+
+    def _q_entropy(self, x, latents) -> np.ndarray:
+        layers = [x, *latents]
+        return sum(self.model.entropy_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]))
+                   for l in range(1, self.top + 1))
