@@ -37,6 +37,12 @@ class Darn(nn.Module):
         for layer, n in enumerate(config.layer_sizes):
             self.register_buffer(f"mask_{layer}", torch.tril(torch.ones(n, n), diagonal=-1), persistent=False)
 
+    def forward(self, x: torch.Tensor, estimator: str, samples: int):
+        """(surrogate loss, free energy in nats) for a batch: the entry point DistributedDataParallel wraps."""
+        from .estimators import estimator_loss
+
+        return estimator_loss(estimator, self, x, samples)
+
     def param(self, name: str) -> torch.Tensor:
         return self.params[name.replace(".", "_")]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .estimators import estimator_loss
 from .model import Darn, DarnConfig
 
 LN2 = math.log(2.0)
@@ -31,7 +31,21 @@ class TrainSettings:
 def pick_device(requested: str | None) -> str:
     if requested:
         return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if "LOCAL_RANK" in os.environ else "cuda"
+    return "cpu"
+
+
+def start_distributed(device: str) -> tuple[int, int]:
+    """(rank, world size); joins the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def init_visible_bias(model: Darn, train: np.ndarray) -> None:
@@ -70,11 +84,18 @@ def train(
     progress: bool = True,
     log=print,
 ) -> Darn:
-    """Train, checkpointing every epoch to run_dir/checkpoint.pt; resumes from it when present."""
+    """Train, checkpointing every epoch to run_dir/checkpoint.pt; resumes from it when present.
+
+    Under torchrun (WORLD_SIZE > 1) every rank takes its share of each batch and DistributedDataParallel
+    averages the gradients; rank 0 alone validates, logs and writes checkpoints.
+    """
     from tqdm import tqdm
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     device = settings.device
+    rank, world = start_distributed(device)
+    if settings.batch_size % world:
+        raise ValueError(f"batch size {settings.batch_size} is not divisible by {world} processes")
+    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     model = Darn(config).to(device)
     init_visible_bias(model, train_data)
@@ -89,27 +110,43 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, history = state["epoch"], json.loads(state["history"])
         torch.set_rng_state(state["rng"])
-        log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
-    (run_dir / "settings.json").write_text(json.dumps({"config": json.loads(config.to_json()), **dataclasses.asdict(settings)}, indent=2))
-
+        if rank == 0:
+            log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
+    if rank == 0:
+        (run_dir / "settings.json").write_text(json.dumps(
+            {"config": json.loads(config.to_json()), "processes": world, **dataclasses.asdict(settings)}, indent=2))
+    step_model = model
     flat = torch.from_numpy(train_data.reshape(len(train_data), -1)).float()
     steps_per_epoch = math.ceil(len(flat) / settings.batch_size)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        torch.manual_seed(settings.seed * 7919 + rank * 104729 + start_epoch)  # distinct posterior samples per rank
+        step_model = DistributedDataParallel(model)
+        steps_per_epoch = len(flat) // settings.batch_size  # every rank needs a full share of every batch
+    per_rank = settings.batch_size // world
+
     for epoch in range(start_epoch, settings.epochs):
         order_rng = np.random.default_rng(settings.seed * 100003 + epoch)
         order = torch.from_numpy(order_rng.permutation(len(flat)))
         started, running = time.time(), []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}",
+                   disable=not progress or rank != 0, leave=False)
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(settings, epoch + step / steps_per_epoch)
-            batch = flat[order[step * settings.batch_size : (step + 1) * settings.batch_size]].to(device)
-            loss, free_energy = estimator_loss(settings.estimator, model, batch, settings.samples)
+            start = step * settings.batch_size + rank * per_rank
+            batch = flat[order[start : start + per_rank]].to(device)
+            loss, free_energy = step_model(batch, settings.estimator, settings.samples)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running.append(float(free_energy))
             if step % 20 == 0:
                 bar.set_postfix(fe_bits=f"{np.mean(running[-50:]) / LN2:.2f}")
+        if rank != 0:
+            _barrier(world)
+            continue
         valid_bits = free_energy_bits(model, valid_data, device)
         record = {
             "epoch": epoch + 1,
@@ -130,4 +167,12 @@ def train(
         tmp = checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(checkpoint_path)
+        _barrier(world)
     return model
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
