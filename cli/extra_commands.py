@@ -231,6 +231,8 @@ def sample(count, output, seed, model_name, force):
 @click.option("--latents", default="500", show_default=True, help="Latent layer sizes, bottom-up, comma separated.")
 @click.option("--q-autoregressive/--q-factorised", default=False, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--train-split", type=click.Choice(["train", "train+valid"]), default="train", show_default=True,
+              help="MNIST training data: 50k 'train' (validation held out) or the full 60k 'train+valid'.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--export", "export_stem", default=None, help="Quantise and write STEM.safetensors + STEM.json.")
@@ -238,8 +240,8 @@ def sample(count, output, seed, model_name, force):
 @click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
 @click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
 @friendly_errors
-def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, seed, device, resume,
-          export_stem, model_id, frac_bits, register):
+def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, seed, train_split, device,
+          resume, export_stem, model_id, frac_bits, register):
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
     from darnzip.datasets import load_binary_mnist
     from darnzip.config import DarnConfig
@@ -248,8 +250,10 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
 
     config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, estimator=estimator,
-                             samples=samples, seed=seed, device=pick_device(device))
-    model = run_training(config, settings, load_binary_mnist("train"), load_binary_mnist("valid"), Path(run_dir),
+                             samples=samples, seed=seed, device=pick_device(device), train_split=train_split)
+    if train_split == "train+valid":
+        click.echo("note: the validation split is part of the training data; its free energy is not held out", err=True)
+    model = run_training(config, settings, load_binary_mnist(train_split), load_binary_mnist("valid"), Path(run_dir),
                          resume=resume, log=lambda s: click.echo(s, err=True))
     if export_stem:
         from darnzip.export import export_model

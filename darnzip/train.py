@@ -26,6 +26,7 @@ class TrainSettings:
     samples: int = 2
     seed: int = 0
     device: str = "cpu"
+    train_split: str = "train"  # MNIST split trained on (recorded with the model)
 
 
 def pick_device(requested: str | None) -> str:
