@@ -230,6 +230,8 @@ def sample(count, output, seed, model_name, force):
 @click.option("--samples", default=2, show_default=True, help="Posterior samples per image (rloo needs >= 2).")
 @click.option("--latents", default="500", show_default=True, help="Latent layer sizes, bottom-up, comma separated.")
 @click.option("--q-autoregressive/--q-factorised", default=False, show_default=True)
+@click.option("--deterministic-units", default=0, show_default=True,
+              help="Units of a deterministic hidden layer inside every conditional (0: linear).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--train-split", type=click.Choice(["train", "train+valid"]), default="train", show_default=True,
               help="MNIST training data: 50k 'train' (validation held out) or the full 60k 'train+valid'.")
@@ -240,15 +242,16 @@ def sample(count, output, seed, model_name, force):
 @click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
 @click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
 @friendly_errors
-def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, seed, train_split, device,
-          resume, export_stem, model_id, frac_bits, register):
+def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, deterministic_units, seed,
+          train_split, device, resume, export_stem, model_id, frac_bits, register):
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
     from darnzip.datasets import load_binary_mnist
     from darnzip.config import DarnConfig
     from darnzip.train import TrainSettings, pick_device
     from darnzip.train import train as run_training
 
-    config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive)
+    config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive,
+                        deterministic_units=deterministic_units)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, estimator=estimator,
                              samples=samples, seed=seed, device=pick_device(device), train_split=train_split)
     if train_split == "train+valid":

@@ -14,7 +14,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import DarnConfig, parameter_shapes
+from .config import ACTIVATION_FRAC_BITS, ACTIVATION_MAX_LEVEL, DarnConfig, parameter_shapes
+
+
+def quantized_activation(pre: torch.Tensor) -> torch.Tensor:
+    """round(4a)/4 clipped to [0, 4], the deterministic units' output; straight-through gradient for the rounding."""
+    scale = float(1 << ACTIVATION_FRAC_BITS)
+    scaled = pre * scale
+    rounded = scaled + (torch.round(scaled) - scaled).detach()
+    return rounded.clamp(0.0, float(ACTIVATION_MAX_LEVEL)) / scale
 
 
 def log_bernoulli(logits: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
@@ -33,6 +41,10 @@ class Darn(nn.Module):
             init = torch.zeros(shape)
             if name.endswith(".cond") or name.endswith(".ar"):
                 init.normal_(0.0, 0.01)
+            elif name.endswith(".hidden"):
+                init.normal_(0.0, 0.1)
+            elif name.endswith(".hidden_bias"):
+                init.fill_(0.5)
             self.params[name.replace(".", "_")] = nn.Parameter(init)
         for layer, n in enumerate(config.layer_sizes):
             self.register_buffer(f"mask_{layer}", torch.tril(torch.ones(n, n), diagonal=-1), persistent=False)
@@ -58,14 +70,21 @@ class Darn(nn.Module):
     def _ar(self, prefix: str, layer: int) -> torch.Tensor:
         return self.param(f"{prefix}.{layer}.ar") * getattr(self, f"mask_{layer}")
 
+    def conditioning(self, prefix: str, context: torch.Tensor) -> torch.Tensor:
+        """Contribution of the conditioning layer: linear, or through the deterministic hidden layer."""
+        if self.config.deterministic_units:
+            pre = context @ self.param(f"{prefix}.hidden").T + self.param(f"{prefix}.hidden_bias")
+            context = quantized_activation(pre)
+        return context @ self.param(f"{prefix}.cond").T
+
     def p_logits(self, layer: int, units: torch.Tensor, above: torch.Tensor | None) -> torch.Tensor:
         logits = self.param(f"p.{layer}.bias") + units @ self._ar("p", layer).T
         if above is not None:
-            logits = logits + above @ self.param(f"p.{layer}.cond").T
+            logits = logits + self.conditioning(f"p.{layer}", above)
         return logits
 
     def q_logits(self, layer: int, units: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
-        logits = self.param(f"q.{layer}.bias") + below @ self.param(f"q.{layer}.cond").T
+        logits = self.param(f"q.{layer}.bias") + self.conditioning(f"q.{layer}", below)
         if self.config.q_autoregressive:
             logits = logits + units @ self._ar("q", layer).T
         return logits
@@ -93,7 +112,7 @@ class Darn(nn.Module):
         below = x
         latents = []
         for layer in range(1, self.config.num_layers + 1):
-            base = self.param(f"q.{layer}.bias") + below @ self.param(f"q.{layer}.cond").T
+            base = self.param(f"q.{layer}.bias") + self.conditioning(f"q.{layer}", below)
             if self.config.q_autoregressive:
                 units = _sample_autoregressive(base, self._ar("q", layer), generator)
             else:

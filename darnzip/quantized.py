@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from .config import DarnConfig, parameter_shapes
+from .config import ACTIVATION_FRAC_BITS, ACTIVATION_MAX_LEVEL, DarnConfig, parameter_shapes
 
 EXACT_FLOAT32_LIMIT = 2**24
 PROB_BITS = 16
@@ -32,13 +32,28 @@ def sigmoid_table(frac_bits: int, logit_range: float) -> np.ndarray:
 
 
 @dataclasses.dataclass
+class DeterministicLayer:
+    """Integer hidden units between two stochastic layers: level = clip(round(4 * a), 0, 16), a exact."""
+
+    weights_t: np.ndarray  # (context, m) float32 holding integers
+    bias: np.ndarray  # (m,) float32 holding integers
+    shift: int  # frac_bits - ACTIVATION_FRAC_BITS: from units of 2**-frac_bits to quarter steps
+
+    def levels(self, context: np.ndarray) -> np.ndarray:
+        pre = (context.astype(np.float32) @ self.weights_t + self.bias).astype(np.int64)
+        rounded = (pre + (1 << (self.shift - 1))) >> self.shift  # floor(4a + 1/2), integer shift
+        return np.clip(rounded, 0, ACTIVATION_MAX_LEVEL).astype(np.float64)
+
+
+@dataclasses.dataclass
 class ExactLayer:
-    """One logistic layer with integer weights (held as float32 for BLAS; exact by the bound above)."""
+    """One logistic layer with integer weights (held as floats for BLAS; exact by the bounds checked at load)."""
 
     bias: np.ndarray  # (n,) float32 holding integers
     ar: np.ndarray | None  # (n, n) strictly-lower-triangular weights A, logit_j += A[j, i] * unit_i
     ar_t: np.ndarray | None  # A transposed, for batched products units @ A.T
-    cond_t: np.ndarray | None  # (m, n) transposed weights from the conditioning layer
+    cond_t: np.ndarray | None  # (m, n) transposed weights from the conditioning (or hidden) layer
+    hidden: DeterministicLayer | None = None
 
     @property
     def size(self) -> int:
@@ -48,7 +63,11 @@ class ExactLayer:
         """Bias plus the conditioning layer's contribution, (batch, n) float32 of exact integers."""
         if self.cond_t is None:
             return np.broadcast_to(self.bias, (batch, self.size)).copy()
-        return context.astype(np.float32) @ self.cond_t + self.bias
+        if self.hidden is None:
+            return context.astype(np.float32) @ self.cond_t + self.bias
+        # levels are quarters: sum(cond * level) / 4, floored; float64 keeps the integer sums exact
+        quarters = self.hidden.levels(context) @ self.cond_t
+        return (np.floor(quarters / (1 << ACTIVATION_FRAC_BITS)) + self.bias).astype(np.float32)
 
     def logits(self, units: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """All logits at once when the layer's own units are known (encoding, scoring)."""
@@ -83,7 +102,8 @@ class QuantizedDarn:
             if tuple(tensors[name].shape) != shape:
                 raise ValueError(f"tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
         self.tensors = {name: np.asarray(tensors[name], dtype=np.int64) for name in shapes}
-        self._check_exactness_bound()
+        if config.deterministic_units and frac_bits <= ACTIVATION_FRAC_BITS:
+            raise ValueError(f"deterministic units need more than {ACTIVATION_FRAC_BITS} fractional bits")
         top = config.num_layers
         self.prior_layers: list[ExactLayer] = []  # index l: p(h_l | h_{l+1}); index 0 is the visible layer
         for layer in range(top + 1):
@@ -96,27 +116,34 @@ class QuantizedDarn:
             self.posterior_layers[layer] = self._layer(f"q.{layer}.bias", ar, f"q.{layer}.cond")
 
     def _layer(self, bias: str, ar: str | None, cond: str | None) -> ExactLayer:
+        """Build one layer, refusing weights whose integer sums could leave float's exact range.
+
+        Every logit, with the table offset the decoder adds, must stay below 2**24 (float32); a hidden
+        unit's pre-activation likewise; the hidden-to-logit products are summed in float64.
+        """
         t = self.tensors
+        bound = np.abs(t[bias]) + self.logit_limit
         ar_full = ar_t = None
         if ar is not None:
-            ar_full = np.ascontiguousarray(np.tril(t[ar], -1).astype(np.float32))
+            lower = np.tril(t[ar], -1)
+            bound = bound + np.abs(lower).sum(1)
+            ar_full = np.ascontiguousarray(lower.astype(np.float32))
             ar_t = np.ascontiguousarray(ar_full.T)
-        cond_t = None if cond is None else np.ascontiguousarray(t[cond].T.astype(np.float32))
-        return ExactLayer(t[bias].astype(np.float32), ar_full, ar_t, cond_t)
-
-    def _check_exactness_bound(self) -> None:
-        """Refuse a model whose logits could leave float32's exact-integer range."""
-        rows: dict[str, np.ndarray] = {}
-        for name, value in self.tensors.items():
-            unit_key = name.rsplit(".", 1)[0]
-            if name.endswith(".ar"):
-                value = np.tril(value, -1)
-            contribution = np.abs(value) if value.ndim == 1 else np.abs(value).sum(1)
-            rows[unit_key] = rows.get(unit_key, 0) + contribution
-        # The decoder adds the table offset to logits before indexing; that must stay exact too.
-        worst = max(int(np.max(r)) for r in rows.values()) + self.logit_limit
-        if worst >= EXACT_FLOAT32_LIMIT:
-            raise ValueError(f"model weights too large for exact float32 logits ({worst} >= 2**24)")
+        cond_t = hidden = None
+        if cond is not None:
+            prefix = cond.rsplit(".", 1)[0]
+            if self.config.deterministic_units:
+                weights, hidden_bias = t[f"{prefix}.hidden"], t[f"{prefix}.hidden_bias"]
+                _require_exact(np.abs(hidden_bias) + np.abs(weights).sum(1), f"{prefix}.hidden")
+                hidden = DeterministicLayer(np.ascontiguousarray(weights.T.astype(np.float32)),
+                                            hidden_bias.astype(np.float32), self.frac_bits - ACTIVATION_FRAC_BITS)
+                bound = bound + np.abs(t[cond]).sum(1) * ACTIVATION_MAX_LEVEL // (1 << ACTIVATION_FRAC_BITS) + 1
+                cond_t = np.ascontiguousarray(t[cond].T.astype(np.float64))
+            else:
+                bound = bound + np.abs(t[cond]).sum(1)
+                cond_t = np.ascontiguousarray(t[cond].T.astype(np.float32))
+        _require_exact(bound, bias.rsplit(".", 1)[0])
+        return ExactLayer(t[bias].astype(np.float32), ar_full, ar_t, cond_t, hidden)
 
     # ---- probabilities -------------------------------------------------------------------------------
     def table_index(self, logits: np.ndarray) -> np.ndarray:
@@ -135,6 +162,12 @@ class QuantizedDarn:
     def entropy_bits(self, logits: np.ndarray) -> np.ndarray:
         """Summed binary entropies of the units' conditionals (bits); the expected cost of a pop."""
         return self.lut_entropy[self.table_index(logits)].sum(-1)
+
+
+def _require_exact(bound: np.ndarray, where: str) -> None:
+    worst = int(np.max(bound))
+    if worst >= EXACT_FLOAT32_LIMIT:
+        raise ValueError(f"model weights too large for exact float32 logits in {where} ({worst} >= 2**24)")
 
 
 def quantize(config: DarnConfig, float_tensors: dict[str, np.ndarray], frac_bits: int = 10, logit_range: float = 16.0):

@@ -1,12 +1,16 @@
 """Coverage-guided fuzzing of the archive reader and decoder with atheris (longer runs than the CI's hypothesis tests).
 
     pip install atheris
-    python scripts/fuzz_archive.py -max_total_time=300          # add a corpus directory to keep findings
+    python scripts/fuzz_archive.py -max_total_time=300                # raw bytes: the reader's checks
+    DARNZIP_FUZZ=structured python scripts/fuzz_archive.py -max_total_time=300
 
-Any exception other than ArchiveError/ModelError, a hang or a big allocation is a finding. The seed
-corpus is a valid small archive of a small random model, so mutations explore the real format.
+Any exception other than ArchiveError/ModelError, a hang or a big allocation is a finding. The raw
+target mutates whole archives (seeded with a valid one), so it mostly exercises the checksums and
+framing. The structured target reads the input as header JSON, batch sizes and ANS words and wraps
+them in an archive with correct checksums, so mutations reach header validation and the decoder.
 """
 import io
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,7 +20,7 @@ import atheris
 with atheris.instrument_imports():
     from darnzip import archive as arc
     from darnzip.config import DarnConfig, parameter_shapes
-    from darnzip.container import ArchiveError
+    from darnzip.container import ArchiveError, ChunkRecord, trailer_bytes, write_preamble_and_header
     from darnzip.modelfile import ModelError, load_model, save_model
     from darnzip.quantized import quantize
 
@@ -40,14 +44,42 @@ def setup(workdir: Path):
     return loaded, corpus
 
 
+
+def structured_archive(data: bytes, seed_header: dict) -> bytes:
+    """header JSON (first part) | sizes | words, separated by b'|', wrapped with valid checksums."""
+    import json
+
+    parts = data.split(b"|", 2) + [b"", b""]
+    try:
+        header = json.loads(parts[0].decode("utf-8", "replace"))
+    except ValueError:
+        header = dict(seed_header)
+    sizes = [1 + (b % 16) for b in parts[1][:32]] or [1]
+    words = np.frombuffer(parts[2][: len(parts[2]) // 4 * 4], dtype="<u4")
+    out = io.BytesIO()
+    write_preamble_and_header(out, header)
+    count = sum(sizes)
+    out.write(ChunkRecord(count, sizes, words, int.from_bytes(parts[1][-4:].ljust(4, b"\0"), "little")).to_bytes())
+    out.write(trailer_bytes(1, header.get("count", count) if isinstance(header, dict) else count, bytes(32)))
+    return out.getvalue()
+
+
 def main():
     workdir = Path(tempfile.mkdtemp(prefix="darnzip-fuzz-"))
     loaded, corpus = setup(workdir)
     model_path = str(loaded.weights_path)
+    structured = os.environ.get("DARNZIP_FUZZ") == "structured"
+    seed = (corpus / "seed.dz").read_bytes()
+    seed_header = arc.container.ArchiveReader(io.BytesIO(seed)).header
+    if structured:
+        import json
+
+        (corpus / "seed.dz").write_bytes(json.dumps(seed_header).encode() + b"|" + bytes(range(7)) + b"|" + seed[-200:-60])
 
     def one_input(data: bytes):
         try:
-            opened = arc.open_archive(io.BytesIO(data), model_path)
+            archive = structured_archive(data, seed_header) if structured else data
+            opened = arc.open_archive(io.BytesIO(archive), model_path)
             for _ in arc.decode_images(opened):
                 pass
         except (ArchiveError, ModelError):

@@ -16,6 +16,7 @@ CONFIGS = [
     DarnConfig(image_shape=(5, 4), latent_sizes=(6,), q_autoregressive=True),
     DarnConfig(image_shape=(4, 4), latent_sizes=(5, 3), q_autoregressive=True),
     DarnConfig(image_shape=(3, 7), latent_sizes=(40, 9), q_autoregressive=False),  # > AR_BLOCK units
+    DarnConfig(image_shape=(4, 5), latent_sizes=(6, 4), q_autoregressive=True, deterministic_units=5),
 ]
 
 

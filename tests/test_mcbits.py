@@ -17,6 +17,7 @@ CONFIGS = [
     DarnConfig(image_shape=(5, 4), latent_sizes=(6,), q_autoregressive=False),
     DarnConfig(image_shape=(4, 4), latent_sizes=(5, 3), q_autoregressive=True),
     DarnConfig(image_shape=(3, 7), latent_sizes=(37,), q_autoregressive=True),
+    DarnConfig(image_shape=(4, 4), latent_sizes=(6,), q_autoregressive=False, deterministic_units=3),
 ]
 
 

@@ -56,3 +56,26 @@ def test_bits_match_table_probabilities():
     expected = -np.log2(p[0]) - np.log2(1 - p[1]) - np.log2(1 - p[2])
     assert model.bits(logits, units)[0] == pytest.approx(expected)
     assert p[0] == 0.5 and p[2] == 1 / PROB_ONE  # saturated logits use the table's end
+
+
+def test_integer_model_matches_float_model_with_deterministic_layers():
+    """The quantised model (integer activations by shifts) computes what the trained float model computes."""
+    import torch
+
+    from darnzip.model import Darn
+
+    config = DarnConfig(image_shape=(6, 6), latent_sizes=(10, 5), q_autoregressive=True, deterministic_units=7)
+    floats = random_float_tensors(config, 4, scale=0.4)
+    darn = Darn(config)
+    darn.load_named_tensors({k: torch.from_numpy(v).float() for k, v in floats.items()})
+    tensors, lut = quantize(config, floats, frac_bits=12)
+    model = QuantizedDarn(config, tensors, 12, lut)
+    x = random_binary_images(200, (6, 6), seed=5).reshape(200, -1)
+    h1 = random_binary_images(200, (2, 5), seed=6).reshape(200, -1)
+    h2 = random_binary_images(200, (1, 5), seed=7).reshape(200, -1)
+    exact = model.bits(model.prior_layers[0].logits(x, h1), x)
+    with torch.no_grad():
+        t = [torch.from_numpy(a).float() for a in (x, h1, h2)]
+        reference = -(t[0] * darn.p_logits(0, t[0], t[1]) - torch.nn.functional.softplus(darn.p_logits(0, t[0], t[1]))).sum(-1)
+    reference = reference.numpy() / np.log(2)
+    assert np.mean(np.abs(exact - reference)) < 0.001 * np.mean(reference)

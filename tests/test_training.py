@@ -10,12 +10,14 @@ from darnzip.train import TrainSettings, free_energy_bits, train
 from .conftest import random_binary_images
 
 TINY = DarnConfig(image_shape=(6, 6), latent_sizes=(8,), q_autoregressive=True)
+DETERMINISTIC = DarnConfig(image_shape=(6, 6), latent_sizes=(8, 4), q_autoregressive=False, deterministic_units=5)
 
 
-@pytest.mark.parametrize("estimator,samples", [("rloo", 2), ("rloo", 5), ("taylor", 1)])
-def test_estimators_give_finite_gradients_for_every_parameter(estimator, samples):
+@pytest.mark.parametrize("estimator,samples,config", [("rloo", 2, TINY), ("rloo", 5, TINY), ("taylor", 1, TINY),
+                                                     ("rloo", 2, DETERMINISTIC), ("taylor", 1, DETERMINISTIC)])
+def test_estimators_give_finite_gradients_for_every_parameter(estimator, samples, config):
     torch.manual_seed(0)
-    model = Darn(TINY)
+    model = Darn(config)
     x = torch.from_numpy(random_binary_images(16, (6, 6), seed=1).reshape(16, -1)).float()
     loss, free_energy = estimator_loss(estimator, model, x, samples)
     loss.backward()
@@ -23,6 +25,8 @@ def test_estimators_give_finite_gradients_for_every_parameter(estimator, samples
     for name, p in model.params.items():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert model.params["q_1_bias"].grad.abs().sum() > 0  # the posterior gets a learning signal
+    if config.deterministic_units:  # the straight-through rounding passes gradient to the hidden weights
+        assert model.params["p_0_hidden"].grad.abs().sum() > 0
 
 
 def test_training_lowers_free_energy_and_resumes(tmp_path):
