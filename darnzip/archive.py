@@ -23,13 +23,13 @@ MCBITS_CODER_NAME = "mcbits-ans/bernoulli-16"
 MAX_PARTICLES = 64
 
 
-def make_codec(model, particles: int):
+def make_codec(model, particles: int, mcbits_min_batch: int = 64):
     """Plain bits-back for one particle, McBits for more."""
     if particles == 1:
         return BitsBackDarnCodec(model)
     from .mcbits import McBitsDarnCodec
 
-    return McBitsDarnCodec(model, particles)
+    return McBitsDarnCodec(model, particles, mcbits_min_batch)
 
 
 def coder_header(options: "CodingOptions") -> dict:
@@ -37,16 +37,22 @@ def coder_header(options: "CodingOptions") -> dict:
              "first_batch": options.first_batch, "max_batch": options.max_batch}
     if options.particles > 1:
         coder["particles"] = options.particles
+        coder["mcbits_min_batch"] = min(options.mcbits_min_batch, options.max_batch)
     return coder
 
 
-def particles_of(coder: dict) -> int:
+def _whole(value, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def codec_settings(coder: dict) -> tuple[int, int]:
+    """(particles, McBits minimum batch) from the header's coder object; absent minimum = 1 (early v1 files)."""
     if coder["name"] == CODER_NAME:
-        return 1
+        return 1, 1
     if coder["name"] == MCBITS_CODER_NAME:
-        k = coder.get("particles")
-        if isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_PARTICLES:
-            return k
+        k, min_batch = coder.get("particles"), coder.get("mcbits_min_batch", 1)
+        if _whole(k, 2, MAX_PARTICLES) and _whole(min_batch, 1, container.MAX_BATCH_IMAGES):
+            return k, min_batch
         raise container.ArchiveError("corrupt archive: header field coder.particles is invalid")
     raise container.ArchiveError(f"archive uses coder {coder['name']!r}, which this darnzip lacks")
 
@@ -58,6 +64,7 @@ class CodingOptions:
     max_batch: int = 1024  # images per coder call once the ramp is done
     workers: int = 1  # processes coding chunks in parallel
     particles: int = 1  # posterior samples per image: 1 = bits-back (free energy), K > 1 = McBits (IWAE bound)
+    mcbits_min_batch: int = 64  # McBits: smaller batches (the warm-up) use plain bits-back
 
 
 @dataclasses.dataclass
@@ -81,9 +88,9 @@ class CompressStats:
 _WORKER_CODEC = None
 
 
-def _init_worker(weights: str, sha256: str, particles: int) -> None:
+def _init_worker(weights: str, sha256: str, settings: tuple[int, int]) -> None:
     global _WORKER_CODEC
-    _WORKER_CODEC = make_codec(load_model(Path(weights), expected_sha256=sha256).quantized, particles)
+    _WORKER_CODEC = make_codec(load_model(Path(weights), expected_sha256=sha256).quantized, *settings)
 
 
 def _encode_job(args):
@@ -102,7 +109,7 @@ def _decode_job(args):
 class ChunkRunner:
     """Runs chunk jobs in this process or in a pool of spawned workers, results in submission order."""
 
-    def __init__(self, loaded: LoadedModel, workers: int, particles: int):
+    def __init__(self, loaded: LoadedModel, workers: int, settings: tuple[int, int]):
         self.workers = max(1, workers)
         self.pool = None
         if self.workers > 1:
@@ -111,10 +118,10 @@ class ChunkRunner:
                 os.environ.setdefault(var, "1")
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256, particles))
+                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256, settings))
         else:
             global _WORKER_CODEC
-            _WORKER_CODEC = make_codec(loaded.quantized, particles)
+            _WORKER_CODEC = make_codec(loaded.quantized, *settings)
 
     def map(self, job: Callable, items: Iterable) -> Iterator:
         if self.pool is None:
@@ -171,7 +178,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     digest = container.content_hasher()
     bounds = chunk_bounds(len(pixels), options.chunk_size)
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
-    runner = ChunkRunner(loaded, options.workers, options.particles)
+    runner = ChunkRunner(loaded, options.workers, (options.particles, header["coder"].get("mcbits_min_batch", 1)))
     chunks = 0
     try:
         for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):
@@ -210,7 +217,7 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
     check_header(header)
     model_id, sha = header["model"]["id"], header["model"]["sha256"]
     shape, count = tuple(header["image_shape"]), header["count"]
-    particles_of(header["coder"])
+    codec_settings(header["coder"])
     loaded = model_for_archive(model_id, sha, model_override)
     if shape != tuple(loaded.config.image_shape):
         raise container.ArchiveError("corrupt archive: image shape differs from the model's")
@@ -224,7 +231,7 @@ def decode_images(opened: OpenedArchive, workers: int = 1,
                   on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
     """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
     digest = container.content_hasher()
-    runner = ChunkRunner(opened.loaded, workers, particles_of(opened.header["coder"]))
+    runner = ChunkRunner(opened.loaded, workers, codec_settings(opened.header["coder"]))
     records: list[container.ChunkRecord] = []
 
     def jobs():

@@ -20,15 +20,6 @@ class CorruptChunk(ValueError):
     """The chunk's stream does not decode to what its record declares."""
 
 
-STACK_MARGIN = 1.25  # a batch may take at most 1/1.25 of the bits on the stack, on average
-
-
-def next_batch_size(stack_bits: int, entropy_per_image: float, previous: int, max_batch: int) -> int:
-    """Grow at most 2x per batch, and only as far as the stack can pay for the pops."""
-    affordable = int(stack_bits / (STACK_MARGIN * max(entropy_per_image, 1.0)))
-    return max(1, min(max_batch, 2 * previous, affordable))
-
-
 @dataclasses.dataclass
 class EncodedChunk:
     words: np.ndarray  # uint32 ANS stream
@@ -63,7 +54,7 @@ def encode_chunk(codec: BitsBackDarnCodec, images: np.ndarray, first_batch: int 
         posterior[start : start + size] = stats.posterior
         sizes.append(size)
         start += size
-        size = next_batch_size(coder.num_bits(), float(stats.posterior_entropy.max()), size, max_batch)
+        size = codec.next_batch_size(coder.num_bits(), float(stats.posterior_entropy.max()), size, max_batch)
     return EncodedChunk(coder.get_compressed(), sizes, pushed, posterior, sizes[0] if sizes else 0)
 
 

@@ -15,6 +15,12 @@ from .quantized import ExactLayer, QuantizedDarn
 
 BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
 AR_BLOCK = 32  # units decoded per block before the remaining logits are brought up to date by one matmul
+STACK_MARGIN = 1.25  # a batch may take at most 1/1.25 of the bits on the stack, on average
+
+
+def affordable_batch(stack_bits: int, pop_bits_per_image: float) -> int:
+    """Images whose pops the stack can pay for: popping more still decodes exactly, but costs more than it returns."""
+    return int(stack_bits / (STACK_MARGIN * max(pop_bits_per_image, 1.0)))
 
 
 class LayerCodec:
@@ -71,7 +77,7 @@ class PushStats:
 
     pushed: np.ndarray  # -log2 p(x|h) - log2 p(h)
     posterior: np.ndarray  # -log2 q(h|x) of the coded latents
-    posterior_entropy: np.ndarray  # sum of the entropies of q's conditionals along h: what a pop takes on average
+    posterior_entropy: np.ndarray  # entropy of q's conditionals along one particle: what one pop takes on average
     bits_back: bool
 
     @property
@@ -87,6 +93,10 @@ class BitsBackDarnCodec:
         self.priors = [LayerCodec(model, layer) for layer in model.prior_layers]
         self.posteriors = {l: LayerCodec(model, layer) for l, layer in model.posterior_layers.items()}
         self.top = model.config.num_layers
+
+    def next_batch_size(self, stack_bits: int, entropy_per_image: float, previous: int, max_batch: int) -> int:
+        """Grow at most 2x per batch, and only as far as the stack can pay for the pops."""
+        return max(1, min(max_batch, 2 * previous, affordable_batch(stack_bits, entropy_per_image)))
 
     def push(self, coder, x: np.ndarray, bits_back: bool = True) -> PushStats:
         """Append images x (B, D) to the stack. Without bits back the latents are q's greedy mode, not popped."""

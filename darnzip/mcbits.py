@@ -9,6 +9,11 @@ push(x):  pop h_0..h_{K-1} ~ q;  pop j ~ w/sum(w);  push the others with q;  pus
           push x with p(x|h_j);  push h_j with p(h).
 pop:      the exact reverse. The weights come from integer sums of fixed-point information contents
           and an integer exp2 (darnzip.fixedpoint), so the decoder computes the same categorical.
+
+Popping K particles needs about K times the posterior entropy on the stack before anything goes back,
+so a chunk warms up with plain bits-back: a batch is coded with McBits only if it holds at least
+`min_batch` images (a rule both sides evaluate from the stored batch sizes), and the encoder keeps
+plain batches smaller than that until the stack can pay for McBits batches of that size.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import math
 import constriction
 import numpy as np
 
-from .codec import BitsBackDarnCodec, PushStats
+from .codec import BitsBackDarnCodec, PushStats, affordable_batch
 from .fixedpoint import exp2_negative, information_tables
 from .quantized import PROB_ONE, QuantizedDarn
 
@@ -27,11 +32,14 @@ CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 class McBitsDarnCodec:
     """Importance-weighted bits-back with `particles` posterior samples per image."""
 
-    def __init__(self, model: QuantizedDarn, particles: int):
+    def __init__(self, model: QuantizedDarn, particles: int, min_batch: int = 64):
         if particles < 2:
             raise ValueError("McBits needs at least 2 particles (1 particle is plain bits-back)")
+        if min_batch < 1:
+            raise ValueError("min_batch must be at least 1")
         self.model = model
         self.particles = particles
+        self.min_batch = min_batch
         self.base = BitsBackDarnCodec(model)
         self.top = model.config.num_layers
         self.fixed_zero, self.fixed_one = information_tables(model.lut, PROB_ONE)
@@ -86,9 +94,21 @@ class McBitsDarnCodec:
         return [np.stack([p[l] for p in particles])[index, rows] for l in range(len(particles[0]))]
 
     # ---- codec -------------------------------------------------------------------------------------------
+    def uses_particles(self, batch: int, bits_back: bool) -> bool:
+        return bits_back and batch >= self.min_batch
+
+    def next_batch_size(self, stack_bits: int, entropy_per_image: float, previous: int, max_batch: int) -> int:
+        """Plain batches below min_batch until the stack can pay for McBits batches of at least min_batch."""
+        pop_bits = self.particles * entropy_per_image + math.log2(self.particles)
+        mcbits = min(max_batch, 2 * previous, affordable_batch(stack_bits, pop_bits))
+        if mcbits >= self.min_batch:
+            return mcbits
+        plain = self.base.next_batch_size(stack_bits, entropy_per_image, previous, max_batch)
+        return max(1, min(plain, self.min_batch - 1))
+
     def push(self, coder, x: np.ndarray, bits_back: bool = True) -> PushStats:
-        if not bits_back:
-            return self.base.push(coder, x, bits_back=False)
+        if not self.uses_particles(len(x), bits_back):
+            return self.base.push(coder, x, bits_back=bits_back)
         batch, k = len(x), self.particles
         particles = [self._pop_particle(coder, x) for _ in range(k)]
         weights = self._choice_weights(x, particles)
@@ -103,12 +123,11 @@ class McBitsDarnCodec:
         for l in range(self.top + 1):
             pushed += self.base.priors[l].push(coder, layers[l], layers[l + 1] if l < self.top else None)
         popped = sum(self._q_bits(x, p) for p in particles) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
-        entropy = self._q_entropy(x, particles[0]) * k + math.log2(k)
-        return PushStats(pushed, popped, entropy, True)
+        return PushStats(pushed, popped, self._q_entropy(x, particles[0]), True)
 
     def pop(self, coder, batch: int, bits_back: bool = True) -> np.ndarray:
-        if not bits_back:
-            return self.base.pop(coder, batch, bits_back=False)
+        if not self.uses_particles(batch, bits_back):
+            return self.base.pop(coder, batch, bits_back=bits_back)
         k = self.particles
         layers: list[np.ndarray | None] = [None] * (self.top + 1)
         for l in range(self.top, -1, -1):

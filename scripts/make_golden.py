@@ -1,4 +1,4 @@
-"""Write the golden archives in tests/golden/ (run once per format version; never regenerate for a code change).
+"""Write the golden archives in tests/golden/ that do not exist yet (existing ones are never rewritten).
 
 Each golden set is a small model, the images, and the archive this darnzip wrote for them. The tests
 decode the archive and re-encode the images: a change that alters old files, or the bytes written for
@@ -15,16 +15,19 @@ from darnzip.modelfile import load_model, save_model
 from darnzip.quantized import quantize
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
-SETS = {  # name: (architecture, particles)
-    "factorised": (DarnConfig(image_shape=(8, 7), latent_sizes=(9,), q_autoregressive=False), 1),
-    "autoregressive-2layer": (DarnConfig(image_shape=(8, 7), latent_sizes=(40, 6), q_autoregressive=True), 1),
-    "mcbits-4": (DarnConfig(image_shape=(8, 7), latent_sizes=(12, 5), q_autoregressive=True), 4),
+SETS = {  # name: (architecture, particles, McBits minimum batch)
+    "factorised": (DarnConfig(image_shape=(8, 7), latent_sizes=(9,), q_autoregressive=False), 1, 1),
+    "autoregressive-2layer": (DarnConfig(image_shape=(8, 7), latent_sizes=(40, 6), q_autoregressive=True), 1, 1),
+    "mcbits-4": (DarnConfig(image_shape=(8, 7), latent_sizes=(12, 5), q_autoregressive=True), 4, 1),
+    "mcbits-4-warmup": (DarnConfig(image_shape=(8, 7), latent_sizes=(12, 5), q_autoregressive=True), 4, 4),
 }
 
 
 def main():
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    for index, (name, (config, particles)) in enumerate(SETS.items()):
+    for index, (name, (config, particles, min_batch)) in enumerate(SETS.items()):
+        if (GOLDEN / f"{name}-v1.dz").exists():
+            continue
         rng = np.random.default_rng(100 + index)
         floats = {n: rng.normal(0, 0.5, s) for n, s in parameter_shapes(config).items()}
         tensors, lut = quantize(config, floats, frac_bits=6, logit_range=12.0)
@@ -34,7 +37,7 @@ def main():
         np.save(GOLDEN / f"{name}-images.npy", images)
         entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
         out = io.BytesIO()
-        arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8, particles=particles))
+        arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(chunk_size=20, max_batch=8, particles=particles, mcbits_min_batch=min_batch))
         (GOLDEN / f"{name}-v1.dz").write_bytes(out.getvalue())
         print(name, len(out.getvalue()), "bytes")
 

@@ -23,10 +23,10 @@ CONFIGS = [
 
 @settings(max_examples=30, deadline=None)
 @given(config_index=st.integers(0, len(CONFIGS) - 1), seed=st.integers(0, 2**16), count=st.integers(0, 40),
-       particles=st.integers(2, 6), max_batch=st.integers(1, 16))
-def test_round_trip_is_exact(config_index, seed, count, particles, max_batch):
+       particles=st.integers(2, 6), max_batch=st.integers(1, 16), min_batch=st.integers(1, 6))
+def test_round_trip_is_exact(config_index, seed, count, particles, max_batch, min_batch):
     config = CONFIGS[config_index]
-    codec = McBitsDarnCodec(random_quantized(config, seed=seed), particles)
+    codec = McBitsDarnCodec(random_quantized(config, seed=seed), particles, min_batch)
     images = random_binary_images(count, config.image_shape, seed=seed + 1).reshape(count, config.layer_sizes[0])
     encoded = encode_chunk(codec, images, first_batch=1, max_batch=max_batch)
     assert np.array_equal(decode_chunk(codec, encoded.words, encoded.batch_sizes), images)
@@ -38,10 +38,13 @@ def test_more_particles_code_smaller_than_bits_back():
     images = random_binary_images(1500, config.image_shape, seed=6).reshape(1500, -1)
     sizes = {1: len(encode_chunk(BitsBackDarnCodec(model), images).words)}
     for k in (2, 8):
-        sizes[k] = len(encode_chunk(McBitsDarnCodec(model, k), images).words)
+        codec = McBitsDarnCodec(model, k, min_batch=32)
+        encoded = encode_chunk(codec, images)
+        assert sum(s for s in encoded.batch_sizes[1:] if s >= 32) > 1000  # most images really used particles
+        sizes[k] = len(encoded.words)
     assert sizes[8] < sizes[2] < sizes[1]
     # the stream matches the accounting (pushed - popped), as for plain bits-back
-    encoded = encode_chunk(McBitsDarnCodec(model, 4), images)
+    encoded = encode_chunk(McBitsDarnCodec(model, 4, min_batch=32), images)
     expected = encoded.free_energy_bits.sum() + encoded.initial_bits
     assert abs(32 * len(encoded.words) - expected) < 0.003 * expected + 96
 
@@ -57,6 +60,18 @@ def test_fixed_point_tables():
     exact_zero = -np.log2(1 - lut / PROB_ONE)
     assert np.allclose(one / 2**BITS_FRAC, exact_one, atol=1e-4) and np.allclose(zero / 2**BITS_FRAC, exact_zero, atol=1e-4)
     assert one.dtype == np.int64 and one[2] == zero[2] == 1 << BITS_FRAC
+
+
+def test_warm_up_codes_small_batches_without_particles():
+    """Batches below min_batch are plain bits-back; the encoder keeps them below it until the stack can pay."""
+    config = CONFIGS[0]
+    model = random_quantized(config, seed=8)
+    images = random_binary_images(600, config.image_shape, seed=9).reshape(600, -1)
+    encoded = encode_chunk(McBitsDarnCodec(model, 8, min_batch=40), images, max_batch=128)
+    sizes = encoded.batch_sizes
+    first_mcbits = next(i for i, s in enumerate(sizes) if s >= 40)
+    assert first_mcbits > 1 and all(s < 40 for s in sizes[:first_mcbits])
+    assert np.array_equal(decode_chunk(McBitsDarnCodec(model, 8, min_batch=40), encoded.words, sizes), images)
 
 
 def test_one_particle_is_refused():
