@@ -30,29 +30,32 @@ class LayerCodec:
         self.model = model
         self.layer = layer
 
-    def push(self, coder, units: np.ndarray, context: np.ndarray | None) -> np.ndarray:
-        """Encode known units (B, n) in one call; returns each row's information content in bits."""
-        logits = self.layer.logits(units, context)
+    def push(self, coder, units: np.ndarray, context: np.ndarray | None, base: np.ndarray | None = None) -> np.ndarray:
+        """Encode known units (B, n) in one call; returns each row's information content in bits.
+
+        `base` may carry the layer's base logits for this context when the caller already has them."""
+        logits = self.layer.logits(units, context, base)
         probs = self.model.probabilities(logits)
         coder.encode_reverse(np.ascontiguousarray(units.T, dtype=np.int32).ravel(), BERNOULLI, probs.T.ravel())
         return self.model.bits(logits, units)
 
-    def pop(self, coder, context: np.ndarray | None, batch: int) -> np.ndarray:
+    def pop(self, coder, context: np.ndarray | None, batch: int, base: np.ndarray | None = None) -> np.ndarray:
         """Decode (batch, n) units; the inverse of `push` with the same context."""
-        return self.draw(lambda probs: coder.decode(BERNOULLI, probs), context, batch)
+        return self.draw(lambda probs: coder.decode(BERNOULLI, probs), context, batch, base)
 
     def mode(self, context: np.ndarray | None, batch: int) -> np.ndarray:
         """Greedy most-likely units (each unit set to its likelier value given the ones before it)."""
         return self.draw(lambda probs: (probs >= 0.5).astype(np.int32), context, batch)
 
-    def draw(self, choose, context: np.ndarray | None, batch: int) -> np.ndarray:
+    def draw(self, choose, context: np.ndarray | None, batch: int, base: np.ndarray | None = None) -> np.ndarray:
         """Choose units position by position; `choose` maps a float64 probability row to int units.
 
         Logits are kept transposed (units x batch) with the table offset added, so each step is one
         contiguous row: cast to an index, look up, choose, and add the unit's weights to the next logits.
         """
         layer, n = self.layer, self.layer.size
-        base = layer.base_logits(context, batch)
+        if base is None:
+            base = layer.base_logits(context, batch)
         if layer.ar is None:
             probs = self.model.probabilities(base)
             return np.asarray(choose(probs.T.ravel()), dtype=np.uint8).reshape(n, batch).T.copy()

@@ -49,38 +49,48 @@ class McBitsDarnCodec:
         idx = self.model.table_index(logits)
         return np.where(units.astype(bool), self.fixed_one[idx], self.fixed_zero[idx]).sum(-1)
 
-    def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]]) -> np.ndarray:
+    def _x_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What every particle shares: q's first-layer base logits and the pixels' autoregressive term."""
+        visible = self.base.priors[0].layer
+        q_base = self.base.posteriors[1].layer.base_logits(x, len(x))
+        pixels_ar = x.astype(np.float32) @ visible.ar_t if visible.ar_t is not None else np.zeros_like(x, np.float32)
+        return q_base, pixels_ar
+
+    def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]], terms) -> np.ndarray:
         """(B, K) int64: log2 q(h|x) - log2 p(x, h) in units of 2**-16 bits, the same on every machine."""
+        q_base, pixels_ar = terms
+        visible = self.base.priors[0].layer
         columns = []
         for latents in particles:
             layers = [x, *latents]
-            value = np.zeros(len(x), dtype=np.int64)
-            for l in range(1, self.top + 1):
+            value = self._fixed_bits(self.base.posteriors[1].layer.logits(layers[1], x, q_base), layers[1])
+            for l in range(2, self.top + 1):
                 value += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l])
-            for l in range(self.top + 1):
+            value -= self._fixed_bits(visible.base_logits(layers[1], len(x)) + pixels_ar, x)
+            for l in range(1, self.top + 1):
                 above = layers[l + 1] if l < self.top else None
                 value -= self._fixed_bits(self.base.priors[l].layer.logits(layers[l], above), layers[l])
             columns.append(value)
         return np.stack(columns, axis=1)
 
-    def _choice_weights(self, x: np.ndarray, particles) -> np.ndarray:
-        log_weights = self._log_weights(x, particles)
+    def _choice_weights(self, x: np.ndarray, particles, terms) -> np.ndarray:
+        log_weights = self._log_weights(x, particles, terms)
         weights = exp2_negative(log_weights.max(axis=1, keepdims=True) - log_weights)
         return weights.astype(np.float64)  # integers below 2**31: exact; constriction normalises
 
     # ---- particles -------------------------------------------------------------------------------------
-    def _pop_particle(self, coder, x: np.ndarray) -> list[np.ndarray]:
+    def _pop_particle(self, coder, x: np.ndarray, q_base: np.ndarray) -> list[np.ndarray]:
         below, latents = x, []
         for l in range(1, self.top + 1):
-            below = self.base.posteriors[l].pop(coder, below, len(x))
+            below = self.base.posteriors[l].pop(coder, below, len(x), q_base if l == 1 else None)
             latents.append(below)
         return latents
 
-    def _push_particle(self, coder, x: np.ndarray, latents: list[np.ndarray]) -> np.ndarray:
+    def _push_particle(self, coder, x: np.ndarray, latents: list[np.ndarray], q_base: np.ndarray) -> np.ndarray:
         layers = [x, *latents]
         bits = np.zeros(len(x))
         for l in range(self.top, 0, -1):
-            bits += self.base.posteriors[l].push(coder, layers[l], layers[l - 1])
+            bits += self.base.posteriors[l].push(coder, layers[l], layers[l - 1], q_base if l == 1 else None)
         return bits
 
     def _others(self, chosen: np.ndarray) -> np.ndarray:
@@ -110,13 +120,14 @@ class McBitsDarnCodec:
         if not self.uses_particles(len(x), bits_back):
             return self.base.push(coder, x, bits_back=bits_back)
         batch, k = len(x), self.particles
-        particles = [self._pop_particle(coder, x) for _ in range(k)]
-        weights = self._choice_weights(x, particles)
+        terms = self._x_terms(x)
+        particles = [self._pop_particle(coder, x, terms[0]) for _ in range(k)]
+        weights = self._choice_weights(x, particles, terms)
         chosen = coder.decode(CATEGORICAL, weights).astype(np.int64)
         others = self._others(chosen)
         pushed = np.zeros(batch)
         for m in range(k - 1):
-            pushed += self._push_particle(coder, x, self._select(particles, others[:, m]))
+            pushed += self._push_particle(coder, x, self._select(particles, others[:, m]), terms[0])
         coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, np.ones((batch, k)))
         pushed += math.log2(k)
         layers = [x, *self._select(particles, chosen)]
@@ -135,9 +146,10 @@ class McBitsDarnCodec:
         x = layers[0]
         chosen = coder.decode(CATEGORICAL, np.ones((batch, k))).astype(np.int64)
         others = self._others(chosen)
+        terms = self._x_terms(x)
         popped_others = [None] * (k - 1)
         for m in range(k - 2, -1, -1):
-            popped_others[m] = self._pop_particle(coder, x)
+            popped_others[m] = self._pop_particle(coder, x, terms[0])
         particles = []
         for index in range(k):
             latents = [layer.copy() for layer in layers[1:]]
@@ -146,9 +158,9 @@ class McBitsDarnCodec:
                 for l in range(self.top):
                     latents[l][mask] = popped_others[m][l][mask]
             particles.append(latents)
-        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, self._choice_weights(x, particles))
+        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, self._choice_weights(x, particles, terms))
         for index in range(k - 1, -1, -1):
-            self._push_particle(coder, x, particles[index])
+            self._push_particle(coder, x, particles[index], terms[0])
         return x
 
     # ---- statistics (float, not used for coding) ------------------------------------------------------

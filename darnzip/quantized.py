@@ -69,9 +69,9 @@ class ExactLayer:
         quarters = self.hidden.levels(context) @ self.cond_t
         return (np.floor(quarters / (1 << ACTIVATION_FRAC_BITS)) + self.bias).astype(np.float32)
 
-    def logits(self, units: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+    def logits(self, units: np.ndarray, context: np.ndarray | None, base: np.ndarray | None = None) -> np.ndarray:
         """All logits at once when the layer's own units are known (encoding, scoring)."""
-        out = self.base_logits(context, units.shape[0])
+        out = self.base_logits(context, units.shape[0]) if base is None else base.copy()
         if self.ar_t is not None:
             out += units.astype(np.float32) @ self.ar_t
         return out
