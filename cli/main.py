@@ -9,13 +9,11 @@ import tempfile
 from pathlib import Path
 
 import click
-import numpy as np
 
 from darnzip import archive as arc
 from darnzip.atomic import atomic_file, staging_directory
-from darnzip.container import ArchiveError
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
-from darnzip.sources import InputError, find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
+from darnzip.sources import find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
 
 from .errors import fail, friendly_errors
 

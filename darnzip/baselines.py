@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import io
 import lzma
 import math
 import shutil

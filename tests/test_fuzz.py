@@ -9,7 +9,6 @@ import struct
 import zlib
 
 import numpy as np
-import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
