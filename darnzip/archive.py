@@ -41,17 +41,13 @@ def coder_header(options: "CodingOptions") -> dict:
     return coder
 
 
-def _whole(value, lo: int, hi: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
-
-
 def codec_settings(coder: dict) -> tuple[int, int]:
     """(particles, McBits minimum batch) from the header's coder object; absent minimum = 1 (early v1 files)."""
     if coder["name"] == CODER_NAME:
         return 1, 1
     if coder["name"] == MCBITS_CODER_NAME:
         k, min_batch = coder.get("particles"), coder.get("mcbits_min_batch", 1)
-        if _whole(k, 2, MAX_PARTICLES) and _whole(min_batch, 1, container.MAX_BATCH_IMAGES):
+        if container.whole_in_range(k, 2, MAX_PARTICLES) and container.whole_in_range(min_batch, 1, container.MAX_BATCH_IMAGES):
             return k, min_batch
         raise container.ArchiveError("corrupt archive: header field coder.particles is invalid")
     raise container.ArchiveError(f"archive uses coder {coder['name']!r}, which this darnzip lacks")
@@ -178,7 +174,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     digest = container.content_hasher()
     bounds = chunk_bounds(len(pixels), options.chunk_size)
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
-    runner = ChunkRunner(loaded, options.workers, (options.particles, header["coder"].get("mcbits_min_batch", 1)))
+    runner = ChunkRunner(loaded, options.workers, codec_settings(header["coder"]))
     chunks = 0
     try:
         for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):

@@ -34,6 +34,11 @@ _CHUNK_HEAD = struct.Struct("<4sIII")  # tag, images, batches, words
 _TRAILER = struct.Struct("<4sIQ32s")  # tag, chunks, images, sha256 of decoded pixels
 
 
+def whole_in_range(value, lo: int, hi: int) -> bool:
+    """A JSON integer (not a bool) within [lo, hi]: the check every header number gets."""
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
 class ArchiveError(ValueError):
     """The archive is not a darnzip archive, is damaged, or does not match its model."""
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .container import ArchiveError
+from .container import ArchiveError, whole_in_range
 from .names import decode_names
 
 MAX_IMAGES = 1 << 40
@@ -24,10 +24,6 @@ def _require(condition: bool, what: str) -> None:
         raise ArchiveError(f"corrupt archive: header field {what} is invalid")
 
 
-def _is_int(value, lo: int, hi: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
-
-
 def _check_name(name) -> None:
     _require(isinstance(name, str) and 0 < len(name) <= 4096 and "\0" not in name, "name")
 
@@ -40,16 +36,16 @@ def _check_npy(entry: dict, shape: tuple[int, int]) -> None:
         dtype = None
     _require(dtype is not None and dtype.kind in "biu", "sources.dtype")
     dims = entry.get("shape")
-    _require(isinstance(dims, list) and all(_is_int(d, 0, MAX_IMAGES) for d in dims), "sources.shape")
+    _require(isinstance(dims, list) and all(whole_in_range(d, 0, MAX_IMAGES) for d in dims), "sources.shape")
     _require(tuple(dims) == shape or (len(dims) == 3 and tuple(dims[1:]) == shape), "sources.shape")
     info = np.iinfo(dtype) if dtype.kind in "iu" else None
     lo, hi = (info.min, info.max) if info else (0, 1)
-    _require(_is_int(entry.get("lo"), lo, hi) and _is_int(entry.get("hi"), lo, hi), "sources.lo/hi")
+    _require(whole_in_range(entry.get("lo"), lo, hi) and whole_in_range(entry.get("hi"), lo, hi), "sources.lo/hi")
 
 
 def _check_images(entry: dict) -> None:
     _require(entry.get("format") in IMAGE_FORMATS and entry.get("mode") in IMAGE_MODES, "sources.format/mode")
-    _require(_is_int(entry.get("lo"), 0, 255) and _is_int(entry.get("hi"), 0, 255), "sources.lo/hi")
+    _require(whole_in_range(entry.get("lo"), 0, 255) and whole_in_range(entry.get("hi"), 0, 255), "sources.lo/hi")
     items = entry.get("names")
     _require(isinstance(items, list) and len(items) > 0, "sources.names")
     try:
@@ -67,9 +63,9 @@ def check_header(header: dict) -> None:
     _require(isinstance(model, dict) and isinstance(model.get("id"), str) and
              isinstance(model.get("sha256"), str) and bool(_SHA256.match(model["sha256"])), "model")
     shape = header.get("image_shape")
-    _require(isinstance(shape, list) and len(shape) == 2 and all(_is_int(s, 1, MAX_IMAGE_PIXELS) for s in shape)
+    _require(isinstance(shape, list) and len(shape) == 2 and all(whole_in_range(s, 1, MAX_IMAGE_PIXELS) for s in shape)
              and shape[0] * shape[1] <= MAX_IMAGE_PIXELS, "image_shape")
-    _require(_is_int(header.get("count"), 0, MAX_IMAGES), "count")
+    _require(whole_in_range(header.get("count"), 0, MAX_IMAGES), "count")
     coder = header.get("coder")
     _require(isinstance(coder, dict) and isinstance(coder.get("name"), str), "coder")
     sources = header.get("sources")

@@ -133,8 +133,9 @@ class McBitsDarnCodec:
         layers = [x, *self._select(particles, chosen)]
         for l in range(self.top + 1):
             pushed += self.base.priors[l].push(coder, layers[l], layers[l + 1] if l < self.top else None)
-        popped = sum(self._q_bits(x, p) for p in particles) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
-        return PushStats(pushed, popped, self._q_entropy(x, particles[0]), True)
+        q_stats = [self._q_stats(x, p, terms[0]) for p in particles]
+        popped = sum(bits for bits, _ in q_stats) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
+        return PushStats(pushed, popped, q_stats[0][1], True)
 
     def pop(self, coder, batch: int, bits_back: bool = True) -> np.ndarray:
         if not self.uses_particles(batch, bits_back):
@@ -164,12 +165,12 @@ class McBitsDarnCodec:
         return x
 
     # ---- statistics (float, not used for coding) ------------------------------------------------------
-    def _q_bits(self, x, latents) -> np.ndarray:
+    def _q_stats(self, x, latents, q_base) -> tuple[np.ndarray, np.ndarray]:
+        """(-log2 q(h|x), entropy of q's conditionals along h) of one particle, per image, in bits."""
         layers = [x, *latents]
-        return sum(self.model.bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l])
-                   for l in range(1, self.top + 1))
-
-    def _q_entropy(self, x, latents) -> np.ndarray:
-        layers = [x, *latents]
-        return sum(self.model.entropy_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]))
-                   for l in range(1, self.top + 1))
+        bits, entropy = np.zeros(len(x)), np.zeros(len(x))
+        for l in range(1, self.top + 1):
+            logits = self.base.posteriors[l].layer.logits(layers[l], layers[l - 1], q_base if l == 1 else None)
+            bits += self.model.bits(logits, layers[l])
+            entropy += self.model.entropy_bits(logits)
+        return bits, entropy

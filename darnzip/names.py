@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .container import whole_in_range
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 MAX_RUN = 1 << 40
 
@@ -57,10 +59,8 @@ def decode_names(items: list) -> list[str]:
         if not isinstance(item, dict):
             raise ValueError("name item is neither a string nor a run")
         prefix, suffix, start, count, width = (item.get(k) for k in ("prefix", "suffix", "start", "count", "width"))
-        if not (isinstance(prefix, str) and isinstance(suffix, str) and all(
-                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_RUN for v in (start, count, width))):
-            raise ValueError("malformed name run")
-        if width > 64:
+        if not (isinstance(prefix, str) and isinstance(suffix, str) and whole_in_range(start, 0, MAX_RUN)
+                and whole_in_range(count, 0, MAX_RUN) and whole_in_range(width, 0, 64)):
             raise ValueError("malformed name run")
         names.extend(_render(prefix, i, width, suffix) for i in range(start, start + count))
     return names

@@ -68,12 +68,12 @@ def binary_values(values: np.ndarray, where: str) -> tuple[int, int]:
     return only, (only + 1) % 256
 
 
-def read_image(path: Path, data: bytes | None = None) -> tuple[np.ndarray, str, str]:
+def read_image(path: Path) -> tuple[np.ndarray, str, str]:
     """Pixels (H, W) uint8, Pillow format and mode of a 1-bit or 8-bit grey image file."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as img:
+        with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"{path}: image too large ({img.width}x{img.height})")
             if img.mode not in ("1", "L"):
