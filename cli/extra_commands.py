@@ -271,28 +271,96 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["mnist"]))
+@click.argument("name", type=click.Choice(["mnist", "atari"]))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=True), help="Directory (png) or .npy file.")
-@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]))
-@click.option("--limit", type=int, default=None)
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]),
+              help="MNIST split.")
+@click.option("--limit", type=int, default=None, help="MNIST: first N images.")
+@click.option("--game", default="Pong", show_default=True, help="Atari: Pong, Freeway, SpaceInvaders, Riverraid, Seaquest.")
+@click.option("--frames", default=1000, show_default=True, help="Atari: frames of random-action play (frameskip 4).")
+@click.option("--seed", default=0, show_default=True, help="Atari: seed of the actions and resets.")
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
-def data(name, output, split, limit, force):
-    """Write a dataset's binary images as PNG files (directory) or one .npy array (OUTPUT ending in .npy)."""
+def data(name, output, split, limit, game, frames, seed, force):
+    """Write MNIST binary images or Atari RGB frames as PNG files (directory) or one .npy array."""
     from PIL import Image
 
     from darnzip.atomic import atomic_file, staging_directory
-    from darnzip.datasets import load_binary_mnist
 
-    images = load_binary_mnist(split)[:limit]
+    if name == "atari":
+        from darnzip.frames.atari import GAMES, frames_array
+
+        if game not in GAMES:
+            fail(f"unknown game {game!r} (one of {', '.join(GAMES)})")
+        images = frames_array(game, frames, seed)
+        mode, scale, what = "RGB", 1, f"{game} frames (seed {seed})"
+        prefix = "frame"
+    else:
+        from darnzip.datasets import load_binary_mnist
+
+        images = load_binary_mnist(split)[:limit]
+        mode, scale, what, prefix = "L", 255, f"binary MNIST {split} images", split
     out = Path(output)
     if out.suffix == ".npy":
         with atomic_file(out, force) as f:
             np.save(f, images, allow_pickle=False)
     else:
-        width = len(str(len(images) - 1))
-        names = [f"{split}_{i:0{width}d}.png" for i in range(len(images))]
+        width = max(6, len(str(len(images) - 1))) if name == "atari" else len(str(len(images) - 1))
+        names = [f"{prefix}_{i:0{width}d}.png" for i in range(len(images))]
         with staging_directory(out, names, force) as stage:
             for name_, image in zip(names, images):
-                Image.fromarray(image * 255, mode="L").save(stage / name_, format="PNG")
-    click.echo(f"{len(images)} binary MNIST {split} images -> {out}", err=True)
+                Image.fromarray(image * scale, mode=mode).save(stage / name_, format="PNG")
+    click.echo(f"{len(images)} {what} -> {out}", err=True)
+
+
+@main.command("bench-frames")
+@click.option("--game", "games", multiple=True, help="Games to run (repeatable; default: all five).")
+@click.option("--frames", default=1000, show_default=True, help="Held-out frames per game.")
+@click.option("--seed", default=1000, show_default=True, help="Seed of the held-out play (training used seed 1).")
+@click.option("--chunk-frames", default=512, show_default=True)
+@click.option("--video/--no-video", default=True, show_default=True, help="Also run x264 qp0 and FFV1 (PyAV).")
+@click.option("-T", "--threads", "workers", default=0)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@click.option("-q", "--quiet", is_flag=True)
+@friendly_errors
+def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, quiet):
+    """darnzip vs bzip2 -9, xz -9e, zstd -22 --long, x264 qp0 and FFV1 on held-out Atari frames, side by side."""
+    from darnzip.frames.atari import GAMES
+
+    from .frame_commands import bench_frames
+
+    unknown = [g for g in games if g not in GAMES]
+    if unknown:
+        fail(f"unknown game {unknown[0]!r} (one of {', '.join(GAMES)})")
+    bench_frames(list(games) or list(GAMES), frames, seed, default_workers(workers), chunk_frames, video, json_path,
+                 quiet)
+
+
+@main.command("train-frames")
+@click.argument("frames_path", metavar="FRAMES.npy")
+@click.option("--model-id", required=True, help="Id of the model, e.g. atari-pong-v1.")
+@click.option("--export", "export_stem", required=True, help="Write STEM.safetensors + STEM.json.")
+@click.option("--epochs", default=4, show_default=True)
+@click.option("--steps", default=300, show_default=True, help="Batches of 32 frames per epoch.")
+@click.option("--lr", default=1e-2, show_default=True)
+@click.option("--block", default=8, show_default=True, help="Block side: one latent unit per block.")
+@click.option("--rho", default=0.03, show_default=True,
+              help="Share of unchanged blocks evaluated per step (each weighted 1/rho: unbiased).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
+@friendly_errors
+def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, seed, register):
+    """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it."""
+    from darnzip.frames.trainer import train_frame_model
+    from darnzip.registry import register_model
+
+    rgb = np.load(frames_path, mmap_mode="r", allow_pickle=False)
+    if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[3] != 3 or len(rgb) < 3:
+        fail("training frames must be a uint8 array of shape (frames >= 3, height, width, 3)")
+    stem = Path(export_stem)
+    sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho,
+                            log=lambda m: click.echo(m, err=True))
+    click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
+    if register:
+        register_model(model_id, stem.with_suffix(".safetensors"), sha,
+                       f"frame DARN, {len(rgb)} training frames, {epochs}x{steps} steps", kind="frames")

@@ -51,12 +51,27 @@ def main():
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
 @click.option("--particles", default=1, show_default=True,
               help="Posterior samples per image: 1 = bits-back (free energy); K > 1 = McBits, closer to the NLL, slower.")
+@click.option("--chunk-frames", default=512, show_default=True, help="Frame streams: frames per independent chunk.")
+@click.option("--frames", "as_frames", is_flag=True,
+              help="Treat the input as a frame stream (implied for videos, RGB arrays and colour PNGs).")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
 @friendly_errors
 def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch,
-             particles, workers):
-    """Compress image files, directories of them, or .npy arrays ('-' reads one from stdin)."""
+             particles, chunk_frames, as_frames, workers):
+    """Compress binary images (files, directories, .npy) or a frame stream (PNG directory, RGB .npy, video).
+
+    '-' reads one input from stdin (a PNG or .npy; with --frames, a video)."""
     from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
+    from darnzip.frames.io import looks_like_frames
+    from darnzip.registry import is_frame_model
+
+    if as_frames or is_frame_model(model_name) or (model_name is None and len(paths) == 1 and paths[0] != "-"
+                                                   and looks_like_frames(paths[0])):
+        from .frame_commands import compress_frame_inputs
+
+        compress_frame_inputs(list(paths), output, to_stdout, force, quiet, verbose, model_name, chunk_frames,
+                              default_workers(workers))
+        return
 
     if not 1 <= particles <= arc.MAX_PARTICLES:
         fail(f"need 1 <= --particles <= {arc.MAX_PARTICLES}")
@@ -137,6 +152,20 @@ def open_input(path: str):
     return open(path, "rb")
 
 
+def open_any(path: str):
+    """(stream, frame preamble or None): frame archives are read as a stream, even from stdin."""
+    from darnzip.frames.container import MAGIC as FRAME_MAGIC
+
+    src = sys.stdin.buffer if path == "-" else open(path, "rb")
+    start = src.read(14)
+    if start[:8] == FRAME_MAGIC:
+        return src, start
+    if path == "-":
+        return io.BytesIO(start + src.read()), None
+    src.seek(0)
+    return src, None
+
+
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE")
 @click.option("-o", "--output", help="Output directory (or a file name when the archive holds one source).")
@@ -147,8 +176,19 @@ def open_input(path: str):
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
 @friendly_errors
 def decompress(archive_path, output, to_stdout, force, quiet, model_name, workers):
-    """Restore the files of an archive, pixel-exact, with their names and order."""
-    with open_input(archive_path) as src:
+    """Restore the files of an archive, pixel-exact, with their names and order.
+
+    Frame archives restore to a PNG directory, or to OUTPUT.npy / OUTPUT.mkv (FFV1) by suffix; -c writes raw rgb24."""
+    src, frame_start = open_any(archive_path)
+    if frame_start is not None:
+        from .frame_commands import decompress_frame_archive, open_frame_archive
+
+        with src:
+            reader, loaded = open_frame_archive(src, frame_start, model_name)
+            decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet,
+                                     default_workers(workers))
+        return
+    with src:
         opened = arc.open_archive(src, model_name)
         entries = list(unpack_entries(opened.header["sources"]))
         single = len(entries) == 1 and output is not None and Path(output).suffix == Path(entries[0]["name"]).suffix
@@ -192,7 +232,15 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
 def test_command(archives, quiet, model_name, workers):
     """Decode archives completely and check every checksum; writes nothing."""
     for path in archives:
-        with open_input(path) as src:
+        src, frame_start = open_any(path)
+        if frame_start is not None:
+            from .frame_commands import open_frame_archive, test_frame_archive
+
+            with src:
+                reader, loaded = open_frame_archive(src, frame_start, model_name)
+                test_frame_archive(reader, loaded, path, quiet, default_workers(workers))
+            continue
+        with src:
             opened = arc.open_archive(src, model_name)
             with progress_bar(opened.header["count"], quiet, "test") as bar:
                 for _ in arc.decode_images(opened, default_workers(workers), bar.update):
@@ -211,7 +259,16 @@ def list_command(archives, verbose, as_json):
     from darnzip.container import ArchiveReader
 
     for path in archives:
-        with open_input(path) as src:
+        src, frame_start = open_any(path)
+        if frame_start is not None:
+            from darnzip.frames.container import FrameArchiveReader
+
+            from .frame_commands import list_frame_archive
+
+            with src:
+                list_frame_archive(FrameArchiveReader(src, frame_start), path, src.tell, as_json)
+            continue
+        with src:
             reader = ArchiveReader(src)
             chunks = sum(1 for _ in reader.chunks())
             size = src.tell()
@@ -240,7 +297,7 @@ def list_command(archives, verbose, as_json):
 def models_command():
     """List the installed models."""
     for model_id, entry in sorted(registry().items()):
-        click.echo(f"{model_id}  {entry['file']}  sha256 {entry['sha256'][:16]}...  {entry.get('description', '')}")
+        click.echo(f"{model_id}  [{entry.get('kind', 'images')}]  {entry['file']}  sha256 {entry['sha256'][:16]}...  {entry.get('description', '')}")
 
 
 from . import extra_commands  # noqa: E402,F401  (registers report, bench, sample, train, data)

@@ -19,19 +19,54 @@ def registry() -> dict[str, dict]:
     return json.loads(REGISTRY_FILE.read_text())
 
 
-@lru_cache(maxsize=8)
-def _load_registered(model_id: str) -> LoadedModel:
+def is_frame_model(name_or_path: str | None) -> bool:
+    """Whether a model id or path names a frame-stream model (kind "frames")."""
+    if not name_or_path:
+        return False
+    if name_or_path in registry():
+        return registry()[name_or_path].get("kind") == "frames"
+    description = Path(name_or_path).with_suffix(".json")
+    try:
+        return json.loads(description.read_text())["architecture"].get("kind") == "frames"
+    except (OSError, ValueError, KeyError, AttributeError):
+        return False
+
+
+def frame_model_ids() -> list[str]:
+    return sorted(k for k, v in registry().items() if v.get("kind") == "frames")
+
+
+@lru_cache(maxsize=16)
+def _load_registered(model_id: str):
     entries = registry()
     if model_id not in entries:
         known = ", ".join(sorted(entries)) or "none"
         raise ModelError(f"model '{model_id}' is not installed (installed: {known})")
     entry = entries[model_id]
+    if entry.get("kind") == "frames":
+        from .frames.modelfile import load_frame_model
+
+        return load_frame_model(MODELS_DIR / entry["file"], expected_sha256=entry["sha256"])
     return load_model(MODELS_DIR / entry["file"], expected_sha256=entry["sha256"])
+
+
+def resolve_frame_model(name_or_path: str):
+    """A registered frame model id, or a path to a frame model's .safetensors file."""
+    from .frames.modelfile import load_frame_model
+
+    if name_or_path.endswith(".safetensors") or "/" in name_or_path:
+        return load_frame_model(Path(name_or_path))
+    if not is_frame_model(name_or_path):
+        raise ModelError(f"'{name_or_path}' is not an installed frame model (installed: "
+                         f"{', '.join(frame_model_ids()) or 'none'})")
+    return _load_registered(name_or_path)
 
 
 def resolve_model(name_or_path: str | None) -> LoadedModel:
     """A registered model id, or a path to a .safetensors model file (with its .json beside it)."""
     name = name_or_path or DEFAULT_MODEL
+    if is_frame_model(name):
+        raise ModelError(f"'{name}' is a frame-stream model; binary images need an image model such as {DEFAULT_MODEL}")
     if name.endswith(".safetensors") or Path(name).suffix == ".safetensors" or "/" in name:
         return load_model(Path(name))
     return _load_registered(name)
@@ -51,9 +86,11 @@ def model_for_archive(model_id: str, sha256: str, override: str | None = None) -
     return loaded
 
 
-def register_model(model_id: str, weights: Path, sha256: str, description: str) -> None:
+def register_model(model_id: str, weights: Path, sha256: str, description: str, kind: str = "images") -> None:
     """Pin a model file in models/registry.json (the file must live in models/)."""
     entries = registry()
     entries[model_id] = {"file": Path(weights).name, "sha256": sha256, "description": description}
+    if kind != "images":
+        entries[model_id]["kind"] = kind
     REGISTRY_FILE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     _load_registered.cache_clear()

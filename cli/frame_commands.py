@@ -1,0 +1,238 @@
+"""The frame-stream side of compress, decompress, test and list (chosen by input type or archive magic)."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from darnzip.atomic import atomic_file
+from darnzip.frames.container import FrameArchiveReader
+from darnzip.frames.stream import DEFAULT_CHUNK_FRAMES, FrameStreamStats, compress_frames, decompress_frames
+from darnzip.modelfile import ModelError
+from darnzip.registry import frame_model_ids, resolve_frame_model
+
+from .errors import fail
+
+
+def frame_progress(quiet: bool, desc: str, total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=desc, disable=True if quiet else None, leave=False, file=sys.stderr)
+
+
+def pick_model(name: str | None, first_frame: np.ndarray | None):
+    """The named frame model, or the installed one whose palette covers most of the first frame."""
+    if name:
+        return resolve_frame_model(name)
+    ids = frame_model_ids()
+    if not ids:
+        raise ModelError("no frame model is installed")
+    if first_frame is None:
+        return resolve_frame_model(ids[0])
+    from darnzip.frames.palette import pack_rgb
+
+    colours = np.unique(pack_rgb(first_frame))
+    best, best_score = None, -1.0
+    for model_id in ids:
+        loaded = resolve_frame_model(model_id)
+        cfg = loaded.config
+        shape_ok = first_frame.shape[:2] == (cfg.height, cfg.width)
+        covered = np.isin(colours, loaded.palette.colours).mean()
+        score = covered + (1.0 if shape_ok else 0.0)
+        if score > best_score:
+            best, best_score = loaded, score
+    return best
+
+
+def frame_accounting(stats: FrameStreamStats) -> dict:
+    n = max(1, stats.frames)
+    m = max(1, stats.modelled)
+    actual = 8 * stats.archive_bytes
+    modelled_bits = 8 * stats.chunk_bytes - 8 * stats.raw_bytes
+    return {
+        "frames": stats.frames, "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+        "raw_bits": 8 * stats.raw_bytes, "archive_bits": actual, "bits_per_frame": actual / n,
+        "free_energy_bits_per_modelled_frame": stats.free_energy_bits / m,
+        "chunk_bits_per_modelled_frame": modelled_bits / m,
+        "initial_bits": stats.initial_bits, "container_bits": 8 * (stats.archive_bytes - stats.chunk_bytes),
+        "gap_percent": 100.0 * (modelled_bits - stats.free_energy_bits) / stats.free_energy_bits
+        if stats.free_energy_bits else 0.0,
+    }
+
+
+def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers):
+    from darnzip.frames.io import open_frame_source, video_source
+    from darnzip.sources import InputError
+
+    if len(paths) != 1:
+        fail("frame streams are compressed one source at a time (a directory, a .npy array or a video)")
+    path = paths[0]
+    if path == "-":
+        source = video_source(io.BytesIO(sys.stdin.buffer.read()), "stdin")
+        if output is None:
+            to_stdout = True
+    else:
+        source = open_frame_source(path)
+    frames = iter(source)
+    first = next(frames, None)
+    if first is None:
+        raise InputError(f"{path}: no frames")
+    loaded = pick_model(model_name, first)
+
+    def all_frames():
+        yield first
+        yield from frames
+
+    target = None if to_stdout else Path(output) if output else Path(str(path).rstrip("/") + ".dz")
+    if target is not None and not force and any(target.resolve() == Path(p).resolve() for p in source.inputs):
+        fail(f"{target} is one of the inputs (use -f to overwrite it)")
+    if to_stdout and sys.stdout.isatty():
+        fail("refusing to write an archive to a terminal (use -o FILE)")
+    with frame_progress(quiet, "compress", source.length) as bar:
+        if to_stdout:
+            stats = compress_frames(sys.stdout.buffer, all_frames(), source.describe, loaded, chunk_frames, workers,
+                                    bar.update)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_file(target, force) as f:
+                stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update)
+    if not quiet:
+        a = frame_accounting(stats)
+        where = f" -> {target}" if target else ""
+        click.echo(f"{stats.frames} frames{where}: {stats.archive_bytes} bytes, {a['bits_per_frame']:.1f} bits/frame "
+                   f"(model {loaded.model_id}; {stats.modelled} modelled, free energy "
+                   f"{a['free_energy_bits_per_modelled_frame']:.1f} bits/frame; {stats.raw} stored raw)", err=True)
+        if verbose:
+            click.echo(json.dumps(a, indent=2), err=True)
+
+
+def open_frame_archive(src, start: bytes, model_name: str | None):
+    reader = FrameArchiveReader(src, start)
+    model = reader.header.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("id"), str):
+        from darnzip.container import ArchiveError
+
+        raise ArchiveError("corrupt archive: header has no model")
+    try:
+        loaded = resolve_frame_model(model_name or model["id"])
+    except ModelError as exc:
+        raise ModelError(f"archive needs model '{model['id']}' (sha256 {str(model.get('sha256'))[:16]}...): {exc}") \
+            from exc
+    return reader, loaded
+
+
+def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
+    from darnzip.frames.io import DirectorySink, NpySink, RawSink, VideoSink
+    from darnzip.names import decode_names
+
+    source = reader.header.get("source") or {}
+    if to_stdout:
+        if sys.stdout.isatty():
+            fail("refusing to write raw frames to a terminal (use -o)")
+        sink = RawSink(sys.stdout.buffer)
+    else:
+        if output is None:
+            if archive_path == "-":
+                fail("reading from stdin: name the output with -o (or use -c)")
+            base = Path(archive_path).with_suffix("")
+            output = str(base.with_suffix(".npy")) if source.get("type") == "npy" else str(base)
+        out = Path(output)
+        if out.suffix.lower() == ".npy":
+            sink = NpySink(out, force)
+        elif out.suffix.lower() == ".mkv":
+            sink = VideoSink(out, force)
+        else:
+            names = decode_names(source["names"]) if source.get("type") == "images" else None
+            sink = DirectorySink(out, names, force)
+    count = 0
+    try:
+        with frame_progress(quiet, "decompress", None) as bar:
+            for frame in decompress_frames(reader, loaded, workers, bar.update):
+                sink.write(frame)
+                count += 1
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    if not quiet:
+        click.echo(f"{count} frames -> {output or 'stdout'}", err=True)
+
+
+def test_frame_archive(reader, loaded, path, quiet, workers):
+    count = 0
+    with frame_progress(quiet, "test", None) as bar:
+        for _ in decompress_frames(reader, loaded, workers, bar.update):
+            count += 1
+    if not quiet:
+        click.echo(f"{path}: OK ({count} frames)", err=True)
+
+
+def list_frame_archive(reader, path, size_of, as_json):
+    chunks = 0
+    kinds = {"modelled": 0, "raw": 0}
+    for chunk in reader.chunks():
+        chunks += 1
+        raw = int((chunk.kinds == 1).sum())
+        kinds["raw"] += raw
+        kinds["modelled"] += len(chunk.kinds) - raw
+    size = size_of()
+    frames = reader.trailer["frames"]
+    info = {"archive": path, "bytes": size, "model": reader.header["model"]["id"],
+            "model_sha256": reader.header["model"]["sha256"], "frames": frames, **kinds, "chunks": chunks,
+            "bits_per_frame": 8 * size / frames if frames else 0.0, "source": reader.header.get("source", {}).get("type")}
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {chunks} chunks, "
+                   f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
+                   f"({info['model_sha256'][:12]})")
+
+
+DEFAULT_CHUNK = DEFAULT_CHUNK_FRAMES
+
+
+def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet):
+    """One game at a time: generate held-out frames, run every codec on them, print one table."""
+    from darnzip.frames.atari import frames_array
+    from darnzip.frames.bench import byte_codecs, darnzip_codec, index_stream, video_codecs
+
+    report = []
+    for game in games:
+        rgb = frames_array(game, frames, seed)
+        loaded = resolve_frame_model(f"atari-{game.lower()}-v1")
+        ours, stats = darnzip_codec(rgb, loaded, workers, chunk_frames)
+        idx = index_stream(rgb)
+        classical = byte_codecs(idx)
+        others = classical + (video_codecs(idx) if video else [])
+        best = min((r for r in classical if r.bytes), key=lambda r: r.bytes)
+        acc = frame_accounting(stats)
+        rows = []
+        for r in [ours] + others:
+            rows.append({"codec": r.name, "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
+                         "compress_fps": frames / r.compress_s if r.bytes and r.compress_s else None,
+                         "decompress_fps": frames / r.decompress_s if r.bytes and r.decompress_s else None,
+                         "note": r.note})
+        entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "rows": rows,
+                 "free_energy_bits_per_modelled_frame": acc["free_energy_bits_per_modelled_frame"],
+                 "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+                 "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
+                 "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
+        report.append(entry)
+        if not quiet:
+            click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled, "
+                       f"{stats.raw} stored raw; raw RGB = {210 * 160 * 24} bits/frame")
+            click.echo(f"  {'codec':34s} {'bits/frame':>11s} {'comp f/s':>9s} {'decomp f/s':>10s}")
+            for row in rows:
+                bits = f"{row['bits_per_frame']:.1f}" if row["bits_per_frame"] is not None else "-"
+                cf = f"{row['compress_fps']:.0f}" if row["compress_fps"] else "-"
+                df = f"{row['decompress_fps']:.0f}" if row["decompress_fps"] else "-"
+                click.echo(f"  {row['codec']:34s} {bits:>11s} {cf:>9s} {df:>10s}  {row['note']}")
+            click.echo(f"  darnzip free energy {entry['free_energy_bits_per_modelled_frame']:.1f} bits/modelled frame; "
+                       f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2))
+    return report

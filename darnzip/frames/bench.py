@@ -1,0 +1,108 @@
+"""Side-by-side figures for a frame stream: darnzip against stream codecs on the palette-index stream.
+
+Every codec's output is decoded again and compared with its input before its size counts.
+"""
+from __future__ import annotations
+
+import bz2
+import dataclasses
+import io
+import lzma
+import time
+
+import numpy as np
+import zstandard
+
+from .container import FrameArchiveReader
+from .palette import pack_rgb
+from .stream import compress_frames, decompress_frames
+
+
+@dataclasses.dataclass
+class CodecResult:
+    name: str
+    bytes: int | None
+    compress_s: float = 0.0
+    decompress_s: float = 0.0
+    note: str = ""
+
+
+def index_stream(rgb: np.ndarray) -> np.ndarray:
+    """Frames as indices into their own sorted palette (what the classical codecs compress)."""
+    _, inverse = np.unique(pack_rgb(rgb).ravel(), return_inverse=True)
+    return inverse.reshape(rgb.shape[:3]).astype(np.uint8)
+
+
+def _timed(compress, decompress, data: bytes, name: str) -> CodecResult:
+    t0 = time.perf_counter()
+    packed = compress(data)
+    t1 = time.perf_counter()
+    restored = decompress(packed)
+    t2 = time.perf_counter()
+    if restored != data:
+        return CodecResult(name, None, note="round trip FAILED")
+    return CodecResult(name, len(packed), t1 - t0, t2 - t1)
+
+
+def byte_codecs(idx: np.ndarray) -> list[CodecResult]:
+    data = idx.tobytes()
+    params = zstandard.ZstdCompressionParameters.from_level(22, window_log=27, enable_ldm=True)
+    return [
+        _timed(lambda d: bz2.compress(d, 9), bz2.decompress, data, "bzip2 -9 (idx)"),
+        _timed(lambda d: lzma.compress(d, preset=9 | lzma.PRESET_EXTREME), lzma.decompress, data, "xz -9e (idx)"),
+        _timed(lambda d: zstandard.ZstdCompressor(compression_params=params).compress(d),
+               lambda p: zstandard.ZstdDecompressor(max_window_size=1 << 27).decompress(p), data,
+               "zstd -22 --long=27 (idx)"),
+    ]
+
+
+def _video_round_trip(idx: np.ndarray, codec: str, options: dict, pix_fmt: str) -> tuple[bytes, np.ndarray]:
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="matroska") as out:
+        stream = out.add_stream(codec, rate=60, options=options)
+        stream.width, stream.height, stream.pix_fmt = idx.shape[2], idx.shape[1], pix_fmt
+        for frame in idx:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="gray")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = buffer.getvalue()
+    with av.open(io.BytesIO(data)) as src:
+        frames = [f.to_ndarray(format="gray") for f in src.decode(video=0)]
+    return data, np.stack(frames)
+
+
+def video_codecs(idx: np.ndarray) -> list[CodecResult]:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return [CodecResult("x264 / FFV1", None, note="skipped: PyAV not installed")]
+    results = []
+    for name, codec, options, pix_fmt in (("x264 qp0 (idx)", "libx264", {"qp": "0", "preset": "medium"}, "gray"),
+                                          ("FFV1 (idx)", "ffv1", {}, "gray")):
+        try:
+            t0 = time.perf_counter()
+            data, restored = _video_round_trip(idx, codec, options, pix_fmt)
+            elapsed = time.perf_counter() - t0
+        except Exception as exc:  # a codec missing from this FFmpeg build
+            results.append(CodecResult(name, None, note=f"skipped: {exc}"))
+            continue
+        ok = restored.shape == idx.shape and np.array_equal(restored, idx)
+        results.append(CodecResult(name, len(data) if ok else None, elapsed, 0.0,
+                                   note="encode+decode time" if ok else "round trip FAILED"))
+    return results
+
+
+def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int):
+    buffer = io.BytesIO()
+    t0 = time.perf_counter()
+    stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames, workers)
+    t1 = time.perf_counter()
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
+    t2 = time.perf_counter()
+    ok = len(decoded) == len(rgb) and all(np.array_equal(a, b) for a, b in zip(rgb, decoded))
+    result = CodecResult(f"darnzip ({loaded.model_id})", len(buffer.getvalue()) if ok else None, t1 - t0, t2 - t1,
+                         "" if ok else "round trip FAILED")
+    return result, stats

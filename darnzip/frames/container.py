@@ -1,0 +1,155 @@
+"""The frame-stream container (.dz, magic \\x89DARNF\\r\\n): written front to back, readable front to back.
+
+Nothing in it needs the frame count in advance, so it can be written from a pipe or a video decoder and
+read to a pipe: preamble + header, then chunk records, then a trailer with the counts, the frame names
+and a SHA-256 of every decoded RGB byte. Every part carries a CRC-32. Layout in README.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import zlib
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import zstandard
+
+from ..container import ArchiveError, _read_exact
+
+MAGIC = b"\x89DARNF\r\n"
+FORMAT_VERSION = 1
+CHUNK_TAG = b"DZFC"
+TRAILER_TAG = b"DZFE"
+
+KIND_MODELLED = 0  # coded by the frame model (palette indices, bits-back)
+KIND_RAW = 1  # stored as RGB bytes with zstandard: other size or colours outside the model's palette
+
+MAX_HEADER_BYTES = 1 << 20
+MAX_CHUNK_FRAMES = 1 << 16
+MAX_CHUNK_WORDS = 1 << 28
+MAX_SIDE_BYTES = 1 << 30
+MAX_FRAME_SIDE = 1 << 14
+MAX_TRAILER_BYTES = 64 << 20
+
+_PREAMBLE = struct.Struct("<8sHI")  # magic, version, header length
+_CHUNK_HEAD = struct.Struct("<4sIIII")  # tag, frames, raw frames, side bytes, ANS words
+_TRAILER_HEAD = struct.Struct("<4sIQ32sI")  # tag, chunks, frames, sha256 of RGB, names length
+
+
+@dataclasses.dataclass
+class FrameChunk:
+    kinds: np.ndarray  # (frames,) uint8
+    raw_shapes: list[tuple[int, int]]  # (height, width) of each raw frame, in order
+    side: bytes  # zstd of the raw frames' RGB bytes, concatenated
+    words: np.ndarray  # ANS stream of the modelled frames (uint32)
+    content_crc: int  # CRC-32 of the chunk's RGB bytes, frame after frame
+
+    def to_bytes(self) -> bytes:
+        body = (
+            _CHUNK_HEAD.pack(CHUNK_TAG, len(self.kinds), len(self.raw_shapes), len(self.side), len(self.words))
+            + np.flatnonzero(np.asarray(self.kinds) == KIND_RAW).astype("<u4").tobytes()
+            + np.asarray(self.raw_shapes, dtype="<u2").reshape(-1, 2).tobytes()
+            + self.side
+            + np.asarray(self.words, dtype="<u4").tobytes()
+            + struct.pack("<I", self.content_crc)
+        )
+        return body + struct.pack("<I", zlib.crc32(body))
+
+
+def header_bytes(header: dict) -> bytes:
+    packed = zstandard.ZstdCompressor(level=19).compress(json.dumps(header, sort_keys=True).encode())
+    start = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(packed)) + packed
+    return start + struct.pack("<I", zlib.crc32(start))
+
+
+def trailer_bytes(chunks: int, frames: int, sha256: bytes, extra: dict) -> bytes:
+    packed = zstandard.ZstdCompressor(level=19).compress(json.dumps(extra, sort_keys=True).encode())
+    body = _TRAILER_HEAD.pack(TRAILER_TAG, chunks, frames, sha256, len(packed)) + packed
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+class FrameArchiveReader:
+    """Reads and checks a frame archive part by part; the trailer is available after `chunks()` ends."""
+
+    def __init__(self, src: BinaryIO, start: bytes | None = None):
+        self.src = src
+        start = start if start is not None else src.read(_PREAMBLE.size)
+        if len(start) < 8 or start[:8] != MAGIC:
+            raise ArchiveError("not a darnzip frame archive (bad magic number)")
+        if len(start) < _PREAMBLE.size:
+            raise ArchiveError("truncated archive: header ends early")
+        _, version, length = _PREAMBLE.unpack(start)
+        if version != FORMAT_VERSION:
+            raise ArchiveError(f"frame archive format version {version} is not supported "
+                               f"(this darnzip reads version {FORMAT_VERSION})")
+        if length > MAX_HEADER_BYTES:
+            raise ArchiveError("corrupt archive: header length exceeds the limit")
+        packed = _read_exact(src, length, "header")
+        (crc,) = struct.unpack("<I", _read_exact(src, 4, "header checksum"))
+        if crc != zlib.crc32(start + packed):
+            raise ArchiveError("corrupt archive: header checksum mismatch")
+        self.header = _unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
+        self.trailer: dict | None = None
+
+    def chunks(self) -> Iterator[FrameChunk]:
+        index = 0
+        while True:
+            tag = _read_exact(self.src, 4, f"record after chunk {index}")
+            if tag == TRAILER_TAG:
+                self._read_trailer(tag, index)
+                return
+            if tag != CHUNK_TAG:
+                raise ArchiveError(f"corrupt archive: bad tag at chunk {index}")
+            yield self._read_chunk(tag, index)
+            index += 1
+
+    def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
+        head = tag + _read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
+        _, frames, raws, side_len, words = _CHUNK_HEAD.unpack(head)
+        if not 1 <= frames <= MAX_CHUNK_FRAMES or raws > frames or side_len > MAX_SIDE_BYTES \
+                or words > MAX_CHUNK_WORDS:
+            raise ArchiveError(f"corrupt archive: chunk {index} declares impossible sizes")
+        positions_raw = _read_exact(self.src, 4 * raws, f"chunk {index}")
+        shapes_raw = _read_exact(self.src, 4 * raws, f"chunk {index}")
+        side = _read_exact(self.src, side_len, f"chunk {index}")
+        words_raw = _read_exact(self.src, 4 * words, f"chunk {index}")
+        tail = _read_exact(self.src, 8, f"chunk {index}")
+        content_crc, crc = struct.unpack("<II", tail)
+        if crc != zlib.crc32(head + positions_raw + shapes_raw + side + words_raw + tail[:4]):
+            raise ArchiveError(f"corrupt archive: chunk {index} checksum mismatch")
+        positions = np.frombuffer(positions_raw, dtype="<u4").astype(np.int64)
+        shapes = np.frombuffer(shapes_raw, dtype="<u2").reshape(-1, 2).astype(int)
+        if (raws and (np.any(np.diff(positions) <= 0) or positions[-1] >= frames)) \
+                or np.any(shapes < 1) or np.any(shapes > MAX_FRAME_SIDE):
+            raise ArchiveError(f"corrupt archive: chunk {index} frame table is invalid")
+        kinds = np.full(frames, KIND_MODELLED, dtype=np.uint8)
+        kinds[positions] = KIND_RAW
+        return FrameChunk(kinds, [tuple(s) for s in shapes.tolist()], side,
+                          np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc)
+
+    def _read_trailer(self, tag: bytes, chunks_seen: int) -> None:
+        head = tag + _read_exact(self.src, _TRAILER_HEAD.size - 4, "trailer")
+        _, chunks, frames, sha, length = _TRAILER_HEAD.unpack(head)
+        if length > MAX_TRAILER_BYTES:
+            raise ArchiveError("corrupt archive: trailer length exceeds the limit")
+        packed = _read_exact(self.src, length, "trailer")
+        (crc,) = struct.unpack("<I", _read_exact(self.src, 4, "trailer"))
+        if crc != zlib.crc32(head + packed):
+            raise ArchiveError("corrupt archive: trailer checksum mismatch")
+        if chunks != chunks_seen:
+            raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
+        if self.src.read(1):
+            raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
+        self.trailer = {"chunks": chunks, "frames": frames, "sha256": sha,
+                        **_unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
+
+
+def _unpack_json(packed: bytes, limit: int, what: str) -> dict:
+    try:
+        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise ArchiveError(f"corrupt archive: {what} does not decode ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ArchiveError(f"corrupt archive: {what} is not an object")
+    return value

@@ -1,0 +1,176 @@
+"""What a frame model conditions on, computed identically for training (float) and coding (exact).
+
+Everything here is integer bookkeeping on palette-index frames: which blocks changed, how many of their
+neighbours did, and the colours found at fixed offsets around a pixel in the previous two frames.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import MOTION_BUCKETS, NEIGHBOUR_VALUES, RING_VALUES, FrameConfig
+
+_NEIGHBOURS = torch.ones(1, 1, 3, 3)
+_NEIGHBOURS[0, 0, 1, 1] = 0
+_RING = torch.ones(1, 1, 5, 5)
+_RING[0, 0, 1:4, 1:4] = 0
+
+
+def padded(frames: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(B, H, W) indices -> (B, blocks_y*block + 2m, blocks_x*block + 2m), filled with the outside index."""
+    m = cfg.margin
+    out = torch.full((frames.shape[0], cfg.blocks_y * cfg.block + 2 * m, cfg.blocks_x * cfg.block + 2 * m),
+                     cfg.outside, dtype=torch.long)
+    out[:, m:m + cfg.height, m:m + cfg.width] = frames
+    return out
+
+
+def changed_pixels_per_block(a: torch.Tensor, b: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(B, H, W) x 2 -> (B, blocks_y, blocks_x) count of pixels that differ."""
+    diff = (a != b).to(torch.float32)
+    diff = F.pad(diff, (0, cfg.blocks_x * cfg.block - cfg.width, 0, cfg.blocks_y * cfg.block - cfg.height))
+    n, k = diff.shape[0], cfg.block
+    return diff.reshape(n, cfg.blocks_y, k, cfg.blocks_x, k).sum(dim=(2, 4)).to(torch.long)
+
+
+def _count(active: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    pad = kernel.shape[-1] // 2
+    counts = F.conv2d(active.to(torch.float32).unsqueeze(1), kernel, padding=pad)
+    return counts.squeeze(1).to(torch.long)
+
+
+def motion_bucket(counts: torch.Tensor, has_prev2: torch.Tensor) -> torch.Tensor:
+    """0 for none, 1 + floor(log2 n) capped at 6, and 7 where there is no frame t-2."""
+    bucket = torch.zeros_like(counts)
+    positive = counts > 0
+    bucket[positive] = torch.clamp(torch.floor(torch.log2(counts[positive].to(torch.float64))).to(torch.long) + 1,
+                                   max=MOTION_BUCKETS - 2)
+    bucket[~has_prev2] = MOTION_BUCKETS - 1
+    return bucket
+
+
+def prior_features(prev: torch.Tensor, prev2: torch.Tensor, has_prev2: torch.Tensor, cfg: FrameConfig):
+    """Per block: (motion bucket x neighbour count) index and ring index, from frames t-1 and t-2 only."""
+    motion = changed_pixels_per_block(prev, prev2, cfg) * has_prev2.view(-1, 1, 1)
+    bucket = motion_bucket(motion, has_prev2.view(-1, 1, 1).expand_as(motion))
+    moving = motion > 0
+    neighbours = _count(moving, _NEIGHBOURS)
+    ring = torch.clamp(_count(moving, _RING), max=RING_VALUES - 1)
+    return (bucket * NEIGHBOUR_VALUES + neighbours).flatten(1), ring.flatten(1), bucket
+
+
+def posterior_features(changed: torch.Tensor, bucket: torch.Tensor):
+    """Per block: (motion bucket x changed neighbours at t) index and ring index at t."""
+    neighbours = _count(changed, _NEIGHBOURS)
+    ring = torch.clamp(_count(changed, _RING), max=RING_VALUES - 1)
+    return (bucket * NEIGHBOUR_VALUES + neighbours).flatten(1), ring.flatten(1)
+
+
+def block_pixels(frame_index: torch.Tensor, block_index: torch.Tensor, cfg: FrameConfig):
+    """Pixels (frame, y, x, owner) of the given blocks inside the frame, block-major, raster order within a
+    block; `owner` is the position of the pixel's block in the given list."""
+    k = cfg.block
+    by, bx = block_index // cfg.blocks_x, block_index % cfg.blocks_x
+    dy = torch.arange(k).repeat_interleave(k)
+    dx = torch.arange(k).repeat(k)
+    y = (by.unsqueeze(1) * k + dy).flatten()
+    x = (bx.unsqueeze(1) * k + dx).flatten()
+    f = frame_index.repeat_interleave(k * k)
+    owner = torch.arange(len(block_index)).repeat_interleave(k * k)
+    inside = (y < cfg.height) & (x < cfg.width)
+    return f[inside], y[inside], x[inside], owner[inside]
+
+
+class Geometry:
+    """Index arithmetic of a config's offsets for padded frames of one size, computed once."""
+
+    def __init__(self, cfg: FrameConfig):
+        self.cfg = cfg
+        k, m = cfg.block, cfg.margin
+        height, self.row = cfg.blocks_y * k + 2 * m, cfg.blocks_x * k + 2 * m
+        self.frame_size = height * self.row
+        deltas = lambda offsets: torch.tensor([dy * self.row + dx for dy, dx in offsets], dtype=torch.long)
+        # Frames t-1 and t-2 are stacked, so one gather reads both.
+        self.context = torch.cat([deltas(cfg.offsets_prev), deltas(cfg.offsets_prev2) + self.frame_size])
+        self.current = deltas(cfg.offsets_current)
+        self.current_np = self.current.numpy()
+        self.n_context = len(self.context)
+        self.context_base = torch.arange(self.n_context) * cfg.values
+        self.current_base = (self.n_context + torch.arange(len(self.current))) * cfg.values
+        self.current_base_np = self.current_base.numpy()
+        self.position_base = cfg.colour_groups * cfg.values
+        ys = torch.arange(height).unsqueeze(1) - m
+        xs = torch.arange(self.row).unsqueeze(0) - m
+        self.step_map = coding_step(ys, xs, k)  # (padded H, padded W), meaningful inside the frame
+
+
+_GEOMETRY: dict[int, Geometry] = {}
+
+
+def geometry(cfg: FrameConfig) -> Geometry:
+    key = id(cfg)
+    if key not in _GEOMETRY or _GEOMETRY[key].cfg is not cfg:
+        _GEOMETRY[key] = Geometry(cfg)
+    return _GEOMETRY[key]
+
+
+def coding_step(y: torch.Tensor, x: torch.Tensor, block: int) -> torch.Tensor:
+    """Anti-diagonal of a pixel within its block: drawn blocks are decoded one anti-diagonal at a time,
+    all blocks together, so a frame takes 2 * block - 1 coder calls."""
+    return y % block + x % block
+
+
+def stacked_context(prev_p: torch.Tensor, prev2_p: torch.Tensor) -> torch.Tensor:
+    """Padded frames t-1 and t-2 as one (B, 2, H', W') tensor, the layout `pixel_features` reads."""
+    return torch.stack([prev_p, prev2_p], dim=1)
+
+
+def available_from(drawn_p: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """Padded map of the coding step after which each pixel of frame t is known: -1 for pixels of blocks
+    that repeat frame t-1 and for the outside, the pixel's own step inside drawn blocks."""
+    return torch.where(drawn_p, geometry(cfg).step_map, -1)
+
+
+def context_features(context_p: torch.Tensor, f: torch.Tensor, y: torch.Tensor, x: torch.Tensor,
+                     cfg: FrameConfig) -> torch.Tensor:
+    """(N, context groups + 2) vocabulary indices that do not depend on frame t: the colour at each offset
+    in frames t-1 and t-2, then the block row and the block column."""
+    g = geometry(cfg)
+    m = cfg.margin
+    inner = (y + m) * g.row + (x + m)
+    out = torch.empty((len(y), g.n_context + 2), dtype=torch.long)
+    out[:, :g.n_context] = context_p.view(-1)[(f * (2 * g.frame_size) + inner).unsqueeze(1) + g.context] \
+        + g.context_base
+    out[:, -2] = g.position_base + y // cfg.block
+    out[:, -1] = g.position_base + cfg.blocks_y + x // cfg.block
+    return out
+
+
+def current_features(current_p: torch.Tensor, available_p: torch.Tensor, f: torch.Tensor, y: torch.Tensor,
+                     x: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(N, current groups) vocabulary indices: the colour at each causal offset in frame t where that pixel
+    is already known (its block repeats t-1, or it comes earlier in the coding order), 'unknown' where
+    not. Values of not-yet-known pixels of `current_p` are never used."""
+    g = geometry(cfg)
+    m = cfg.margin
+    where = (f * g.frame_size + (y + m) * g.row + (x + m)).unsqueeze(1) + g.current
+    known = available_p.view(-1)[where] < coding_step(y, x, cfg.block).unsqueeze(1)
+    return torch.where(known, current_p.view(-1)[where], cfg.unknown) + g.current_base
+
+
+def pixel_features(context_p: torch.Tensor, current_p: torch.Tensor, available_p: torch.Tensor,
+                   f: torch.Tensor, y: torch.Tensor, x: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(N, groups) vocabulary indices for pixels (f, y, x): context groups, block row and column, then
+    the current-frame groups. The pixel model sums one table row per group, so any split is equivalent."""
+    return torch.cat([context_features(context_p, f, y, x, cfg),
+                      current_features(current_p, available_p, f, y, x, cfg)], dim=1)
+
+
+def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(B, blocks) bool -> padded (B, H', W') bool map of pixels in drawn blocks (False outside the frame)."""
+    k, m = cfg.block, cfg.margin
+    grid = drawn_blocks.view(-1, cfg.blocks_y, cfg.blocks_x)
+    pixels = grid.repeat_interleave(k, dim=1).repeat_interleave(k, dim=2)
+    out = torch.zeros((grid.shape[0], cfg.blocks_y * k + 2 * m, cfg.blocks_x * k + 2 * m), dtype=torch.bool)
+    out[:, m:m + cfg.height, m:m + cfg.width] = pixels[:, :cfg.height, :cfg.width]
+    return out

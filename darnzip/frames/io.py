@@ -1,0 +1,294 @@
+"""Frame sources and sinks: PNG directories, .npy arrays, video files (PyAV), raw RGB on a pipe.
+
+Sources are read lazily, one frame at a time, so a stream's length never decides memory use. Sinks
+write into a temporary file or directory that is renamed only when the whole archive has checked out.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from ..atomic import OutputExists
+from ..sources import InputError, safe_output_path
+
+VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
+IMAGE_SUFFIXES = {".png", ".ppm", ".bmp"}
+NPY_HEADER_BYTES = 256  # fixed, so the frame count can be filled in after streaming
+MAX_SIDE = 1 << 14
+
+
+def _rgb_from_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.width > MAX_SIDE or im.height > MAX_SIDE:
+                raise InputError(f"{path}: {im.width}x{im.height} is larger than {MAX_SIDE} pixels a side")
+            if im.mode not in ("RGB", "P", "L"):
+                raise InputError(f"{path}: mode {im.mode} is not a frame darnzip can restore exactly (need RGB, P or L)")
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from exc
+
+
+class FrameSource:
+    """A stream of (H, W, 3) uint8 frames with a description for the archive header."""
+
+    def __init__(self, describe: dict, frames: Iterator[np.ndarray], length: int | None, inputs: list[Path]):
+        self.describe = describe
+        self._frames = frames
+        self.length = length
+        self.inputs = inputs
+
+    def __iter__(self):
+        return self._frames
+
+
+def directory_source(root: Path) -> FrameSource:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"{root}: no PNG/PPM/BMP frames found")
+    names = [p.relative_to(root).as_posix() for p in files]
+    from ..names import encode_names
+
+    return FrameSource({"type": "images", "names": encode_names(names)},
+                       (_rgb_from_image(p) for p in files), len(files), files)
+
+
+def npy_source(path: Path) -> FrameSource:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[3] != 3:
+        raise InputError(f"{path}: frame arrays must be uint8 of shape (frames, height, width, 3), "
+                         f"not {array.dtype} {array.shape}")
+    return FrameSource({"type": "npy", "name": path.name}, (np.asarray(f) for f in array), len(array), [path])
+
+
+def video_source(path: Path | BinaryIO, name: str) -> FrameSource:
+    import av
+
+    def frames():
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise InputError(f"{name}: no video stream")
+                for frame in container.decode(video=0):
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{name}: video does not decode ({exc})") from exc
+
+    return FrameSource({"type": "video", "name": name}, frames(), None, [path] if isinstance(path, Path) else [])
+
+
+def open_frame_source(path: str) -> FrameSource:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if p.is_dir():
+        return directory_source(p)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return npy_source(p)
+    if suffix in VIDEO_SUFFIXES:
+        return video_source(p, p.name)
+    if suffix in IMAGE_SUFFIXES:
+        return FrameSource({"type": "images", "names": [p.name]}, iter([_rgb_from_image(p)]), 1, [p])
+    raise InputError(f"{path}: not a frame source (need a directory of PNGs, a .npy array or a video file)")
+
+
+def looks_like_frames(path: str) -> bool:
+    """Whether an input is a frame stream rather than binary images: videos, RGB arrays, colour PNGs."""
+    p = Path(path)
+    if p.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    if p.suffix.lower() == ".npy" and p.is_file():
+        try:
+            array = np.load(p, mmap_mode="r", allow_pickle=False)
+            return array.ndim == 4 and array.shape[-1] == 3
+        except (ValueError, OSError):
+            return False
+    first = None
+    if p.is_dir():
+        first = next((q for q in sorted(p.rglob("*")) if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES), None)
+    elif p.suffix.lower() in IMAGE_SUFFIXES:
+        first = p
+    if first is None:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(first) as im:
+            return im.mode in ("RGB", "P") and len(set(im.convert("RGB").getdata())) > 2
+    except OSError:
+        return False
+
+
+# ---- sinks ---------------------------------------------------------------------------------------------------
+class FrameSink:
+    """Receives decoded frames in order; `commit` makes the output appear, `abort` leaves nothing behind."""
+
+    def write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _temp_beside(path: Path, force: bool) -> Path:
+    if path.exists() and not force:
+        raise OutputExists(f"{path} already exists (use -f to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+class DirectorySink(FrameSink):
+    def __init__(self, root: Path, names: list[str] | None, force: bool):
+        self.root, self.names, self.force = Path(root), names, force
+        if names is not None:
+            for name in names:
+                safe_output_path(self.root, name)
+            if not force:
+                clash = next((n for n in names if (self.root / n).exists()), None)
+                if clash:
+                    raise OutputExists(f"{self.root / clash} already exists (use -f to overwrite)")
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.", suffix=".darnzip-tmp", dir=self.root.parent))
+        self.written: list[str] = []
+
+    def _name(self, i: int) -> str:
+        if self.names is None:
+            return f"frame_{i:06d}.png"
+        if i >= len(self.names):
+            raise InputError("archive holds more frames than names")
+        return self.names[i]
+
+    def write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        name = self._name(len(self.written))
+        target = safe_output_path(self.stage, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frame, "RGB").save(target, format="PNG", compress_level=1)
+        self.written.append(name)
+
+    def commit(self) -> None:
+        if self.names is not None and len(self.written) != len(self.names):
+            raise InputError("archive holds fewer frames than names")
+        if not self.force:
+            clash = next((n for n in self.written if (self.root / n).exists()), None)
+            if clash:
+                raise OutputExists(f"{self.root / clash} already exists (use -f to overwrite)")
+        for name in self.written:
+            target = self.root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.stage / name, target)
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def npy_header(count: int, height: int, width: int) -> bytes:
+    text = "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d, 3), }" % (count, height, width)
+    pad = NPY_HEADER_BYTES - 10 - len(text) - 1
+    return b"\x93NUMPY\x01\x00" + (NPY_HEADER_BYTES - 10).to_bytes(2, "little") + text.encode() + b" " * pad + b"\n"
+
+
+class NpySink(FrameSink):
+    """An (N, H, W, 3) uint8 .npy written frame by frame; the header's count is filled in at the end."""
+
+    def __init__(self, path: Path, force: bool):
+        self.path, self.force = Path(path), force
+        self.tmp = _temp_beside(self.path, force)
+        self.file = open(self.tmp, "wb")
+        self.file.write(b"\0" * NPY_HEADER_BYTES)
+        self.count, self.shape = 0, None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.shape is None:
+            self.shape = frame.shape
+        elif frame.shape != self.shape:
+            raise InputError(f"frames of different sizes ({self.shape} and {frame.shape}) cannot share one .npy")
+        self.file.write(np.ascontiguousarray(frame).tobytes())
+        self.count += 1
+
+    def commit(self) -> None:
+        h, w = self.shape[:2] if self.shape else (0, 0)
+        self.file.seek(0)
+        self.file.write(npy_header(self.count, h, w))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+class VideoSink(FrameSink):
+    """FFV1 in Matroska: lossless for RGB (pix_fmt bgr0)."""
+
+    def __init__(self, path: Path, force: bool, rate: int = 60):
+        import av
+
+        self.path = Path(path)
+        placeholder = _temp_beside(self.path, force)
+        placeholder.unlink()
+        self.tmp = placeholder.with_suffix(".mkv")
+        self.container = av.open(str(self.tmp), mode="w", format="matroska")
+        self.stream = None
+        self.rate = rate
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        if self.stream is None:
+            self.stream = self.container.add_stream("ffv1", rate=self.rate)
+            self.stream.width, self.stream.height = frame.shape[1], frame.shape[0]
+            self.stream.pix_fmt = "bgr0"
+        elif (frame.shape[0], frame.shape[1]) != (self.stream.height, self.stream.width):
+            raise InputError("frames of different sizes cannot share one video file")
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            self.container.mux(packet)
+
+    def commit(self) -> None:
+        if self.stream is not None:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+class RawSink(FrameSink):
+    """Raw rgb24 bytes, frame after frame (for pipes: `darnzip decompress -c x.dz | ffmpeg -f rawvideo ...`)."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+
+    def write(self, frame: np.ndarray) -> None:
+        self.out.write(np.ascontiguousarray(frame).tobytes())
+
+    def commit(self) -> None:
+        self.out.flush()
+

@@ -1,0 +1,170 @@
+"""The frame DARN in two forms: a float torch module to train, and its exact integer twin to code with.
+
+Latents: one binary unit h_b per block. p(h_b | frames t-1, t-2) and q(h_b | frame t, t-1, t-2) are
+logistic units whose logits are sums of table entries. Given h_b = 1 the block's pixels are categorical
+over the palette (independent given the context, so a whole frame is one coder call); given h_b = 0
+the block repeats frame t-1 exactly. A changed block therefore has q(h_b = 1) = 1, and an unchanged
+block may still be drawn by the pixel model: bits-back returns what that choice cost.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..quantized import EXACT_FLOAT32_LIMIT, sigmoid_table
+from .config import MOTION_BUCKETS, NEIGHBOUR_VALUES, RING_VALUES, FrameConfig
+
+ACTIVATION_LEVELS = 16  # hidden activation = clip(round(4a), 0, 16) / 4, as in the MNIST model
+EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
+LOGIT_RANGE = 16.0  # block logits are clipped to +-16 before the sigmoid table
+
+TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring", "q_position")
+
+
+def exp_table(frac_bits: int) -> np.ndarray:
+    """Unnormalised categorical weights for logit deficits d = 0, 1, ... (units of 2**-frac_bits)."""
+    length = int(math.ceil(EXP_BITS * math.log(2) * (1 << frac_bits))) + 1
+    d = np.arange(length, dtype=np.float64) / (1 << frac_bits)
+    return np.maximum(np.rint((1 << EXP_BITS) * np.exp(-d)), 1).astype(np.int32)
+
+
+class FrameDarn(torch.nn.Module):
+    """Float model for training; `quantize` turns it into the integer tensors of an ExactFrameModel."""
+
+    def __init__(self, cfg: FrameConfig):
+        super().__init__()
+        self.cfg = cfg
+        nb = cfg.blocks
+        self.prior_table = torch.nn.Parameter(torch.zeros(MOTION_BUCKETS * NEIGHBOUR_VALUES))
+        self.prior_ring = torch.nn.Parameter(torch.zeros(RING_VALUES))
+        self.prior_position = torch.nn.Parameter(torch.full((nb,), -4.0))
+        self.q_table = torch.nn.Parameter(torch.zeros(MOTION_BUCKETS * NEIGHBOUR_VALUES))
+        self.q_ring = torch.nn.Parameter(torch.zeros(RING_VALUES))
+        self.q_position = torch.nn.Parameter(torch.full((nb,), -4.0))
+        width = cfg.hidden + cfg.colours
+        self.pixel_table = torch.nn.Parameter(torch.randn(cfg.vocabulary, width) * 0.05)
+        self.hidden_bias = torch.nn.Parameter(torch.zeros(cfg.hidden))
+        self.output = torch.nn.Parameter(torch.randn(cfg.hidden, cfg.colours) * 0.1)
+        self.output_bias = torch.nn.Parameter(torch.zeros(cfg.colours))
+
+    def block_logits(self, prior_idx, prior_ring, q_idx, q_ring):
+        pos = torch.arange(self.cfg.blocks)
+        prior = self.prior_table[prior_idx] + self.prior_ring[prior_ring] + self.prior_position[pos]
+        post = self.q_table[q_idx] + self.q_ring[q_ring] + self.q_position[pos]
+        return prior, post
+
+    def pixel_logits(self, features: torch.Tensor) -> torch.Tensor:
+        # A dense one-hot matmul: embedding_bag's CPU backward is ~50x slower than its forward.
+        onehot = torch.zeros(features.shape[0], self.cfg.vocabulary)
+        onehot.scatter_(1, features, 1.0)
+        summed = onehot @ self.pixel_table
+        pre = summed[:, :self.cfg.hidden] + self.hidden_bias
+        level = torch.clamp(torch.round(pre * 4), 0, ACTIVATION_LEVELS) / 4
+        act = pre + (level - pre).detach()  # straight-through: the coder uses `level`
+        return summed[:, self.cfg.hidden:] + act @ self.output + self.output_bias
+
+    def quantize(self, frac_bits: int) -> dict[str, np.ndarray]:
+        """Integer tensors at scale 2**frac_bits (the output weights at 2**frac_bits / 4 per level)."""
+        scale = float(1 << frac_bits)
+        tensors = {name: getattr(self, name).detach() * scale for name in TABLE_NAMES}
+        tensors["pixel_table"] = self.pixel_table.detach() * scale
+        tensors["hidden_bias"] = self.hidden_bias.detach() * scale
+        tensors["output"] = self.output.detach() * scale / 4
+        tensors["output_bias"] = self.output_bias.detach() * scale
+        return {k: np.rint(v.numpy()).astype(np.int32) for k, v in tensors.items()}
+
+
+class ExactFrameModel:
+    """Integer model: every logit is an exact sum of integers, every probability a table lookup."""
+
+    def __init__(self, cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int,
+                 sigmoid: np.ndarray, exp: np.ndarray):
+        self.cfg, self.frac_bits = cfg, frac_bits
+        expected = {
+            "prior_table": (MOTION_BUCKETS * NEIGHBOUR_VALUES,), "prior_ring": (RING_VALUES,),
+            "prior_position": (cfg.blocks,), "q_table": (MOTION_BUCKETS * NEIGHBOUR_VALUES,),
+            "q_ring": (RING_VALUES,), "q_position": (cfg.blocks,),
+            "pixel_table": (cfg.vocabulary, cfg.hidden + cfg.colours), "hidden_bias": (cfg.hidden,),
+            "output": (cfg.hidden, cfg.colours), "output_bias": (cfg.colours,),
+        }
+        for name, shape in expected.items():
+            if name not in tensors or tuple(tensors[name].shape) != shape:
+                raise ValueError(f"tensor {name} missing or not of shape {shape}")
+        self.t = {k: torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)) for k in expected}
+        self._check_exact()
+        self.sigmoid = torch.from_numpy(np.asarray(sigmoid, dtype=np.int64))
+        self.sigmoid_limit = (len(sigmoid) - 1) // 2
+        self.exp = torch.from_numpy(np.asarray(exp, dtype=np.int64))
+        self.shift = 1 << (frac_bits - 2)  # pre-activation units per quarter step
+        # int64 copies for the coder's small per-step sums (numpy: exact, and cheaper than torch per call)
+        self.table_int = tensors["pixel_table"].astype(np.int64)
+        self.hidden_bias_int = tensors["hidden_bias"].astype(np.int64)
+        self.output_int = tensors["output"].astype(np.int64)
+        self.output_bias_int = tensors["output_bias"].astype(np.int64)
+        self.exp_int = np.asarray(exp, dtype=np.int64)
+        self.shift_bits = frac_bits - 2
+
+    def _check_exact(self) -> None:
+        """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order."""
+        cfg, t = self.cfg, self.t
+        table = t["pixel_table"].abs().numpy()
+        rows = cfg.colour_groups * cfg.values
+        bound = sum(g.max(axis=0) for g in np.split(table[:rows], cfg.colour_groups))
+        bound = bound + table[rows:rows + cfg.blocks_y].max(axis=0) + table[rows + cfg.blocks_y:].max(axis=0)
+        bound[:cfg.hidden] += t["hidden_bias"].abs().numpy()
+        out = ACTIVATION_LEVELS * t["output"].abs().numpy().sum(axis=0) + t["output_bias"].abs().numpy()
+        bound[cfg.hidden:] += out
+        blocks = [t[a].abs().max() + t[b].abs().max() + t[c].abs().max()
+                  for a, b, c in (("prior_table", "prior_ring", "prior_position"), ("q_table", "q_ring", "q_position"))]
+        if bound.max() >= EXACT_FLOAT32_LIMIT or max(blocks) >= EXACT_FLOAT32_LIMIT:
+            raise ValueError("model weights too large for exact float32 sums")
+
+    def block_probabilities(self, prior_idx, prior_ring, q_idx, q_ring):
+        """P(h_b = 1) under the prior and the posterior, as integers in units of 2**-16."""
+        pos = torch.arange(self.cfg.blocks)
+        t = self.t
+        prior = t["prior_table"][prior_idx] + t["prior_ring"][prior_ring] + t["prior_position"][pos]
+        post = t["q_table"][q_idx] + t["q_ring"][q_ring] + t["q_position"][pos]
+        return self._sigmoid(prior), self._sigmoid(post)
+
+    def _sigmoid(self, logits: torch.Tensor) -> torch.Tensor:
+        index = torch.clamp(logits.to(torch.long), -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit
+        return self.sigmoid[index]
+
+    def table_sums(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, k) vocabulary indices -> (N, hidden + colours) sums of their table rows (exact integers).
+        Sums over disjoint groups can be added later: every partial sum is below 2**24 too."""
+        return F.embedding_bag(features, self.t["pixel_table"], mode="sum")
+
+    def pixel_logits(self, features: torch.Tensor, partial: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, groups) -> (N, colours) integer logits (float32 holding exact integers); `partial` adds table
+        sums of further groups computed earlier."""
+        summed = self.table_sums(features)
+        if partial is not None:
+            summed = summed + partial
+        pre = summed[:, :self.cfg.hidden] + self.t["hidden_bias"]
+        level = torch.clamp(torch.floor((pre + self.shift // 2) / self.shift), 0, ACTIVATION_LEVELS)
+        return summed[:, self.cfg.hidden:] + level @ self.t["output"] + self.t["output_bias"]
+
+    def weights_from_sums(self, sums: np.ndarray) -> np.ndarray:
+        """(N, hidden + colours) int64 table sums -> (N, colours) int64 categorical weights; the same
+        integer function as `pixel_weights` (an arithmetic shift is the floor of the division there)."""
+        h = self.cfg.hidden
+        level = np.clip((sums[:, :h] + self.hidden_bias_int + (1 << (self.shift_bits - 1))) >> self.shift_bits,
+                        0, ACTIVATION_LEVELS)
+        logits = sums[:, h:] + level @ self.output_int + self.output_bias_int
+        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp_int) - 1)
+        return self.exp_int[deficit]
+
+    def pixel_weights(self, features: torch.Tensor, partial: torch.Tensor | None = None) -> np.ndarray:
+        """(N, colours) int64 unnormalised categorical weights, each at least 1."""
+        logits = self.pixel_logits(features, partial).to(torch.long)
+        deficit = torch.clamp(logits.max(dim=1, keepdim=True).values - logits, max=len(self.exp) - 1)
+        return self.exp[deficit].numpy()
+
+
+def build_exact(cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int) -> ExactFrameModel:
+    return ExactFrameModel(cfg, tensors, frac_bits, sigmoid_table(frac_bits, LOGIT_RANGE), exp_table(frac_bits))

@@ -1,0 +1,81 @@
+"""Frame-model files: integer tensors, probability tables and the reference frame in safetensors, with the
+architecture in a JSON file beside it (the same layout and hashing as the MNIST model files)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..modelfile import ModelError, file_sha256
+from .codec import FrameCodec
+from .chunks import FrameChunkCodec
+from .config import FrameConfig
+from .model import LOGIT_RANGE, ExactFrameModel, exp_table
+from ..quantized import sigmoid_table
+from .palette import Palette
+
+
+@dataclasses.dataclass
+class LoadedFrameModel:
+    model_id: str
+    sha256: str
+    exact: ExactFrameModel
+    palette: Palette
+    reference: np.ndarray  # (H, W) palette indices: the context of a stream's first frame
+    info: dict
+    weights_path: Path
+
+    @property
+    def config(self) -> FrameConfig:
+        return self.exact.cfg
+
+    def chunk_codec(self) -> FrameChunkCodec:
+        return FrameChunkCodec(FrameCodec(self.exact), self.palette, self.reference)
+
+
+def save_frame_model(stem: Path, model_id: str, cfg: FrameConfig, tensors: dict[str, np.ndarray],
+                     frac_bits: int, reference: np.ndarray, extra: dict | None = None) -> str:
+    from safetensors.numpy import save_file
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.ascontiguousarray(v, dtype=np.int32) for k, v in tensors.items()}
+    arrays["sigmoid"] = sigmoid_table(frac_bits, LOGIT_RANGE)
+    arrays["exp"] = exp_table(frac_bits)
+    arrays["reference"] = np.ascontiguousarray(reference, dtype=np.uint8)
+    weights = stem.with_suffix(".safetensors")
+    save_file(arrays, str(weights), metadata={"model_id": model_id})
+    weights.chmod(0o644)
+    sha = file_sha256(weights)
+    info = {"model_id": model_id, "architecture": cfg.to_dict(), "quantization": {"frac_bits": frac_bits},
+            "weights_sha256": sha, **(extra or {})}
+    stem.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return sha
+
+
+def load_frame_model(weights: Path, expected_sha256: str | None = None) -> LoadedFrameModel:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    weights = Path(weights)
+    description = weights.with_suffix(".json")
+    if not weights.exists() or not description.exists():
+        raise ModelError(f"model files missing: need {weights} and {description}")
+    sha = file_sha256(weights)
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise ModelError(f"{weights}: SHA-256 {sha[:16]}... does not match the pinned {expected_sha256[:16]}...; "
+                         "the file was modified or replaced")
+    try:
+        info = json.loads(description.read_text())
+        cfg = FrameConfig.from_dict(info["architecture"])
+        frac_bits = int(info["quantization"]["frac_bits"])
+        arrays = load_file(str(weights))
+        reference = arrays["reference"]
+        if reference.shape != (cfg.height, cfg.width) or reference.max() >= cfg.colours:
+            raise ValueError("reference frame does not fit the architecture")
+        exact = ExactFrameModel(cfg, arrays, frac_bits, arrays["sigmoid"], arrays["exp"])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{weights}: not a valid darnzip frame model ({exc})") from exc
+    return LoadedFrameModel(info.get("model_id", weights.stem), sha, exact, Palette(cfg.palette), reference,
+                            info, weights)

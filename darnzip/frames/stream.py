@@ -1,0 +1,178 @@
+"""Streaming compression and decompression of frame streams, chunk by chunk, optionally in worker processes.
+
+Memory is bounded by (workers + 1) chunks in flight, whatever the stream's length. The archive is the
+same for any worker count: chunks are cut at fixed frame counts and each is coded on its own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import multiprocessing
+from collections import deque
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..container import ArchiveError
+from ..modelfile import ModelError
+from .chunks import ChunkStats
+from .container import MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes, trailer_bytes
+from .modelfile import LoadedFrameModel, load_frame_model
+
+DEFAULT_CHUNK_FRAMES = 512
+
+
+@dataclasses.dataclass
+class FrameStreamStats:
+    frames: int = 0
+    modelled: int = 0
+    raw: int = 0
+    raw_bytes: int = 0
+    archive_bytes: int = 0
+    chunk_bytes: int = 0
+    chunks: int = 0
+    free_energy_bits: float = 0.0
+    initial_bits: float = 0.0
+    per_frame_bits: list = dataclasses.field(default_factory=list)  # one-sample free energy per modelled frame
+
+
+# ---- worker processes: each loads the model once --------------------------------------------------------
+_WORKER_MODEL: LoadedFrameModel | None = None
+
+
+def _init_worker(weights: str, sha256: str) -> None:
+    global _WORKER_MODEL
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER_MODEL = load_frame_model(Path(weights), sha256)
+
+
+def _encode_job(frames: list[np.ndarray]) -> tuple[bytes, ChunkStats]:
+    chunk, stats = _WORKER_MODEL.chunk_codec().encode(frames)
+    return chunk.to_bytes(), stats
+
+
+def _decode_job(args: tuple[FrameChunk, int]) -> list[np.ndarray]:
+    chunk, index = args
+    return _WORKER_MODEL.chunk_codec().decode(chunk, index)
+
+
+class _Runner:
+    """Runs jobs in order, inline or on a spawn pool, keeping at most `workers + 1` in flight."""
+
+    def __init__(self, loaded: LoadedFrameModel, workers: int):
+        self.workers = workers
+        self.pool = None
+        if workers > 1:
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256))
+        else:
+            import torch
+
+            global _WORKER_MODEL
+            _WORKER_MODEL = loaded
+            torch.set_num_threads(1)  # coding is many small ops: threads only add overhead
+
+    def map(self, fn, jobs: Iterable) -> Iterator:
+        if self.pool is None:
+            for job in jobs:
+                yield fn(job)
+            return
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.pool.apply_async(fn, (job,)))
+            if len(pending) > self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def _chunks_of(frames: Iterable[np.ndarray], size: int, digest, stats: FrameStreamStats) -> Iterator[list]:
+    batch = []
+    for frame in frames:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise ArchiveError(f"frame {stats.frames} is not an RGB image")
+        digest.update(frame.tobytes())
+        stats.frames += 1
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, loaded: LoadedFrameModel,
+                    chunk_frames: int = DEFAULT_CHUNK_FRAMES, workers: int = 1,
+                    progress: Callable[[int], None] | None = None) -> FrameStreamStats:
+    if not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
+        raise ValueError(f"chunk size must be 1..{MAX_CHUNK_FRAMES} frames")
+    stats = FrameStreamStats()
+    digest = hashlib.sha256()
+    header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256}, "chunk_frames": chunk_frames,
+              "source": source}
+    written = out.write(header_bytes(header)) or 0
+    runner = _Runner(loaded, workers)
+    try:
+        for record, chunk_stats in runner.map(_encode_job, _chunks_of(frames, chunk_frames, digest, stats)):
+            out.write(record)
+            written += len(record)
+            stats.chunk_bytes += len(record)
+            stats.chunks += 1
+            stats.modelled += len(chunk_stats.frames)
+            stats.raw += chunk_stats.raw_frames
+            stats.raw_bytes += chunk_stats.raw_bytes
+            stats.initial_bits += chunk_stats.initial_bits
+            for bits in chunk_stats.frames:
+                stats.free_energy_bits += bits.free_energy
+                stats.per_frame_bits.append(bits.free_energy)
+            if progress:
+                progress(len(chunk_stats.frames) + chunk_stats.raw_frames)
+    finally:
+        runner.close()
+    trailer = trailer_bytes(stats.chunks, stats.frames, digest.digest(), {})
+    out.write(trailer)
+    stats.archive_bytes = written + len(trailer)
+    return stats
+
+
+def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
+    model = reader.header.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("id"), str) or not isinstance(model.get("sha256"), str):
+        raise ArchiveError("corrupt archive: header has no model")
+    if model["sha256"] != loaded.sha256:
+        raise ModelError(f"archive was written with model '{model['id']}' sha256 {model['sha256'][:16]}..., but "
+                         f"'{loaded.model_id}' is sha256 {loaded.sha256[:16]}... (a different model or version)")
+
+
+def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, workers: int = 1,
+                      progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+    """Decoded RGB frames in order; raises ArchiveError at the end if the stream's SHA-256 differs."""
+    check_model(reader, loaded)
+    digest = hashlib.sha256()
+    count = 0
+    runner = _Runner(loaded, workers)
+    try:
+        jobs = ((chunk, i) for i, chunk in enumerate(reader.chunks()))
+        for frames in runner.map(_decode_job, jobs):
+            for frame in frames:
+                digest.update(frame.tobytes())
+                count += 1
+                yield frame
+            if progress:
+                progress(len(frames))
+    finally:
+        runner.close()
+    trailer = reader.trailer
+    if trailer is None or trailer["frames"] != count:
+        raise ArchiveError("corrupt archive: frame count does not match the trailer")
+    if digest.digest() != trailer["sha256"]:
+        raise ArchiveError("decoded frames do not match the archive's SHA-256 (wrong model or damaged archive)")

@@ -1,0 +1,44 @@
+"""`darnzip train-frames`: from an RGB frame array to a registered, hashed integer frame model."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import FrameConfig
+from .modelfile import save_frame_model
+from .palette import Palette, colours_of
+from .train import train
+
+FRAC_BITS = 8
+
+
+def index_frames(rgb: np.ndarray, palette: Palette) -> np.ndarray:
+    out = np.empty(rgb.shape[:3], dtype=np.uint8)
+    for i, frame in enumerate(rgb):
+        idx = palette.indices(frame)
+        if idx is None:
+            raise ValueError(f"frame {i} has a colour outside the palette")
+        out[i] = idx
+    return out
+
+
+def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
+                      block: int, rho: float = 0.03, log=print) -> str:
+    """Palette = every colour of the training frames; reference frame = the first training frame."""
+    torch.manual_seed(seed)
+    palette = Palette(colours_of(rgb))
+    if len(palette) > 253:
+        raise ValueError(f"{len(palette)} colours: frame models handle at most 253")
+    frames = index_frames(rgb, palette)
+    cfg = FrameConfig(rgb.shape[1], rgb.shape[2], tuple(int(c) for c in palette.colours), block=block)
+    start = time.time()
+    model = None
+    for model, epoch, bits in train(frames, cfg, epochs, lr=lr, seed=seed, steps_per_epoch=steps, rho=rho):
+        log(f"epoch {epoch + 1}/{epochs}: training free energy {bits:.1f} bits/frame ({time.time() - start:.0f} s)")
+    record = {"training": {"frames": int(len(rgb)), "epochs": epochs, "steps_per_epoch": steps, "lr": lr,
+                           "rho": rho, "seed": seed, "final_train_bits_per_frame": round(bits, 2),
+                           "seconds": round(time.time() - start)}}
+    return save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, frames[0], record)

@@ -1,0 +1,220 @@
+"""Frame streams: exact round trips through the chunk codec, the container and the CLI, raw fallbacks,
+determinism across worker counts and call splits, and rejection of damaged archives."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.main import main
+from darnzip.container import ArchiveError
+from darnzip.frames.config import FrameConfig
+from darnzip.frames.container import FrameArchiveReader
+from darnzip.frames.model import FrameDarn
+from darnzip.frames.modelfile import load_frame_model, save_frame_model
+from darnzip.frames.palette import Palette, pack_rgb
+from darnzip.frames.stream import compress_frames, decompress_frames
+from darnzip.frames.train import train
+
+PALETTE = np.array([[0, 0, 0], [200, 72, 72], [92, 186, 92], [236, 236, 236]], dtype=np.uint8)
+
+
+def sprite_frames(count: int, seed: int, height: int = 24, width: int = 40) -> np.ndarray:
+    """A ball and a paddle moving over a two-colour background: a tiny Atari-like RGB stream."""
+    rng = np.random.default_rng(seed)
+    idx = np.zeros((count, height, width), dtype=np.uint8)
+    idx[:, :4] = 3
+    by, bx, vy, vx, py = 8, 5, 1, 2, 10
+    for t in range(count):
+        idx[t, by:by + 2, bx:bx + 2] = 1
+        idx[t, py:py + 6, width - 3:width - 1] = 2
+        by, bx = by + vy, bx + vx
+        if not 4 <= by <= height - 3:
+            vy, by = -vy, by - 2 * vy
+        if not 0 <= bx <= width - 3:
+            vx, bx = -vx, bx - 2 * vx
+        py = int(np.clip(py + rng.integers(-2, 3), 4, height - 6))
+    return PALETTE[idx]
+
+
+@pytest.fixture(scope="module")
+def frame_model(tmp_path_factory):
+    """A small frame model trained for a few steps on sprite frames, written and reloaded as a model file."""
+    torch.manual_seed(0)
+    rgb = sprite_frames(200, seed=1)
+    palette = Palette(np.unique(pack_rgb(rgb)))
+    frames = np.stack([palette.indices(f) for f in rgb])
+    cfg = FrameConfig(24, 40, tuple(int(c) for c in palette.colours), block=8, hidden=8)
+    model = None
+    for model, _, _ in train(frames, cfg, epochs=1, batch=8, steps_per_epoch=40, lr=2e-2, rho=0.3):
+        pass
+    stem = tmp_path_factory.mktemp("frame-model") / "sprites-v1"
+    save_frame_model(stem, "sprites-v1", cfg, model.quantize(8), 8, frames[0])
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+def test_chunk_round_trip_with_raw_frames(frame_model):
+    frames = list(sprite_frames(30, seed=2))
+    frames[7] = frames[7].copy()
+    frames[7][0, 0] = (1, 2, 3)  # a colour outside the palette
+    frames[12] = np.zeros((10, 11, 3), dtype=np.uint8)  # another size
+    codec = frame_model.chunk_codec()
+    chunk, stats = codec.encode(frames)
+    assert stats.raw_frames == 2 and len(stats.frames) == 28
+    decoded = codec.decode(chunk, 0)
+    assert len(decoded) == 30
+    for a, b in zip(frames, decoded):
+        assert np.array_equal(a, b)
+
+
+def test_coded_size_matches_free_energy(frame_model):
+    frames = list(sprite_frames(120, seed=3))
+    chunk, stats = frame_model.chunk_codec().encode(frames)
+    fe = sum(b.free_energy for b in stats.frames)
+    actual = 32 * len(chunk.words)
+    assert fe > 0
+    assert actual <= fe + stats.initial_bits + 64  # ANS overhead is a few words per chunk
+    assert actual >= 0.95 * fe
+
+
+def test_pixel_probabilities_do_not_depend_on_call_split(frame_model):
+    """The decoder asks for pixels step by step; the encoder for all at once. Both must see the same numbers."""
+    from darnzip.frames.features import (available_from, block_pixels, drawn_pixels, padded, pixel_features,
+                                         stacked_context)
+
+    cfg = frame_model.config
+    frames = sprite_frames(3, seed=4)
+    idx = [torch.from_numpy(frame_model.palette.indices(f).astype(np.int64)).unsqueeze(0) for f in frames]
+    blocks = torch.arange(cfg.blocks)
+    f, y, x, _ = block_pixels(torch.zeros(cfg.blocks, dtype=torch.long), blocks, cfg)
+    available = available_from(drawn_pixels(torch.ones(1, cfg.blocks, dtype=torch.bool), cfg), cfg)
+    context = stacked_context(padded(idx[1], cfg), padded(idx[0], cfg))
+    feats = pixel_features(context, padded(idx[2], cfg), available, f, y, x, cfg)
+    whole = frame_model.exact.pixel_weights(feats)
+    parts = np.concatenate([frame_model.exact.pixel_weights(feats[i:i + 7]) for i in range(0, len(feats), 7)])
+    assert np.array_equal(whole, parts)
+    torch.set_num_threads(1)
+    try:
+        single = frame_model.exact.pixel_weights(feats)
+    finally:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    assert np.array_equal(whole, single)
+
+
+def _archive(frame_model, frames, chunk_frames=16, workers=1) -> bytes:
+    buffer = io.BytesIO()
+    compress_frames(buffer, iter(frames), {"type": "npy", "name": "x.npy"}, frame_model, chunk_frames, workers)
+    return buffer.getvalue()
+
+
+def test_stream_round_trip_and_worker_independence(frame_model):
+    frames = list(sprite_frames(50, seed=5))
+    one = _archive(frame_model, frames, workers=1)
+    two = _archive(frame_model, frames, workers=2)
+    assert one == two
+    reader = FrameArchiveReader(io.BytesIO(one))
+    decoded = list(decompress_frames(reader, frame_model, workers=2))
+    assert len(decoded) == 50 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+
+def test_damaged_frame_archives_are_rejected(frame_model):
+    data = _archive(frame_model, list(sprite_frames(6, seed=6)), chunk_frames=3)
+    rng = np.random.default_rng(0)
+    cuts = sorted(set(rng.integers(0, len(data), 60).tolist()) | {0, 8, len(data) - 1})
+    flips = rng.integers(0, 8 * len(data), 120)
+
+    def rejected(blob: bytes) -> bool:
+        try:
+            list(decompress_frames(FrameArchiveReader(io.BytesIO(blob)), frame_model))
+        except ArchiveError:
+            return True
+        return False
+
+    assert all(rejected(data[:n]) for n in cuts)
+    for bit in flips.tolist():
+        blob = bytearray(data)
+        blob[bit // 8] ^= 1 << (bit % 8)
+        assert rejected(bytes(blob)), f"bit {bit} flipped went unnoticed"
+    assert rejected(data + b"\0")
+
+
+def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
+    from PIL import Image
+
+    frames = sprite_frames(40, seed=7)
+    src = tmp_path / "frames"
+    src.mkdir()
+    names = [f"shot_{i:03d}.png" for i in range(40)]
+    for name, frame in zip(names, frames):
+        Image.fromarray(frame, "RGB").save(src / name)
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    archive = tmp_path / "frames.dz"
+    r = runner.invoke(main, ["compress", str(src), "-o", str(archive), "--model", model, "-q", "-T", "1",
+                             "--chunk-frames", "16"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["test", str(archive), "--model", model, "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["list", str(archive), "--json"])
+    assert r.exit_code == 0 and '"frames": 40' in r.output
+
+    out = tmp_path / "restored"
+    r = runner.invoke(main, ["decompress", str(archive), "-o", str(out), "--model", model, "-q"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name, frame in zip(names, frames):
+        assert np.array_equal(np.asarray(Image.open(out / name)), frame)
+
+    npy = tmp_path / "restored.npy"
+    r = runner.invoke(main, ["decompress", str(archive), "-o", str(npy), "--model", model, "-q"])
+    assert r.exit_code == 0 and np.array_equal(np.load(npy), frames)
+
+    mkv = tmp_path / "restored.mkv"
+    r = runner.invoke(main, ["decompress", str(archive), "-o", str(mkv), "--model", model, "-q"])
+    assert r.exit_code == 0, r.output
+    archive2 = tmp_path / "from-video.dz"
+    r = runner.invoke(main, ["compress", str(mkv), "-o", str(archive2), "--model", model, "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["decompress", str(archive2), "-o", str(tmp_path / "again.npy"), "--model", model, "-q"])
+    assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / "again.npy"), frames)
+
+    raw = subprocess.run([sys.executable, "-m", "cli", "decompress", "-c", str(archive), "--model", model, "-q"],
+                         capture_output=True, check=True).stdout
+    assert raw == frames.tobytes()
+
+    r = runner.invoke(main, ["decompress", str(archive), "-o", str(npy), "--model", model, "-q"])
+    assert r.exit_code == 1 and "already exists" in r.output
+
+
+def test_cli_corrupt_frame_archive_writes_nothing(frame_model, tmp_path):
+    np.save(tmp_path / "f.npy", sprite_frames(20, seed=8))
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    archive = tmp_path / "f.dz"
+    assert runner.invoke(main, ["compress", str(tmp_path / "f.npy"), "-o", str(archive), "--model", model,
+                                "-q"]).exit_code == 0
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    archive.write_bytes(bytes(data))
+    r = runner.invoke(main, ["decompress", str(archive), "-o", str(tmp_path / "out.npy"), "--model", model, "-q"])
+    assert r.exit_code == 1 and ("corrupt" in r.output or "truncated" in r.output)
+    assert not (tmp_path / "out.npy").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_wrong_model_is_refused(frame_model, tmp_path):
+    data = _archive(frame_model, list(sprite_frames(10, seed=9)))
+    other_stem = tmp_path / "other"
+    save_frame_model(other_stem, "sprites-v1", frame_model.config,
+                     FrameDarn(frame_model.config).quantize(8), 8, frame_model.reference)
+    other = load_frame_model(other_stem.with_suffix(".safetensors"))
+    from darnzip.modelfile import ModelError
+
+    with pytest.raises(ModelError, match="different model"):
+        list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), other))
