@@ -321,9 +321,11 @@ def data(name, output, split, limit, game, frames, seed, force):
 @click.option("--video/--no-video", default=True, show_default=True, help="Also run x264 qp0 and FFV1 (PyAV).")
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Write GAME.png (per-frame free energy vs the archive's bits) into this directory.")
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
-def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, quiet):
+def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, quiet):
     """darnzip vs bzip2 -9, xz -9e, zstd -22 --long, x264 qp0 and FFV1 on held-out Atari frames, side by side."""
     from darnzip.frames.atari import GAMES
 
@@ -333,7 +335,7 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
     if unknown:
         fail(f"unknown game {unknown[0]!r} (one of {', '.join(GAMES)})")
     bench_frames(list(games) or list(GAMES), frames, seed, default_workers(workers), chunk_frames, video, json_path,
-                 quiet)
+                 quiet, plot_dir)
 
 
 @main.command("train-frames")
@@ -346,10 +348,12 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
 @click.option("--block", default=8, show_default=True, help="Block side: one latent unit per block.")
 @click.option("--rho", default=0.03, show_default=True,
               help="Share of unchanged blocks evaluated per step (each weighted 1/rho: unbiased).")
+@click.option("--max-blocks", default=1024, show_default=True,
+              help="Most blocks evaluated per step (a uniform, reweighted subset on busy streams).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
 @friendly_errors
-def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, seed, register):
+def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, register):
     """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it."""
     from darnzip.frames.trainer import train_frame_model
     from darnzip.registry import register_model
@@ -358,7 +362,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[3] != 3 or len(rgb) < 3:
         fail("training frames must be a uint8 array of shape (frames >= 3, height, width, 3)")
     stem = Path(export_stem)
-    sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho,
+    sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
                             log=lambda m: click.echo(m, err=True))
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:

@@ -42,7 +42,7 @@ def pick_model(name: str | None, first_frame: np.ndarray | None):
         cfg = loaded.config
         shape_ok = first_frame.shape[:2] == (cfg.height, cfg.width)
         covered = np.isin(colours, loaded.palette.colours).mean()
-        score = covered + (1.0 if shape_ok else 0.0)
+        score = covered + (1.0 if shape_ok else 0.0) - 1e-6 * len(loaded.palette)  # ties: the tighter palette
         if score > best_score:
             best, best_score = loaded, score
     return best
@@ -195,10 +195,32 @@ def list_frame_archive(reader, path, size_of, as_json):
 DEFAULT_CHUNK = DEFAULT_CHUNK_FRAMES
 
 
-def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet):
+def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_per_frame: float) -> None:
+    """Per-frame one-sample free energy over the stream, with the archive's actual mean, and a histogram."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    a.plot(per_frame, lw=0.6, label="free energy of the coded latents")
+    a.axhline(actual_bits_per_frame, color="C3", label=f"archive: {actual_bits_per_frame:.1f} bits/frame")
+    a.set_xlabel("frame")
+    a.set_ylabel("bits")
+    a.set_yscale("symlog")
+    a.legend(fontsize=8)
+    b.hist(per_frame, bins=60)
+    b.set_xlabel("bits per frame (free energy)")
+    fig.suptitle(f"{game}: darnzip, per frame")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None):
     """One game at a time: generate held-out frames, run every codec on them, print one table."""
     from darnzip.frames.atari import frames_array
-    from darnzip.frames.bench import byte_codecs, darnzip_codec, index_stream, video_codecs
+    from darnzip.frames.bench import byte_codecs, context_gain, darnzip_codec, index_stream, video_codecs
 
     report = []
     for game in games:
@@ -210,6 +232,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
         others = classical + (video_codecs(idx) if video else [])
         best = min((r for r in classical if r.bytes), key=lambda r: r.bytes)
         acc = frame_accounting(stats)
+        fe_context, fe_alone = context_gain(rgb, loaded)
         rows = []
         for r in [ours] + others:
             rows.append({"codec": r.name, "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
@@ -219,9 +242,14 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
         entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "rows": rows,
                  "free_energy_bits_per_modelled_frame": acc["free_energy_bits_per_modelled_frame"],
                  "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+                 "first_200_free_energy_with_context": fe_context, "first_200_free_energy_without_context": fe_alone,
                  "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
                  "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
         report.append(entry)
+        if plot_dir:
+            Path(plot_dir).mkdir(parents=True, exist_ok=True)
+            plot_frame_bits(Path(plot_dir) / f"{game.lower()}.png", game, stats.per_frame_bits,
+                            8 * ours.bytes / frames if ours.bytes else float("nan"))
         if not quiet:
             click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled, "
                        f"{stats.raw} stored raw; raw RGB = {210 * 160 * 24} bits/frame")
@@ -233,6 +261,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                 click.echo(f"  {row['codec']:34s} {bits:>11s} {cf:>9s} {df:>10s}  {row['note']}")
             click.echo(f"  darnzip free energy {entry['free_energy_bits_per_modelled_frame']:.1f} bits/modelled frame; "
                        f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
+            click.echo(f"  temporal context, first 200 frames: {fe_context:.1f} bits/frame with the previous frames, "
+                       f"{fe_alone:.1f} with the reference frame as the only context (same model)")
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2))
     return report

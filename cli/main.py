@@ -146,12 +146,6 @@ def summary_line(stats: arc.CompressStats, target: Path | None) -> str:
 
 
 # ---- decompress / test / list ---------------------------------------------------------------------------
-def open_input(path: str):
-    if path == "-":
-        return io.BytesIO(sys.stdin.buffer.read())
-    return open(path, "rb")
-
-
 def open_any(path: str):
     """(stream, frame preamble or None): frame archives are read as a stream, even from stdin."""
     from darnzip.frames.container import MAGIC as FRAME_MAGIC

@@ -218,3 +218,55 @@ def test_wrong_model_is_refused(frame_model, tmp_path):
 
     with pytest.raises(ModelError, match="different model"):
         list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), other))
+
+
+def test_inputs_are_routed_by_what_they_hold(tmp_path):
+    from PIL import Image
+
+    from darnzip.frames.io import looks_like_frames
+
+    np.save(tmp_path / "rgb.npy", sprite_frames(3, seed=10))
+    np.save(tmp_path / "bits.npy", np.zeros((3, 28, 28), dtype=np.uint8))
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    Image.fromarray(sprite_frames(1, seed=11)[0], "RGB").save(colour / "a.png")
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8), "L").save(binary / "a.png")
+    assert looks_like_frames(str(tmp_path / "rgb.npy"))
+    assert looks_like_frames(str(colour))
+    assert looks_like_frames(str(tmp_path / "game.mkv"))
+    assert not looks_like_frames(str(tmp_path / "bits.npy"))
+    assert not looks_like_frames(str(binary))
+
+
+def test_npy_sink_header_matches_numpy(tmp_path):
+    from darnzip.frames.io import NpySink
+
+    frames = sprite_frames(5, seed=12)
+    sink = NpySink(tmp_path / "x.npy", force=False)
+    for frame in frames:
+        sink.write(frame)
+    sink.commit()
+    loaded = np.load(tmp_path / "x.npy")
+    assert loaded.dtype == np.uint8 and np.array_equal(loaded, frames)
+
+
+def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
+    """Real Atari frames (ale-py) through the CLI with no --model: the shipped Pong model is chosen."""
+    pytest.importorskip("ale_py")
+    from darnzip.frames.atari import frames_array
+    from darnzip.registry import frame_model_ids
+
+    if "atari-pong-v1" not in frame_model_ids():
+        pytest.skip("atari-pong-v1 not installed")
+    frames = frames_array("Pong", 40, seed=77)
+    np.save(tmp_path / "pong.npy", frames)
+    runner = CliRunner()
+    r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
+    assert r.exit_code == 0, r.output
+    assert "atari-pong-v1" in r.output and "40 modelled" in r.output
+    r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
+    assert (tmp_path / "pong.npy.dz").stat().st_size * 8 / 40 < 0.01 * 210 * 160 * 24

@@ -64,13 +64,21 @@ def _video_round_trip(idx: np.ndarray, codec: str, options: dict, pix_fmt: str) 
         stream = out.add_stream(codec, rate=60, options=options)
         stream.width, stream.height, stream.pix_fmt = idx.shape[2], idx.shape[1], pix_fmt
         for frame in idx:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="gray")):
+            if pix_fmt == "yuv444p":  # indices in Y, flat chroma: x264's lossless mode needs 4:4:4
+                planes = np.stack([frame, np.full_like(frame, 128), np.full_like(frame, 128)])
+                video_frame = av.VideoFrame.from_ndarray(planes, format="yuv444p")
+            else:
+                video_frame = av.VideoFrame.from_ndarray(frame, format="gray")
+            for packet in stream.encode(video_frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     data = buffer.getvalue()
     with av.open(io.BytesIO(data)) as src:
-        frames = [f.to_ndarray(format="gray") for f in src.decode(video=0)]
+        if pix_fmt == "yuv444p":
+            frames = [f.to_ndarray(format="yuv444p")[0] for f in src.decode(video=0)]
+        else:
+            frames = [f.to_ndarray(format="gray") for f in src.decode(video=0)]
     return data, np.stack(frames)
 
 
@@ -80,7 +88,7 @@ def video_codecs(idx: np.ndarray) -> list[CodecResult]:
     except ImportError:
         return [CodecResult("x264 / FFV1", None, note="skipped: PyAV not installed")]
     results = []
-    for name, codec, options, pix_fmt in (("x264 qp0 (idx)", "libx264", {"qp": "0", "preset": "medium"}, "gray"),
+    for name, codec, options, pix_fmt in (("x264 qp0 (idx)", "libx264", {"qp": "0", "preset": "medium"}, "yuv444p"),
                                           ("FFV1 (idx)", "ffv1", {}, "gray")):
         try:
             t0 = time.perf_counter()
@@ -106,3 +114,27 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int):
     result = CodecResult(f"darnzip ({loaded.model_id})", len(buffer.getvalue()) if ok else None, t1 - t0, t2 - t1,
                          "" if ok else "round trip FAILED")
     return result, stats
+
+
+def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, float]:
+    """Free energy (bits/frame) of the first `frames` frames with temporal context, and of the same frames
+    with the same model when every frame's context is the reference frame alone (no previous frames)."""
+    import constriction
+
+    codec = loaded.chunk_codec().codec
+    indexed = []
+    for frame in rgb[:frames]:  # up to the first frame the model cannot code
+        idx = loaded.palette.indices(frame) if frame.shape[:2] == loaded.reference.shape else None
+        if idx is None:
+            break
+        indexed.append(idx)
+    if not indexed:
+        return float("nan"), float("nan")
+    with_context = without = 0.0
+    coder = constriction.stream.stack.AnsCoder(np.full(64, 0x5A5A5A5A, dtype=np.uint32))  # bits to pop from
+    for t in range(len(indexed) - 1, -1, -1):
+        prev = indexed[t - 1] if t >= 1 else loaded.reference
+        prev2 = indexed[t - 2] if t >= 2 else None
+        with_context += codec.push(coder, indexed[t], prev, prev2).free_energy
+        without += codec.push(coder, indexed[t], loaded.reference, None).free_energy
+    return with_context / len(indexed), without / len(indexed)

@@ -126,7 +126,9 @@ def looks_like_frames(path: str) -> bool:
 
     try:
         with Image.open(first) as im:
-            return im.mode in ("RGB", "P") and len(set(im.convert("RGB").getdata())) > 2
+            if im.mode not in ("RGB", "P"):
+                return False
+            return len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 2
     except OSError:
         return False
 

@@ -26,7 +26,7 @@ def index_frames(rgb: np.ndarray, palette: Palette) -> np.ndarray:
 
 
 def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
-                      block: int, rho: float = 0.03, log=print) -> str:
+                      block: int, rho: float = 0.03, max_blocks: int = 1024, log=print) -> str:
     """Palette = every colour of the training frames; reference frame = the first training frame."""
     torch.manual_seed(seed)
     palette = Palette(colours_of(rgb))
@@ -36,9 +36,10 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
     cfg = FrameConfig(rgb.shape[1], rgb.shape[2], tuple(int(c) for c in palette.colours), block=block)
     start = time.time()
     model = None
-    for model, epoch, bits in train(frames, cfg, epochs, lr=lr, seed=seed, steps_per_epoch=steps, rho=rho):
+    for model, epoch, bits in train(frames, cfg, epochs, lr=lr, seed=seed, steps_per_epoch=steps, rho=rho,
+                                         max_blocks=max_blocks):
         log(f"epoch {epoch + 1}/{epochs}: training free energy {bits:.1f} bits/frame ({time.time() - start:.0f} s)")
     record = {"training": {"frames": int(len(rgb)), "epochs": epochs, "steps_per_epoch": steps, "lr": lr,
-                           "rho": rho, "seed": seed, "final_train_bits_per_frame": round(bits, 2),
+                           "rho": rho, "max_blocks": max_blocks, "seed": seed, "final_train_bits_per_frame": round(bits, 2),
                            "seconds": round(time.time() - start)}}
     return save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, frames[0], record)
