@@ -208,6 +208,7 @@ def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_p
     a.set_xlabel("frame")
     a.set_ylabel("bits")
     a.set_yscale("symlog")
+    a.set_ylim(bottom=0)
     a.legend(fontsize=8)
     b.hist(per_frame, bins=60)
     b.set_xlabel("bits per frame (free energy)")
