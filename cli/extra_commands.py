@@ -351,9 +351,11 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
 @click.option("--max-blocks", default=1024, show_default=True,
               help="Most blocks evaluated per step (a uniform, reweighted subset on busy streams).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--init", "init_model", default=None, help="Continue from this frame model (id or path).")
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
 @friendly_errors
-def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, register):
+def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, init_model,
+                 register):
     """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it."""
     from darnzip.frames.trainer import train_frame_model
     from darnzip.registry import register_model
@@ -362,8 +364,13 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[3] != 3 or len(rgb) < 3:
         fail("training frames must be a uint8 array of shape (frames >= 3, height, width, 3)")
     stem = Path(export_stem)
+    init = None
+    if init_model:
+        from darnzip.registry import resolve_frame_model
+
+        init = resolve_frame_model(init_model)
     sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
-                            log=lambda m: click.echo(m, err=True))
+                            log=lambda m: click.echo(m, err=True), init=init)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

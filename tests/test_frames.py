@@ -270,3 +270,11 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
     assert (tmp_path / "pong.npy.dz").stat().st_size * 8 / 40 < 0.01 * 210 * 160 * 24
+
+
+def test_training_can_continue_from_an_exported_model(frame_model):
+    """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
+    tensors = {k: v.numpy().astype(np.int64) for k, v in frame_model.exact.t.items()}
+    rebuilt = FrameDarn.from_integers(frame_model.config, tensors, frame_model.exact.frac_bits)
+    again = rebuilt.quantize(frame_model.exact.frac_bits)
+    assert all(np.array_equal(again[k], tensors[k]) for k in tensors)

@@ -66,6 +66,17 @@ class FrameDarn(torch.nn.Module):
         act = pre + (level - pre).detach()  # straight-through: the coder uses `level`
         return summed[:, self.cfg.hidden:] + act @ self.output + self.output_bias
 
+    @classmethod
+    def from_integers(cls, cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int) -> "FrameDarn":
+        """A float model equal to an exported integer one: the starting point for further training."""
+        model = cls(cfg)
+        scale = float(1 << frac_bits)
+        with torch.no_grad():
+            for name in TABLE_NAMES + ("pixel_table", "hidden_bias", "output_bias"):
+                getattr(model, name).copy_(torch.from_numpy(tensors[name].astype(np.float32)) / scale)
+            model.output.copy_(torch.from_numpy(tensors["output"].astype(np.float32)) * 4 / scale)
+        return model
+
     def quantize(self, frac_bits: int) -> dict[str, np.ndarray]:
         """Integer tensors at scale 2**frac_bits (the output weights at 2**frac_bits / 4 per level)."""
         scale = float(1 << frac_bits)

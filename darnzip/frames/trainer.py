@@ -10,6 +10,7 @@ import torch
 from .config import FrameConfig
 from .modelfile import save_frame_model
 from .palette import Palette, colours_of
+from .model import FrameDarn
 from .train import train
 
 FRAC_BITS = 8
@@ -26,20 +27,31 @@ def index_frames(rgb: np.ndarray, palette: Palette) -> np.ndarray:
 
 
 def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
-                      block: int, rho: float = 0.03, max_blocks: int = 1024, log=print) -> str:
-    """Palette = every colour of the training frames; reference frame = the first training frame."""
+                      block: int, rho: float = 0.03, max_blocks: int = 1024, log=print, init=None) -> str:
+    """Palette = every colour of the training frames; reference frame = the first training frame.
+    `init` (a LoadedFrameModel) continues from an exported model, keeping its palette and architecture."""
     torch.manual_seed(seed)
-    palette = Palette(colours_of(rgb))
-    if len(palette) > 253:
-        raise ValueError(f"{len(palette)} colours: frame models handle at most 253")
+    if init is not None:
+        cfg, palette = init.config, init.palette
+        start_model = FrameDarn.from_integers(cfg, {k: v.numpy().astype(np.int64) if hasattr(v, "numpy") else v
+                                                    for k, v in init.exact.t.items()}, init.exact.frac_bits)
+    else:
+        palette = Palette(colours_of(rgb))
+        if len(palette) > 253:
+            raise ValueError(f"{len(palette)} colours: frame models handle at most 253")
+        cfg = FrameConfig(rgb.shape[1], rgb.shape[2], tuple(int(c) for c in palette.colours), block=block)
+        start_model = None
     frames = index_frames(rgb, palette)
-    cfg = FrameConfig(rgb.shape[1], rgb.shape[2], tuple(int(c) for c in palette.colours), block=block)
     start = time.time()
     model = None
     for model, epoch, bits in train(frames, cfg, epochs, lr=lr, seed=seed, steps_per_epoch=steps, rho=rho,
-                                         max_blocks=max_blocks):
+                                    max_blocks=max_blocks, model=start_model):
         log(f"epoch {epoch + 1}/{epochs}: training free energy {bits:.1f} bits/frame ({time.time() - start:.0f} s)")
     record = {"training": {"frames": int(len(rgb)), "epochs": epochs, "steps_per_epoch": steps, "lr": lr,
                            "rho": rho, "max_blocks": max_blocks, "seed": seed, "final_train_bits_per_frame": round(bits, 2),
                            "seconds": round(time.time() - start)}}
-    return save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, frames[0], record)
+    if init is not None:
+        record["training"]["continued_from"] = {"model": init.model_id, "sha256": init.sha256,
+                                                **init.info.get("training", {})}
+    reference = init.reference if init is not None else frames[0]
+    return save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, reference, record)
