@@ -13,6 +13,8 @@ import numpy as np
 from darnzip import archive as arc
 from darnzip.registry import DEFAULT_MODEL, resolve_model
 
+from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+
 from .errors import fail, friendly_errors
 from .main import accounting, default_workers, main, progress_bar
 
@@ -317,7 +319,7 @@ def data(name, output, split, limit, game, frames, seed, force):
 @click.option("--game", "games", multiple=True, help="Games to run (repeatable; default: all five).")
 @click.option("--frames", default=1000, show_default=True, help="Held-out frames per game.")
 @click.option("--seed", default=1000, show_default=True, help="Seed of the held-out play (training used seed 1).")
-@click.option("--chunk-frames", default=512, show_default=True)
+@click.option("--chunk-frames", default=DEFAULT_CHUNK_FRAMES, show_default=True)
 @click.option("--video/--no-video", default=True, show_default=True, help="Also run x264 qp0 and FFV1 (PyAV).")
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)

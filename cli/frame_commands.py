@@ -11,7 +11,7 @@ import numpy as np
 
 from darnzip.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
-from darnzip.frames.stream import DEFAULT_CHUNK_FRAMES, FrameStreamStats, compress_frames, decompress_frames
+from darnzip.frames.stream import FrameStreamStats, compress_frames, decompress_frames
 from darnzip.modelfile import ModelError
 from darnzip.registry import frame_model_ids, resolve_frame_model
 
@@ -191,8 +191,6 @@ def list_frame_archive(reader, path, size_of, as_json):
                    f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
                    f"({info['model_sha256'][:12]})")
 
-
-DEFAULT_CHUNK = DEFAULT_CHUNK_FRAMES
 
 
 def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_per_frame: float) -> None:

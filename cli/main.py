@@ -15,6 +15,8 @@ from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
 from darnzip.sources import find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
 
+from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+
 from .errors import fail, friendly_errors
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -51,7 +53,7 @@ def main():
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
 @click.option("--particles", default=1, show_default=True,
               help="Posterior samples per image: 1 = bits-back (free energy); K > 1 = McBits, closer to the NLL, slower.")
-@click.option("--chunk-frames", default=512, show_default=True, help="Frame streams: frames per independent chunk.")
+@click.option("--chunk-frames", default=DEFAULT_CHUNK_FRAMES, show_default=True, help="Frame streams: frames per independent chunk.")
 @click.option("--frames", "as_frames", is_flag=True,
               help="Treat the input as a frame stream (implied for videos, RGB arrays and colour PNGs).")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")

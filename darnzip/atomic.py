@@ -33,18 +33,27 @@ def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
         raise
 
 
+def _refuse_clashes(root: Path, names: list[str]) -> None:
+    clash = next((n for n in names if (root / n).exists()), None)
+    if clash is not None:
+        raise OutputExists(f"{root / clash} already exists (use -f to overwrite)")
+
+
 @contextlib.contextmanager
 def staging_directory(root: Path, names: list[str], force: bool) -> Iterator[Path]:
-    """Yield a hidden staging directory; on success move its files to root/<name>, else delete it."""
+    """Yield a hidden staging directory; on success move its files to root/<name>, else delete it.
+
+    `names` may grow while the block runs (streams whose length is unknown up front): without `force`,
+    clashes are refused before anything is staged and again before anything is moved."""
     root = Path(root)
     if not force:
-        clashes = [n for n in names if (root / n).exists()]
-        if clashes:
-            raise OutputExists(f"{root / clashes[0]} already exists (use -f to overwrite)")
+        _refuse_clashes(root, names)
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".darnzip-tmp", dir=root.parent))
     try:
         yield stage
+        if not force:
+            _refuse_clashes(root, names)
         for name in names:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)

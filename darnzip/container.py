@@ -70,13 +70,16 @@ def encode_header(header: dict) -> bytes:
     return packed
 
 
+def preamble_and_header(packed: bytes, magic: bytes = MAGIC, version: int = FORMAT_VERSION) -> bytes:
+    """Preamble, packed header and its CRC: the start of an archive of either kind."""
+    start = _PREAMBLE.pack(magic, version, len(packed)) + packed
+    return start + struct.pack("<I", zlib.crc32(start))
+
+
 def write_preamble_and_header(out: BinaryIO, header: dict) -> int:
-    packed = encode_header(header)
-    preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(packed))
-    out.write(preamble)
-    out.write(packed)
-    out.write(struct.pack("<I", zlib.crc32(preamble + packed)))
-    return len(preamble) + len(packed) + 4
+    data = preamble_and_header(encode_header(header))
+    out.write(data)
+    return len(data)
 
 
 def trailer_bytes(chunks: int, images: int, sha256: bytes) -> bytes:
@@ -91,48 +94,68 @@ def _read_exact(src: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
+def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int, kind: str,
+                  max_header: int = MAX_HEADER_BYTES) -> tuple[bytes, bytes]:
+    """Check a preamble (magic, u16 version, u32 header length) already read as `start`, then read the
+    packed header (at most `max_header` bytes) and its CRC. Returns (preamble, packed header). Shared by
+    both archive kinds."""
+    if len(start) < 8 or start[:8] != magic:
+        raise ArchiveError(f"not a darnzip {kind} (bad magic number)")
+    if len(start) < _PREAMBLE.size:
+        raise ArchiveError("truncated archive: header ends early")
+    _, found, header_len = _PREAMBLE.unpack(start)
+    if found != version:
+        raise ArchiveError(f"{kind} format version {found} is not supported (this darnzip reads version {version})")
+    if header_len > max_header:
+        raise ArchiveError(f"corrupt archive: header length {header_len} exceeds the limit")
+    packed = _read_exact(src, header_len, "header")
+    (crc,) = struct.unpack("<I", _read_exact(src, 4, "header checksum"))
+    if crc != zlib.crc32(start + packed):
+        raise ArchiveError("corrupt archive: header checksum mismatch")
+    return start, packed
+
+
+def unpack_json(packed: bytes, limit: int, what: str) -> dict:
+    """A zstd-compressed JSON object, at most `limit` bytes unpacked."""
+    try:
+        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise ArchiveError(f"corrupt archive: {what} does not decode ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ArchiveError(f"corrupt archive: {what} is not an object")
+    return value
+
+
+def read_records(src: BinaryIO, chunk_tag: bytes, read_chunk, trailer_tag: bytes, read_trailer) -> Iterator:
+    """Chunk records up to the trailer: read_chunk(tag, index) for each, then read_trailer(tag, chunks) and
+    a check that nothing follows. Shared by both archive kinds."""
+    index = 0
+    while True:
+        tag = _read_exact(src, 4, f"record after chunk {index}")
+        if tag == trailer_tag:
+            read_trailer(tag, index)
+            if src.read(1):
+                raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
+            return
+        if tag != chunk_tag:
+            raise ArchiveError(f"corrupt archive: bad tag at chunk {index}")
+        yield read_chunk(tag, index)
+        index += 1
+
+
 class ArchiveReader:
     """Reads and checks an archive part by part from a binary stream."""
 
     def __init__(self, src: BinaryIO):
         self.src = src
-        start = src.read(_PREAMBLE.size)
-        if len(start) < 8 or start[:8] != MAGIC:
-            raise ArchiveError("not a darnzip archive (bad magic number)")
-        if len(start) < _PREAMBLE.size:
-            raise ArchiveError("truncated archive: header ends early")
-        _, version, header_len = _PREAMBLE.unpack(start)
-        if version != FORMAT_VERSION:
-            raise ArchiveError(
-                f"archive format version {version} is not supported (this darnzip reads version {FORMAT_VERSION})"
-            )
-        if header_len > MAX_HEADER_BYTES:
-            raise ArchiveError(f"corrupt archive: header length {header_len} exceeds the limit")
-        packed = _read_exact(src, header_len, "header")
-        (crc,) = struct.unpack("<I", _read_exact(src, 4, "header checksum"))
-        if crc != zlib.crc32(start + packed):
-            raise ArchiveError("corrupt archive: header checksum mismatch")
-        try:
-            raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_HEADER_JSON_BYTES)
-            self.header = json.loads(raw)
-        except (zstandard.ZstdError, ValueError) as exc:
-            raise ArchiveError(f"corrupt archive: header does not decode ({exc})") from exc
-        if not isinstance(self.header, dict):
-            raise ArchiveError("corrupt archive: header is not an object")
+        start, packed = read_preamble(src, src.read(_PREAMBLE.size), MAGIC, FORMAT_VERSION, "archive")
+        header_len = len(packed)
+        self.header = unpack_json(packed, MAX_HEADER_JSON_BYTES, "header")
         self.header_bytes = _PREAMBLE.size + header_len + 4
 
     def chunks(self) -> Iterator[ChunkRecord]:
         """Yield chunk records in order; then check the trailer and that nothing follows it."""
-        index = 0
-        while True:
-            tag = _read_exact(self.src, 4, f"record after chunk {index}")
-            if tag == TRAILER_TAG:
-                self._read_trailer(tag, index)
-                return
-            if tag != CHUNK_TAG:
-                raise ArchiveError(f"corrupt archive: bad tag at chunk {index}")
-            yield self._read_chunk(tag, index)
-            index += 1
+        yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
 
     def _read_chunk(self, tag: bytes, index: int) -> ChunkRecord:
         head = tag + _read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
@@ -158,8 +181,6 @@ class ArchiveReader:
         _, chunks, images, sha = _TRAILER.unpack(body)
         if chunks != chunks_seen or images != self.header.get("count"):
             raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
-        if self.src.read(1):
-            raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
         self.content_sha256 = sha
 
 

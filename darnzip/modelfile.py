@@ -43,6 +43,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def checked_model_files(weights: Path, expected_sha256: str | None) -> tuple[Path, Path, str]:
+    """(weights, description, SHA-256) of a model's two files: both must exist, and the weights must have
+    the expected hash when one is pinned. Every model kind loads through here."""
+    weights = Path(weights)
+    description = weights.with_suffix(".json")
+    if not weights.exists() or not description.exists():
+        raise ModelError(f"model files missing: need {weights} and {description}")
+    sha = file_sha256(weights)
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise ModelError(f"{weights}: SHA-256 {sha[:16]}... does not match the pinned {expected_sha256[:16]}...; "
+                         "the file was modified or replaced")
+    return weights, description, sha
+
+
 def save_model(stem: Path, model_id: str, config: DarnConfig, tensors: dict[str, np.ndarray], lut: np.ndarray,
                frac_bits: int, extra: dict | None = None) -> str:
     """Write stem.safetensors and stem.json; returns the weights' SHA-256."""
@@ -70,14 +84,7 @@ def load_model(weights: Path, expected_sha256: str | None = None) -> LoadedModel
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    weights = Path(weights)
-    description = weights.with_suffix(".json")
-    if not weights.exists() or not description.exists():
-        raise ModelError(f"model files missing: need {weights} and {description}")
-    sha = file_sha256(weights)
-    if expected_sha256 is not None and sha != expected_sha256:
-        raise ModelError(f"{weights}: SHA-256 {sha[:16]}... does not match the pinned {expected_sha256[:16]}...; "
-                         "the file was modified or replaced")
+    weights, description, sha = checked_model_files(weights, expected_sha256)
     try:
         info = json.loads(description.read_text())
         config = DarnConfig.from_dict(info["architecture"])

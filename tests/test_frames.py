@@ -274,7 +274,7 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
 
 def test_training_can_continue_from_an_exported_model(frame_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
-    tensors = {k: v.numpy().astype(np.int64) for k, v in frame_model.exact.t.items()}
+    tensors = frame_model.exact.integers
     rebuilt = FrameDarn.from_integers(frame_model.config, tensors, frame_model.exact.frac_bits)
     again = rebuilt.quantize(frame_model.exact.frac_bits)
     assert all(np.array_equal(again[k], tensors[k]) for k in tensors)

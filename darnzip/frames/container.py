@@ -15,7 +15,8 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import zstandard
 
-from ..container import ArchiveError, _read_exact
+from ..container import (_PREAMBLE, ArchiveError, _read_exact, preamble_and_header, read_preamble,
+                         read_records, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
 FORMAT_VERSION = 1
@@ -25,6 +26,8 @@ TRAILER_TAG = b"DZFE"
 KIND_MODELLED = 0  # coded by the frame model (palette indices, bits-back)
 KIND_RAW = 1  # stored as RGB bytes with zstandard: other size or colours outside the model's palette
 
+DEFAULT_CHUNK_FRAMES = 512  # frames per independent chunk unless asked otherwise
+
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_FRAMES = 1 << 16
 MAX_CHUNK_WORDS = 1 << 28
@@ -32,7 +35,6 @@ MAX_SIDE_BYTES = 1 << 30
 MAX_FRAME_SIDE = 1 << 14
 MAX_TRAILER_BYTES = 64 << 20
 
-_PREAMBLE = struct.Struct("<8sHI")  # magic, version, header length
 _CHUNK_HEAD = struct.Struct("<4sIIII")  # tag, frames, raw frames, side bytes, ANS words
 _TRAILER_HEAD = struct.Struct("<4sIQ32sI")  # tag, chunks, frames, sha256 of RGB, names length
 
@@ -57,14 +59,16 @@ class FrameChunk:
         return body + struct.pack("<I", zlib.crc32(body))
 
 
+def _pack_json(value: dict) -> bytes:
+    return zstandard.ZstdCompressor(level=19).compress(json.dumps(value, sort_keys=True).encode())
+
+
 def header_bytes(header: dict) -> bytes:
-    packed = zstandard.ZstdCompressor(level=19).compress(json.dumps(header, sort_keys=True).encode())
-    start = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(packed)) + packed
-    return start + struct.pack("<I", zlib.crc32(start))
+    return preamble_and_header(_pack_json(header), MAGIC, FORMAT_VERSION)
 
 
 def trailer_bytes(chunks: int, frames: int, sha256: bytes, extra: dict) -> bytes:
-    packed = zstandard.ZstdCompressor(level=19).compress(json.dumps(extra, sort_keys=True).encode())
+    packed = _pack_json(extra)
     body = _TRAILER_HEAD.pack(TRAILER_TAG, chunks, frames, sha256, len(packed)) + packed
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -75,34 +79,12 @@ class FrameArchiveReader:
     def __init__(self, src: BinaryIO, start: bytes | None = None):
         self.src = src
         start = start if start is not None else src.read(_PREAMBLE.size)
-        if len(start) < 8 or start[:8] != MAGIC:
-            raise ArchiveError("not a darnzip frame archive (bad magic number)")
-        if len(start) < _PREAMBLE.size:
-            raise ArchiveError("truncated archive: header ends early")
-        _, version, length = _PREAMBLE.unpack(start)
-        if version != FORMAT_VERSION:
-            raise ArchiveError(f"frame archive format version {version} is not supported "
-                               f"(this darnzip reads version {FORMAT_VERSION})")
-        if length > MAX_HEADER_BYTES:
-            raise ArchiveError("corrupt archive: header length exceeds the limit")
-        packed = _read_exact(src, length, "header")
-        (crc,) = struct.unpack("<I", _read_exact(src, 4, "header checksum"))
-        if crc != zlib.crc32(start + packed):
-            raise ArchiveError("corrupt archive: header checksum mismatch")
-        self.header = _unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
+        _, packed = read_preamble(src, start, MAGIC, FORMAT_VERSION, "frame archive", MAX_HEADER_BYTES)
+        self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         self.trailer: dict | None = None
 
     def chunks(self) -> Iterator[FrameChunk]:
-        index = 0
-        while True:
-            tag = _read_exact(self.src, 4, f"record after chunk {index}")
-            if tag == TRAILER_TAG:
-                self._read_trailer(tag, index)
-                return
-            if tag != CHUNK_TAG:
-                raise ArchiveError(f"corrupt archive: bad tag at chunk {index}")
-            yield self._read_chunk(tag, index)
-            index += 1
+        yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
 
     def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
         head = tag + _read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
@@ -139,17 +121,6 @@ class FrameArchiveReader:
             raise ArchiveError("corrupt archive: trailer checksum mismatch")
         if chunks != chunks_seen:
             raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
-        if self.src.read(1):
-            raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
         self.trailer = {"chunks": chunks, "frames": frames, "sha256": sha,
-                        **_unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
+                        **unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
 
-
-def _unpack_json(packed: bytes, limit: int, what: str) -> dict:
-    try:
-        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
-    except (zstandard.ZstdError, ValueError) as exc:
-        raise ArchiveError(f"corrupt archive: {what} does not decode ({exc})") from exc
-    if not isinstance(value, dict):
-        raise ArchiveError(f"corrupt archive: {what} is not an object")
-    return value

@@ -6,15 +6,13 @@ write into a temporary file or directory that is renamed only when the whole arc
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
+import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from ..atomic import OutputExists
+from ..atomic import atomic_file, staging_directory
 from ..sources import InputError, safe_output_path
 
 VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
@@ -147,28 +145,18 @@ class FrameSink:
         pass
 
 
-def _temp_beside(path: Path, force: bool) -> Path:
-    if path.exists() and not force:
-        raise OutputExists(f"{path} already exists (use -f to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 class DirectorySink(FrameSink):
+    """PNG files in a staging directory (`atomic.staging_directory`), moved into place on commit."""
+
     def __init__(self, root: Path, names: list[str] | None, force: bool):
-        self.root, self.names, self.force = Path(root), names, force
+        self.root, self.names = Path(root), names
         if names is not None:
             for name in names:
                 safe_output_path(self.root, name)
-            if not force:
-                clash = next((n for n in names if (self.root / n).exists()), None)
-                if clash:
-                    raise OutputExists(f"{self.root / clash} already exists (use -f to overwrite)")
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.", suffix=".darnzip-tmp", dir=self.root.parent))
         self.written: list[str] = []
+        # Given names are checked for clashes now; numbered names as they are written, before the move.
+        self._staging = staging_directory(self.root, names if names is not None else self.written, force)
+        self.stage = self._staging.__enter__()
 
     def _name(self, i: int) -> str:
         if self.names is None:
@@ -189,18 +177,10 @@ class DirectorySink(FrameSink):
     def commit(self) -> None:
         if self.names is not None and len(self.written) != len(self.names):
             raise InputError("archive holds fewer frames than names")
-        if not self.force:
-            clash = next((n for n in self.written if (self.root / n).exists()), None)
-            if clash:
-                raise OutputExists(f"{self.root / clash} already exists (use -f to overwrite)")
-        for name in self.written:
-            target = self.root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.stage / name, target)
-        shutil.rmtree(self.stage, ignore_errors=True)
+        self._staging.__exit__(None, None, None)
 
     def abort(self) -> None:
-        shutil.rmtree(self.stage, ignore_errors=True)
+        self._staging.__exit__(*sys.exc_info())
 
 
 def npy_header(count: int, height: int, width: int) -> bytes:
@@ -209,13 +189,29 @@ def npy_header(count: int, height: int, width: int) -> bytes:
     return b"\x93NUMPY\x01\x00" + (NPY_HEADER_BYTES - 10).to_bytes(2, "little") + text.encode() + b" " * pad + b"\n"
 
 
-class NpySink(FrameSink):
+class _FileSink(FrameSink):
+    """A sink writing one file through `atomic.atomic_file`: a temp file renamed on commit."""
+
+    def __init__(self, path: Path, force: bool):
+        self._output = atomic_file(Path(path), force)
+        self.file = self._output.__enter__()
+
+    def _finish(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        self._finish()
+        self._output.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._output.__exit__(*sys.exc_info())
+
+
+class NpySink(_FileSink):
     """An (N, H, W, 3) uint8 .npy written frame by frame; the header's count is filled in at the end."""
 
     def __init__(self, path: Path, force: bool):
-        self.path, self.force = Path(path), force
-        self.tmp = _temp_beside(self.path, force)
-        self.file = open(self.tmp, "wb")
+        super().__init__(path, force)
         self.file.write(b"\0" * NPY_HEADER_BYTES)
         self.count, self.shape = 0, None
 
@@ -227,32 +223,20 @@ class NpySink(FrameSink):
         self.file.write(np.ascontiguousarray(frame).tobytes())
         self.count += 1
 
-    def commit(self) -> None:
+    def _finish(self) -> None:
         h, w = self.shape[:2] if self.shape else (0, 0)
         self.file.seek(0)
         self.file.write(npy_header(self.count, h, w))
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
 
 
-class VideoSink(FrameSink):
+class VideoSink(_FileSink):
     """FFV1 in Matroska: lossless for RGB (pix_fmt bgr0)."""
 
     def __init__(self, path: Path, force: bool, rate: int = 60):
         import av
 
-        self.path = Path(path)
-        placeholder = _temp_beside(self.path, force)
-        placeholder.unlink()
-        self.tmp = placeholder.with_suffix(".mkv")
-        self.container = av.open(str(self.tmp), mode="w", format="matroska")
+        super().__init__(path, force)
+        self.container = av.open(self.file, mode="w", format="matroska")
         self.stream = None
         self.rate = rate
 
@@ -268,18 +252,16 @@ class VideoSink(FrameSink):
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
             self.container.mux(packet)
 
-    def commit(self) -> None:
+    def _finish(self) -> None:
         if self.stream is not None:
             for packet in self.stream.encode():
                 self.container.mux(packet)
         self.container.close()
-        os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self.container.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
+        super().abort()
 
 
 class RawSink(FrameSink):

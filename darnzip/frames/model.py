@@ -104,19 +104,15 @@ class ExactFrameModel:
         for name, shape in expected.items():
             if name not in tensors or tuple(tensors[name].shape) != shape:
                 raise ValueError(f"tensor {name} missing or not of shape {shape}")
-        self.t = {k: torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)) for k in expected}
+        # int64 for the numpy parts of the coder (exact, and cheap per small call); float32 holding the
+        # same integers for torch's embedding bag and the block tables.
+        self.integers = {k: np.asarray(tensors[k], dtype=np.int64) for k in expected}
+        self.t = {k: torch.from_numpy(v.astype(np.float32)) for k, v in self.integers.items()}
         self._check_exact()
         self.sigmoid = torch.from_numpy(np.asarray(sigmoid, dtype=np.int64))
         self.sigmoid_limit = (len(sigmoid) - 1) // 2
-        self.exp = torch.from_numpy(np.asarray(exp, dtype=np.int64))
-        self.shift = 1 << (frac_bits - 2)  # pre-activation units per quarter step
-        # int64 copies for the coder's small per-step sums (numpy: exact, and cheaper than torch per call)
-        self.table_int = tensors["pixel_table"].astype(np.int64)
-        self.hidden_bias_int = tensors["hidden_bias"].astype(np.int64)
-        self.output_int = tensors["output"].astype(np.int64)
-        self.output_bias_int = tensors["output_bias"].astype(np.int64)
-        self.exp_int = np.asarray(exp, dtype=np.int64)
-        self.shift_bits = frac_bits - 2
+        self.exp = np.asarray(exp, dtype=np.int64)
+        self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
 
     def _check_exact(self) -> None:
         """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order."""
@@ -133,13 +129,17 @@ class ExactFrameModel:
         if bound.max() >= EXACT_FLOAT32_LIMIT or max(blocks) >= EXACT_FLOAT32_LIMIT:
             raise ValueError("model weights too large for exact float32 sums")
 
-    def block_probabilities(self, prior_idx, prior_ring, q_idx, q_ring):
-        """P(h_b = 1) under the prior and the posterior, as integers in units of 2**-16."""
-        pos = torch.arange(self.cfg.blocks)
-        t = self.t
-        prior = t["prior_table"][prior_idx] + t["prior_ring"][prior_ring] + t["prior_position"][pos]
-        post = t["q_table"][q_idx] + t["q_ring"][q_ring] + t["q_position"][pos]
-        return self._sigmoid(prior), self._sigmoid(post)
+    def prior_probabilities(self, prior_idx, prior_ring) -> torch.Tensor:
+        """P(h_b = 1) under the prior, as integers in units of 2**-16."""
+        return self._block_probabilities("prior", prior_idx, prior_ring)
+
+    def posterior_probabilities(self, q_idx, q_ring) -> torch.Tensor:
+        """P(h_b = 1) under the posterior, as integers in units of 2**-16."""
+        return self._block_probabilities("q", q_idx, q_ring)
+
+    def _block_probabilities(self, which: str, idx, ring) -> torch.Tensor:
+        t, position = self.t, torch.arange(self.cfg.blocks)
+        return self._sigmoid(t[f"{which}_table"][idx] + t[f"{which}_ring"][ring] + t[f"{which}_position"][position])
 
     def _sigmoid(self, logits: torch.Tensor) -> torch.Tensor:
         index = torch.clamp(logits.to(torch.long), -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit
@@ -150,31 +150,20 @@ class ExactFrameModel:
         Sums over disjoint groups can be added later: every partial sum is below 2**24 too."""
         return F.embedding_bag(features, self.t["pixel_table"], mode="sum")
 
-    def pixel_logits(self, features: torch.Tensor, partial: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, groups) -> (N, colours) integer logits (float32 holding exact integers); `partial` adds table
-        sums of further groups computed earlier."""
-        summed = self.table_sums(features)
-        if partial is not None:
-            summed = summed + partial
-        pre = summed[:, :self.cfg.hidden] + self.t["hidden_bias"]
-        level = torch.clamp(torch.floor((pre + self.shift // 2) / self.shift), 0, ACTIVATION_LEVELS)
-        return summed[:, self.cfg.hidden:] + level @ self.t["output"] + self.t["output_bias"]
-
     def weights_from_sums(self, sums: np.ndarray) -> np.ndarray:
-        """(N, hidden + colours) int64 table sums -> (N, colours) int64 categorical weights; the same
-        integer function as `pixel_weights` (an arithmetic shift is the floor of the division there)."""
+        """(N, hidden + colours) int64 table sums -> (N, colours) int64 unnormalised categorical weights,
+        each at least 1: quantised hidden layer, output layer, then the stored exp table."""
+        n = self.integers
         h = self.cfg.hidden
-        level = np.clip((sums[:, :h] + self.hidden_bias_int + (1 << (self.shift_bits - 1))) >> self.shift_bits,
+        level = np.clip((sums[:, :h] + n["hidden_bias"] + (1 << (self.shift_bits - 1))) >> self.shift_bits,
                         0, ACTIVATION_LEVELS)
-        logits = sums[:, h:] + level @ self.output_int + self.output_bias_int
-        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp_int) - 1)
-        return self.exp_int[deficit]
+        logits = sums[:, h:] + level @ n["output"] + n["output_bias"]
+        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
+        return self.exp[deficit]
 
-    def pixel_weights(self, features: torch.Tensor, partial: torch.Tensor | None = None) -> np.ndarray:
-        """(N, colours) int64 unnormalised categorical weights, each at least 1."""
-        logits = self.pixel_logits(features, partial).to(torch.long)
-        deficit = torch.clamp(logits.max(dim=1, keepdim=True).values - logits, max=len(self.exp) - 1)
-        return self.exp[deficit].numpy()
+    def pixel_weights(self, features: torch.Tensor) -> np.ndarray:
+        """(N, groups) vocabulary indices -> (N, colours) categorical weights (the coder's path)."""
+        return self.weights_from_sums(self.table_sums(features).numpy().astype(np.int64))
 
 
 def build_exact(cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int) -> ExactFrameModel:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import ModelError, file_sha256
+from ..modelfile import ModelError, checked_model_files, file_sha256
 from .codec import FrameCodec
 from .chunks import FrameChunkCodec
 from .config import FrameConfig
@@ -58,14 +58,7 @@ def load_frame_model(weights: Path, expected_sha256: str | None = None) -> Loade
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    weights = Path(weights)
-    description = weights.with_suffix(".json")
-    if not weights.exists() or not description.exists():
-        raise ModelError(f"model files missing: need {weights} and {description}")
-    sha = file_sha256(weights)
-    if expected_sha256 is not None and sha != expected_sha256:
-        raise ModelError(f"{weights}: SHA-256 {sha[:16]}... does not match the pinned {expected_sha256[:16]}...; "
-                         "the file was modified or replaced")
+    weights, description, sha = checked_model_files(weights, expected_sha256)
     try:
         info = json.loads(description.read_text())
         cfg = FrameConfig.from_dict(info["architecture"])

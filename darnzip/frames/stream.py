@@ -17,10 +17,9 @@ import numpy as np
 from ..container import ArchiveError
 from ..modelfile import ModelError
 from .chunks import ChunkStats
-from .container import MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes, trailer_bytes
+from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
+                        trailer_bytes)
 from .modelfile import LoadedFrameModel, load_frame_model
-
-DEFAULT_CHUNK_FRAMES = 512
 
 
 @dataclasses.dataclass

@@ -33,8 +33,7 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
     torch.manual_seed(seed)
     if init is not None:
         cfg, palette = init.config, init.palette
-        start_model = FrameDarn.from_integers(cfg, {k: v.numpy().astype(np.int64) if hasattr(v, "numpy") else v
-                                                    for k, v in init.exact.t.items()}, init.exact.frac_bits)
+        start_model = FrameDarn.from_integers(cfg, init.exact.integers, init.exact.frac_bits)
     else:
         palette = Palette(colours_of(rgb))
         if len(palette) > 253:
