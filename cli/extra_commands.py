@@ -61,7 +61,8 @@ def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet
 @click.option("--plot", type=click.Path(dir_okay=False), default="report.png", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures as JSON.")
 @click.option("--baselines/--no-baselines", default=True, show_default=True)
-@click.option("--particles", default=1, show_default=True, help="Code with McBits and K particles (1: bits-back).")
+@click.option("--particles", default=arc.DEFAULT_PARTICLES, show_default=True,
+              help="McBits with K posterior particles (smaller, slower); 1: plain bits-back (fastest).")
 @click.option("--model", "model_name", default=None)
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("-q", "--quiet", is_flag=True)
@@ -76,7 +77,8 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     stats, blob, _, _ = code_in_memory(images, loaded, options, quiet)
     acc = accounting(stats)
     with progress_bar(len(images), quiet, f"E[F] and NLL ({samples} samples)") as bar:
-        ev = evaluate(loaded.quantized, images, samples=samples, progress=bar.update)
+        ev = evaluate(loaded.quantized, images, samples=samples, progress=bar.update,
+                      certain_posterior=options.certain_posterior)
     one_sample = np.concatenate(stats.pushed_bits) - np.concatenate(stats.posterior_bits)
     n = len(images)
     figures = {
@@ -160,7 +162,8 @@ def write_plot(path: Path, one_sample, expected, nll) -> None:
 @click.option("--limit", type=int, default=None)
 @click.option("--repeat", default=3, show_default=True, help="Timed runs; the best is reported.")
 @click.option("--baselines/--no-baselines", default=True, show_default=True)
-@click.option("--particles", default=1, show_default=True, help="Code with McBits and K particles (1: bits-back).")
+@click.option("--particles", default=arc.DEFAULT_PARTICLES, show_default=True,
+              help="McBits with K posterior particles (smaller, slower); 1: plain bits-back (fastest).")
 @click.option("--model", "model_name", default=None)
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)

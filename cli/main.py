@@ -51,8 +51,8 @@ def main():
 @click.option("--chunk-size", default=8192, show_default=True, help="Most images per independent chunk.")
 @click.option("--batch-size", default=1024, show_default=True, help="Images per coder call after the ramp.")
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
-@click.option("--particles", default=1, show_default=True,
-              help="Posterior samples per image: 1 = bits-back (free energy); K > 1 = McBits, closer to the NLL, slower.")
+@click.option("--particles", default=arc.DEFAULT_PARTICLES, show_default=True,
+              help="Posterior samples per image: K > 1 = McBits, closer to the NLL, slower; 1 = bits-back (free energy), fastest.")
 @click.option("--chunk-frames", default=DEFAULT_CHUNK_FRAMES, show_default=True, help="Frame streams: frames per independent chunk.")
 @click.option("--frames", "as_frames", is_flag=True,
               help="Treat the input as a frame stream (implied for videos, RGB arrays and colour PNGs).")

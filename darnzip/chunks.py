@@ -38,6 +38,18 @@ class EncodedChunk:
         return float(self.posterior_bits[: self.first_batch].sum())
 
 
+def schedule_entropy(codec, posterior_entropy: np.ndarray) -> float:
+    """Bits one pop of the next batch takes per image, estimated from the batch just coded.
+
+    A batch's pops take the sum of its images' entropies, so current coders (certain posteriors) use
+    the mean; archives written before them used the more cautious maximum, kept for identical bytes."""
+    if not len(posterior_entropy):
+        return 0.0
+    if codec.certain_posterior:
+        return float(posterior_entropy.mean())
+    return float(posterior_entropy.max())
+
+
 def encode_chunk(codec: BitsBackDarnCodec, images: np.ndarray, first_batch: int = 1, max_batch: int = 1024) -> EncodedChunk:
     """images: (N, D) uint8 in {0, 1}."""
     if first_batch < 1 or max_batch < first_batch:
@@ -54,7 +66,7 @@ def encode_chunk(codec: BitsBackDarnCodec, images: np.ndarray, first_batch: int 
         posterior[start : start + size] = stats.posterior
         sizes.append(size)
         start += size
-        size = codec.next_batch_size(coder.num_bits(), float(stats.posterior_entropy.max()), size, max_batch)
+        size = codec.next_batch_size(coder.num_bits(), schedule_entropy(codec, stats.posterior_entropy), size, max_batch)
     return EncodedChunk(coder.get_compressed(), sizes, pushed, posterior, sizes[0] if sizes else 0)
 
 

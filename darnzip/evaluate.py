@@ -26,11 +26,12 @@ class Evaluation:
 class _Scorer:
     """Samples h ~ q(h|x) and scores (joint bits, posterior bits) with the exact quantised layers."""
 
-    def __init__(self, model: QuantizedDarn, seed: int):
+    def __init__(self, model: QuantizedDarn, seed: int, certain_posterior: bool):
         self.model = model
+        self.certain = certain_posterior
         self.rng = np.random.default_rng(seed)
         self.priors = model.prior_layers
-        self.posteriors = {l: LayerCodec(model, layer) for l, layer in model.posterior_layers.items()}
+        self.posteriors = {l: LayerCodec(model, layer, certain_posterior) for l, layer in model.posterior_layers.items()}
 
     def sample_and_score(self, x: np.ndarray, visible_ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         model, top, batch = self.model, self.model.config.num_layers, x.shape[0]
@@ -38,7 +39,7 @@ class _Scorer:
         for l in range(1, top + 1):
             codec = self.posteriors[l]
             h = codec.draw(lambda p: (self.rng.random(p.shape) < p).astype(np.int32), layers[-1], batch)
-            posterior_bits += model.bits(codec.layer.logits(h, layers[-1]), h)
+            posterior_bits += model.bits(codec.layer.logits(h, layers[-1]), h, self.certain)
             layers.append(h)
         joint = model.bits(self.priors[0].base_logits(layers[1] if top else None, batch) + visible_ar, x)
         for l in range(1, top + 1):
@@ -47,10 +48,12 @@ class _Scorer:
 
 
 def evaluate(model: QuantizedDarn, images: np.ndarray, samples: int = 100, seed: int = 0,
-             batch_size: int = 500, progress=None) -> Evaluation:
-    """Per-image expected free energy (mean over `samples` draws) and IS NLL with the same draws."""
+             batch_size: int = 500, progress=None, certain_posterior: bool = True) -> Evaluation:
+    """Per-image expected free energy (mean over `samples` draws) and IS NLL with the same draws.
+
+    certain_posterior: score the posterior that current archives code with (`QuantizedDarn.lut_certain`)."""
     flat = images.reshape(len(images), -1).astype(np.uint8)
-    scorer = _Scorer(model, seed)
+    scorer = _Scorer(model, seed, certain_posterior)
     fe = np.zeros(len(flat))
     nll = np.zeros(len(flat))
     visible = model.prior_layers[0]

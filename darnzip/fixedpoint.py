@@ -7,6 +7,7 @@ fixed-point information contents and an integer exp2, never from libm's log/exp.
 from __future__ import annotations
 
 import decimal
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -20,12 +21,26 @@ def _log2(value: decimal.Decimal) -> decimal.Decimal:
     return _CONTEXT.divide(_CONTEXT.ln(value), _CONTEXT.ln(decimal.Decimal(2)))
 
 
+# A float64 log2 is within a few ulps (relative 1e-15) of the truth; a value that far from a rounding
+# boundary rounds the same way as the exact one, so `decimal` is needed only for values near a boundary.
+_BOUNDARY_MARGIN = 1e-6  # in units of 2**-16 bits: about a billion ulps of slack
+
+
+def _exact_bits(one: int, k: int) -> int:
+    return int((_log2(decimal.Decimal(one) / decimal.Decimal(k)) * (1 << BITS_FRAC)).to_integral_value(
+        rounding=decimal.ROUND_HALF_EVEN))
+
+
 @lru_cache(maxsize=8)
 def _bits_for_counts(counts: tuple[int, ...], one: int) -> np.ndarray:
+    """round(2**16 * log2(one / k)) per count, the same on every platform (certified float, else decimal)."""
     out = np.empty(len(counts), dtype=np.int64)
     for i, k in enumerate(counts):
-        out[i] = int((_log2(decimal.Decimal(one) / decimal.Decimal(k)) * (1 << BITS_FRAC)).to_integral_value(
-            rounding=decimal.ROUND_HALF_EVEN))
+        scaled = math.log2(one / k) * (1 << BITS_FRAC)
+        nearest = math.floor(scaled + 0.5)
+        if abs(scaled - math.floor(scaled) - 0.5) < _BOUNDARY_MARGIN:
+            nearest = _exact_bits(one, k)
+        out[i] = nearest
     return out
 
 

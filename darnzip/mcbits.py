@@ -23,7 +23,7 @@ import constriction
 import numpy as np
 
 from .codec import BitsBackDarnCodec, PushStats, affordable_batch
-from .fixedpoint import exp2_negative, information_tables
+from .fixedpoint import BITS_FRAC, exp2_negative, information_tables
 from .quantized import PROB_ONE, QuantizedDarn
 
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
@@ -32,7 +32,7 @@ CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 class McBitsDarnCodec:
     """Importance-weighted bits-back with `particles` posterior samples per image."""
 
-    def __init__(self, model: QuantizedDarn, particles: int, min_batch: int = 64):
+    def __init__(self, model: QuantizedDarn, particles: int, min_batch: int = 64, certain_posterior: bool = False):
         if particles < 2:
             raise ValueError("McBits needs at least 2 particles (1 particle is plain bits-back)")
         if min_batch < 1:
@@ -40,14 +40,26 @@ class McBitsDarnCodec:
         self.model = model
         self.particles = particles
         self.min_batch = min_batch
-        self.base = BitsBackDarnCodec(model)
+        self.base = BitsBackDarnCodec(model, certain_posterior)
+        self.certain_posterior = certain_posterior
         self.top = model.config.num_layers
-        self.fixed_zero, self.fixed_one = information_tables(model.lut, PROB_ONE)
+        fixed_zero, fixed_one = information_tables(model.lut, PROB_ONE)
+        # one table for both unit values: entry idx is a 0's information at table index idx, entry
+        # idx + len(lut) a 1's, so scoring a layer is one clip, one add and one gather
+        self.fixed_bits_table = np.concatenate([fixed_zero, fixed_one])
+        self.posterior_fixed_bits_table = self.fixed_bits_table
+        if certain_posterior:  # certain posterior units are not coded: they cost 0 bits under q
+            self.posterior_fixed_bits_table = np.where(np.tile(model.lut_certain, 2), 0, self.fixed_bits_table)
+        self.lut_size = len(model.lut)
 
     # ---- exact log-weights ---------------------------------------------------------------------------
-    def _fixed_bits(self, logits: np.ndarray, units: np.ndarray) -> np.ndarray:
-        idx = self.model.table_index(logits)
-        return np.where(units.astype(bool), self.fixed_one[idx], self.fixed_zero[idx]).sum(-1)
+    def _fixed_bits(self, logits: np.ndarray, units: np.ndarray, posterior: bool = False) -> np.ndarray:
+        """Summed information of `units` under `logits` (a fresh array, clipped in place), 2**-16 bits."""
+        limit = self.model.logit_limit
+        np.clip(logits, -limit, limit, out=logits)
+        logits += units * np.float32(self.lut_size) + np.float32(limit)  # exact: below 2**17
+        table = self.posterior_fixed_bits_table if posterior else self.fixed_bits_table
+        return table.take(logits.astype(np.intp)).sum(-1)
 
     def _x_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What every particle shares: q's first-layer base logits and the pixels' autoregressive term."""
@@ -56,25 +68,27 @@ class McBitsDarnCodec:
         pixels_ar = x.astype(np.float32) @ visible.ar_t if visible.ar_t is not None else np.zeros_like(x, np.float32)
         return q_base, pixels_ar
 
-    def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]], terms) -> np.ndarray:
-        """(B, K) int64: log2 q(h|x) - log2 p(x, h) in units of 2**-16 bits, the same on every machine."""
+    def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]], terms) -> tuple[np.ndarray, np.ndarray]:
+        """(B, K) int64 log2 q(h|x) - log2 p(x, h), and (B, K) int64 -log2 q(h|x), in units of 2**-16 bits.
+
+        Integer sums of table entries, so they are the same on every machine."""
         q_base, pixels_ar = terms
         visible = self.base.priors[0].layer
-        columns = []
+        log_weights, posterior = [], []
         for latents in particles:
             layers = [x, *latents]
-            value = self._fixed_bits(self.base.posteriors[1].layer.logits(layers[1], x, q_base), layers[1])
+            q_bits = self._fixed_bits(self.base.posteriors[1].layer.logits(layers[1], x, q_base), layers[1], True)
             for l in range(2, self.top + 1):
-                value += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l])
-            value -= self._fixed_bits(visible.base_logits(layers[1], len(x)) + pixels_ar, x)
+                q_bits += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l], True)
+            value = q_bits - self._fixed_bits(visible.base_logits(layers[1], len(x)) + pixels_ar, x)
             for l in range(1, self.top + 1):
                 above = layers[l + 1] if l < self.top else None
                 value -= self._fixed_bits(self.base.priors[l].layer.logits(layers[l], above), layers[l])
-            columns.append(value)
-        return np.stack(columns, axis=1)
+            log_weights.append(value)
+            posterior.append(q_bits)
+        return np.stack(log_weights, axis=1), np.stack(posterior, axis=1)
 
-    def _choice_weights(self, x: np.ndarray, particles, terms) -> np.ndarray:
-        log_weights = self._log_weights(x, particles, terms)
+    def _choice_weights(self, log_weights: np.ndarray) -> np.ndarray:
         weights = exp2_negative(log_weights.max(axis=1, keepdims=True) - log_weights)
         return weights.astype(np.float64)  # integers below 2**31: exact; constriction normalises
 
@@ -86,11 +100,14 @@ class McBitsDarnCodec:
             latents.append(below)
         return latents
 
-    def _push_particle(self, coder, x: np.ndarray, latents: list[np.ndarray], q_base: np.ndarray) -> np.ndarray:
+    def _push_particle(self, coder, x: np.ndarray, latents: list[np.ndarray], q_base: np.ndarray,
+                       with_bits: bool = True) -> np.ndarray:
         layers = [x, *latents]
         bits = np.zeros(len(x))
         for l in range(self.top, 0, -1):
-            bits += self.base.posteriors[l].push(coder, layers[l], layers[l - 1], q_base if l == 1 else None)
+            pushed = self.base.posteriors[l].push(coder, layers[l], layers[l - 1], q_base if l == 1 else None, with_bits)
+            if with_bits:
+                bits += pushed
         return bits
 
     def _others(self, chosen: np.ndarray) -> np.ndarray:
@@ -122,7 +139,8 @@ class McBitsDarnCodec:
         batch, k = len(x), self.particles
         terms = self._x_terms(x)
         particles = [self._pop_particle(coder, x, terms[0]) for _ in range(k)]
-        weights = self._choice_weights(x, particles, terms)
+        log_weights, posterior_fixed = self._log_weights(x, particles, terms)
+        weights = self._choice_weights(log_weights)
         chosen = coder.decode(CATEGORICAL, weights).astype(np.int64)
         others = self._others(chosen)
         pushed = np.zeros(batch)
@@ -133,9 +151,8 @@ class McBitsDarnCodec:
         layers = [x, *self._select(particles, chosen)]
         for l in range(self.top + 1):
             pushed += self.base.priors[l].push(coder, layers[l], layers[l + 1] if l < self.top else None)
-        q_stats = [self._q_stats(x, p, terms[0]) for p in particles]
-        popped = sum(bits for bits, _ in q_stats) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
-        return PushStats(pushed, popped, q_stats[0][1], True)
+        popped = posterior_fixed.sum(1) / (1 << BITS_FRAC) - np.log2(weights[np.arange(batch), chosen] / weights.sum(1))
+        return PushStats(pushed, popped, self._posterior_entropy(x, particles[0], terms[0]), True)
 
     def pop(self, coder, batch: int, bits_back: bool = True) -> np.ndarray:
         if not self.uses_particles(batch, bits_back):
@@ -159,18 +176,17 @@ class McBitsDarnCodec:
                 for l in range(self.top):
                     latents[l][mask] = popped_others[m][l][mask]
             particles.append(latents)
-        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, self._choice_weights(x, particles, terms))
+        coder.encode_reverse(chosen.astype(np.int32), CATEGORICAL, self._choice_weights(self._log_weights(x, particles, terms)[0]))
         for index in range(k - 1, -1, -1):
-            self._push_particle(coder, x, particles[index], terms[0])
+            self._push_particle(coder, x, particles[index], terms[0], with_bits=False)
         return x
 
     # ---- statistics (float, not used for coding) ------------------------------------------------------
-    def _q_stats(self, x, latents, q_base) -> tuple[np.ndarray, np.ndarray]:
-        """(-log2 q(h|x), entropy of q's conditionals along h) of one particle, per image, in bits."""
+    def _posterior_entropy(self, x, latents, q_base) -> np.ndarray:
+        """Entropy of q's conditionals along one particle, per image, in bits: what one particle's pop takes."""
         layers = [x, *latents]
-        bits, entropy = np.zeros(len(x)), np.zeros(len(x))
+        entropy = np.zeros(len(x))
         for l in range(1, self.top + 1):
             logits = self.base.posteriors[l].layer.logits(layers[l], layers[l - 1], q_base if l == 1 else None)
-            bits += self.model.bits(logits, layers[l])
-            entropy += self.model.entropy_bits(logits)
-        return bits, entropy
+            entropy += self.model.entropy_bits(logits, self.certain_posterior)
+        return entropy

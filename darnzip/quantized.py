@@ -95,6 +95,14 @@ class QuantizedDarn:
         self.lut_bits_one = -np.log2(exact)
         self.lut_bits_zero = -np.log2(1.0 - exact)
         self.lut_entropy = exact * self.lut_bits_one + (1.0 - exact) * self.lut_bits_zero
+        # A *certain* entry is one of the two extremes a 16-bit table can hold (1 or 65535 / 2**16).
+        # Coders with certain posteriors give such a posterior unit its likelier value without coding it:
+        # q then puts probability 1 there, which costs almost nothing (q already gave 1 - 2**-16) and
+        # takes three quarters of the shipped model's posterior units out of the entropy coder.
+        self.lut_certain = (self.lut == 1) | (self.lut == PROB_ONE - 1)
+        self.lut_mode = (self.lut > PROB_ONE // 2).astype(np.uint8)
+        self._certain_tables = tuple(np.where(self.lut_certain, 0.0, t)
+                                     for t in (self.lut_bits_one, self.lut_bits_zero, self.lut_entropy))
         shapes = parameter_shapes(config)
         for name, shape in shapes.items():
             if name not in tensors:
@@ -154,14 +162,17 @@ class QuantizedDarn:
         """P(unit = 1) as float32 k / 2**16: the exact numbers handed to the entropy coder."""
         return self.lut_prob[self.table_index(logits)]
 
-    def bits(self, logits: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """Information content (bits) of each unit under the quantised model, summed over the last axis."""
-        idx = self.table_index(logits)
-        return np.where(units.astype(bool), self.lut_bits_one[idx], self.lut_bits_zero[idx]).sum(-1)
+    def bits(self, logits: np.ndarray, units: np.ndarray, certain: bool = False) -> np.ndarray:
+        """Information content (bits) of each unit under the quantised model, summed over the last axis.
 
-    def entropy_bits(self, logits: np.ndarray) -> np.ndarray:
+        certain=True: under the posterior with certain units (which cost 0 bits; see `lut_certain`)."""
+        idx = self.table_index(logits)
+        one, zero = (self._certain_tables[0], self._certain_tables[1]) if certain else (self.lut_bits_one, self.lut_bits_zero)
+        return np.where(units.astype(bool), one[idx], zero[idx]).sum(-1)
+
+    def entropy_bits(self, logits: np.ndarray, certain: bool = False) -> np.ndarray:
         """Summed binary entropies of the units' conditionals (bits); the expected cost of a pop."""
-        return self.lut_entropy[self.table_index(logits)].sum(-1)
+        return (self._certain_tables[2] if certain else self.lut_entropy)[self.table_index(logits)].sum(-1)
 
 
 def _require_exact(bound: np.ndarray, where: str) -> None:

@@ -14,8 +14,9 @@ def random_float_tensors(config: DarnConfig, seed: int, scale: float = 0.6) -> d
     return {name: rng.normal(0.0, scale, shape) for name, shape in parameter_shapes(config).items()}
 
 
-def random_quantized(config: DarnConfig, seed: int = 0, frac_bits: int = 10) -> QuantizedDarn:
-    tensors, lut = quantize(config, random_float_tensors(config, seed), frac_bits=frac_bits)
+def random_quantized(config: DarnConfig, seed: int = 0, frac_bits: int = 10, scale: float = 0.6) -> QuantizedDarn:
+    """scale ~4 gives many logits beyond the table's ends, i.e. many certain posterior units."""
+    tensors, lut = quantize(config, random_float_tensors(config, seed, scale), frac_bits=frac_bits)
     return QuantizedDarn(config, tensors, frac_bits, lut)
 
 

@@ -23,10 +23,11 @@ CONFIGS = [
 
 @settings(max_examples=30, deadline=None)
 @given(config_index=st.integers(0, len(CONFIGS) - 1), seed=st.integers(0, 2**16), count=st.integers(0, 40),
-       particles=st.integers(2, 6), max_batch=st.integers(1, 16), min_batch=st.integers(1, 6))
-def test_round_trip_is_exact(config_index, seed, count, particles, max_batch, min_batch):
+       particles=st.integers(2, 6), max_batch=st.integers(1, 16), min_batch=st.integers(1, 6),
+       certain=st.booleans(), scale=st.sampled_from([0.6, 4.0]))
+def test_round_trip_is_exact(config_index, seed, count, particles, max_batch, min_batch, certain, scale):
     config = CONFIGS[config_index]
-    codec = McBitsDarnCodec(random_quantized(config, seed=seed), particles, min_batch)
+    codec = McBitsDarnCodec(random_quantized(config, seed=seed, scale=scale), particles, min_batch, certain)
     images = random_binary_images(count, config.image_shape, seed=seed + 1).reshape(count, config.layer_sizes[0])
     encoded = encode_chunk(codec, images, first_batch=1, max_batch=max_batch)
     assert np.array_equal(decode_chunk(codec, encoded.words, encoded.batch_sizes), images)
@@ -43,10 +44,11 @@ def test_more_particles_code_smaller_than_bits_back():
         assert sum(s for s in encoded.batch_sizes[1:] if s >= 32) > 1000  # most images really used particles
         sizes[k] = len(encoded.words)
     assert sizes[8] < sizes[2] < sizes[1]
-    # the stream matches the accounting (pushed - popped), as for plain bits-back
-    encoded = encode_chunk(McBitsDarnCodec(model, 4, min_batch=32), images)
-    expected = encoded.free_energy_bits.sum() + encoded.initial_bits
-    assert abs(32 * len(encoded.words) - expected) < 0.003 * expected + 96
+    # the stream matches the accounting (pushed - popped), as for plain bits-back, with and without certain units
+    for certain in (False, True):
+        encoded = encode_chunk(McBitsDarnCodec(model, 4, min_batch=32, certain_posterior=certain), images)
+        expected = encoded.free_energy_bits.sum() + encoded.initial_bits
+        assert abs(32 * len(encoded.words) - expected) < 0.003 * expected + 96
 
 
 def test_fixed_point_tables():

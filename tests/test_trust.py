@@ -20,10 +20,12 @@ from darnzip.container import ArchiveError
 from darnzip.modelfile import ModelError, load_model
 
 GOLDEN = Path(__file__).parent / "golden"
-# name: (particles, McBits minimum batch, re-encode check). "mcbits-4" predates the warm-up: it must
-# still decode, but today's encoder sizes its batches differently, so only its decoding is checked.
-GOLDEN_SETS = {"factorised": (1, 1, True), "autoregressive-2layer": (1, 1, True), "mcbits-4": (4, 1, False),
-               "mcbits-4-warmup": (4, 4, True)}
+# name: (particles, McBits minimum batch, certain posterior units, re-encode check). "mcbits-4" predates
+# the warm-up: it must still decode, but today's encoder sizes its batches differently, so only its
+# decoding is checked. The first four predate certain posterior units (coder names without /certain-q).
+GOLDEN_SETS = {"factorised": (1, 1, False, True), "autoregressive-2layer": (1, 1, False, True),
+               "mcbits-4": (4, 1, False, False), "mcbits-4-warmup": (4, 4, False, True),
+               "certain-factorised": (1, 1, True, True), "certain-mcbits-4": (4, 4, True, True)}
 
 
 def run(*args, input=None):
@@ -39,12 +41,14 @@ def test_golden_archive_decodes_and_reencodes_identically(name):
     opened = arc.open_archive(io.BytesIO(archive), str(model_path))
     decoded = np.concatenate(list(arc.decode_images(opened)))
     assert np.array_equal(decoded, images.reshape(len(images), -1))
-    particles, min_batch, reencode = GOLDEN_SETS[name]
+    particles, min_batch, certain, reencode = GOLDEN_SETS[name]
+    assert arc.codec_settings(opened.header["coder"]).certain_posterior == certain
     if not reencode:
         return
     entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
     out = io.BytesIO()
-    options = arc.CodingOptions(chunk_size=20, max_batch=8, particles=particles, mcbits_min_batch=min_batch)
+    options = arc.CodingOptions(chunk_size=20, max_batch=8, particles=particles, mcbits_min_batch=min_batch,
+                                certain_posterior=certain)
     arc.compress_stream(out, [(entry, images)], loaded, options)
     assert out.getvalue() == archive, "the bytes written for the same input changed: bump the format version"
 
