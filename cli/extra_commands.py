@@ -125,20 +125,21 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
         shown = f"{bits:10.2f}" if bits is not None else "         -"
         click.echo(f"  {name:48s}{shown}  {note}")
     if plot:
-        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits)
+        coded_label = "coded (one-sample FE)" if particles == 1 else f"coded (IWAE estimate, K={particles})"
+        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits, coded_label)
         click.echo(f"\nplot -> {plot}")
     if json_path:
         Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def write_plot(path: Path, one_sample, expected, nll) -> None:
+def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded (one-sample FE)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    left.scatter(expected, one_sample, s=3, alpha=0.4, label="coded (one-sample FE)")
+    left.scatter(expected, one_sample, s=3, alpha=0.4, label=coded_label)
     lo, hi = float(min(expected.min(), one_sample.min())), float(max(expected.max(), one_sample.max()))
     left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
     left.set_xlabel("expected free energy (bits)")

@@ -71,26 +71,29 @@ class McBitsDarnCodec:
     def _log_weights(self, x: np.ndarray, particles: list[list[np.ndarray]], terms) -> tuple[np.ndarray, np.ndarray]:
         """(B, K) int64 log2 q(h|x) - log2 p(x, h), and (B, K) int64 -log2 q(h|x), in units of 2**-16 bits.
 
-        Integer sums of table entries, so they are the same on every machine."""
+        Integer sums of table entries, so they are the same on every machine. All K particles are
+        stacked into one (K*B)-row batch: one product per layer instead of K."""
         q_base, pixels_ar = terms
+        k, batch = len(particles), len(x)
+
+        def tiled(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([a] * k)
+
+        layers = [tiled(x), *(np.concatenate([p[l] for p in particles]) for l in range(self.top))]
+        q_bits = self._fixed_bits(self.base.posteriors[1].layer.logits(layers[1], None, tiled(q_base)), layers[1], True)
+        for l in range(2, self.top + 1):
+            q_bits += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l], True)
         visible = self.base.priors[0].layer
-        log_weights, posterior = [], []
-        for latents in particles:
-            layers = [x, *latents]
-            q_bits = self._fixed_bits(self.base.posteriors[1].layer.logits(layers[1], x, q_base), layers[1], True)
-            for l in range(2, self.top + 1):
-                q_bits += self._fixed_bits(self.base.posteriors[l].layer.logits(layers[l], layers[l - 1]), layers[l], True)
-            value = q_bits - self._fixed_bits(visible.base_logits(layers[1], len(x)) + pixels_ar, x)
-            for l in range(1, self.top + 1):
-                above = layers[l + 1] if l < self.top else None
-                value -= self._fixed_bits(self.base.priors[l].layer.logits(layers[l], above), layers[l])
-            log_weights.append(value)
-            posterior.append(q_bits)
-        return np.stack(log_weights, axis=1), np.stack(posterior, axis=1)
+        value = q_bits - self._fixed_bits(visible.base_logits(layers[1], k * batch) + tiled(pixels_ar), layers[0])
+        for l in range(1, self.top + 1):
+            above = layers[l + 1] if l < self.top else None
+            value -= self._fixed_bits(self.base.priors[l].layer.logits(layers[l], above), layers[l])
+        return np.ascontiguousarray(value.reshape(k, batch).T), np.ascontiguousarray(q_bits.reshape(k, batch).T)
 
     def _choice_weights(self, log_weights: np.ndarray) -> np.ndarray:
         weights = exp2_negative(log_weights.max(axis=1, keepdims=True) - log_weights)
-        return weights.astype(np.float64)  # integers below 2**31: exact; constriction normalises
+        # integers below 2**31: exact; constriction normalises. C order: constriction reads rows as laid out
+        return np.ascontiguousarray(weights, dtype=np.float64)
 
     # ---- particles -------------------------------------------------------------------------------------
     def _pop_particle(self, coder, x: np.ndarray, q_base: np.ndarray) -> list[np.ndarray]:
