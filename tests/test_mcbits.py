@@ -79,3 +79,13 @@ def test_warm_up_codes_small_batches_without_particles():
 def test_one_particle_is_refused():
     with pytest.raises(ValueError):
         McBitsDarnCodec(random_quantized(CONFIGS[0]), 1)
+
+
+def test_information_table_from_certified_floats_equals_the_decimal_one():
+    """The fast table (float log2 away from rounding boundaries) must equal the all-decimal one everywhere."""
+    from darnzip.fixedpoint import _bits_for_counts, _exact_bits
+
+    counts = tuple(range(1, PROB_ONE, 7)) + (PROB_ONE - 1,)
+    fast = _bits_for_counts(counts, PROB_ONE)
+    exact = np.array([_exact_bits(PROB_ONE, k) for k in counts])
+    assert np.array_equal(fast, exact)
