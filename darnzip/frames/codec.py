@@ -80,7 +80,7 @@ class FrameCodec:
         neighbours = where[:, None] + g.current_np
         known = available[neighbours] < step[:, None]
         values = np.where(known, current[neighbours], self.cfg.unknown) + g.current_base_np
-        sums = partial + self.model.integers["pixel_table"][values].sum(axis=1)
+        sums = partial + self.model.table_sums(torch.from_numpy(values)).numpy().astype(np.int64)
         weights = self.model.weights_from_sums(sums).astype(np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
 

@@ -113,6 +113,9 @@ class ExactFrameModel:
         self.sigmoid_limit = (len(sigmoid) - 1) // 2
         self.exp = np.asarray(exp, dtype=np.int64)
         self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
+        # the output layer in float64 for BLAS: its integer products and sums stay below 2**24 (checked
+        # above), so they are exact in any order, far inside float64's 2**53
+        self._output_f64 = self.integers["output"].astype(np.float64)
 
     def _check_exact(self) -> None:
         """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order."""
@@ -157,7 +160,7 @@ class ExactFrameModel:
         h = self.cfg.hidden
         level = np.clip((sums[:, :h] + n["hidden_bias"] + (1 << (self.shift_bits - 1))) >> self.shift_bits,
                         0, ACTIVATION_LEVELS)
-        logits = sums[:, h:] + level @ n["output"] + n["output_bias"]
+        logits = sums[:, h:] + (level.astype(np.float64) @ self._output_f64).astype(np.int64) + n["output_bias"]
         deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
         return self.exp[deficit]
 

