@@ -72,14 +72,17 @@ class FrameCodec:
         order = torch.argsort(step, stable=True)
         return f[order], y[order], x[order], step[order]
 
-    def _probabilities(self, partial: np.ndarray, current: np.ndarray, available: np.ndarray, where: np.ndarray,
-                       step: np.ndarray) -> np.ndarray:
-        """Categorical rows for pixels at flat padded positions `where` (coding steps `step`), given the
-        table sums of their context-frame groups (`partial`) and the current frame as far as it is known."""
-        g = self.geometry
-        neighbours = where[:, None] + g.current_np
-        known = available[neighbours] < step[:, None]
-        values = np.where(known, current[neighbours], self.cfg.unknown) + g.current_base_np
+    def _neighbours(self, available: np.ndarray, where: np.ndarray, step: np.ndarray):
+        """Flat padded positions of each pixel's causal neighbours in frame t, and which of them are
+        decoded before the pixel's own step (the others read as `unknown`). Fixed for the whole frame."""
+        neighbours = where[:, None] + self.geometry.current_np
+        return neighbours, available[neighbours] < step[:, None]
+
+    def _probabilities(self, partial: np.ndarray, current: np.ndarray, neighbours: np.ndarray,
+                       known: np.ndarray) -> np.ndarray:
+        """Categorical rows for pixels given the table sums of their context-frame groups (`partial`) and
+        the current frame as far as it is known (`neighbours`, `known` from `_neighbours`)."""
+        values = np.where(known, current[neighbours], self.cfg.unknown) + self.geometry.current_base_np
         sums = partial + self.model.table_sums(torch.from_numpy(values)).numpy().astype(np.int64)
         weights = self.model.weights_from_sums(sums).astype(np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
@@ -114,7 +117,7 @@ class FrameCodec:
         if h.any():
             y, xx, where, step, available, partial = self._pixel_setup(h, context)
             current = padded(x, self.cfg).view(-1).numpy()
-            probs = self._probabilities(partial, current, available, where, step)
+            probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
             coder.encode_reverse(symbols, CATEGORICAL, probs)
             bits.pixels = float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
@@ -131,12 +134,13 @@ class FrameCodec:
             cfg, m = self.cfg, self.cfg.margin
             y, xx, where, step, available, partial = self._pixel_setup(h, context)
             current = pp1.view(-1).numpy().copy()
+            neighbours, known = self._neighbours(available, where, step)
             bounds = np.searchsorted(step, np.arange(2 * cfg.block))
             for s in range(2 * cfg.block - 1):
                 lo, hi = bounds[s], bounds[s + 1]
                 if lo == hi:
                     continue
-                probs = self._probabilities(partial[lo:hi], current, available, where[lo:hi], step[lo:hi])
+                probs = self._probabilities(partial[lo:hi], current, neighbours[lo:hi], known[lo:hi])
                 current[where[lo:hi]] = coder.decode(CATEGORICAL, probs)
             frame = current.reshape(pp1.shape[1:])[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
