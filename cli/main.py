@@ -148,6 +148,27 @@ def summary_line(stats: arc.CompressStats, target: Path | None) -> str:
 
 
 # ---- decompress / test / list ---------------------------------------------------------------------------
+class CountingReader:
+    """A read-only stream that counts the bytes read through it: the size of an archive on a pipe."""
+
+    def __init__(self, src, already_read: int):
+        self.src, self.count = src, already_read
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.src.read(size)
+        self.count += len(data)
+        return data
+
+    def close(self) -> None:
+        self.src.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def open_any(path: str):
     """(stream, frame preamble or None): frame archives are read as a stream, even from stdin."""
     from darnzip.frames.container import MAGIC as FRAME_MAGIC
@@ -261,8 +282,8 @@ def list_command(archives, verbose, as_json):
 
             from .frame_commands import list_frame_archive
 
-            with src:
-                list_frame_archive(FrameArchiveReader(src, frame_start), path, src.tell, as_json)
+            with CountingReader(src, len(frame_start)) as counted:  # also on a pipe, which cannot tell()
+                list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json)
             continue
         with src:
             reader = ArchiveReader(src)

@@ -3,6 +3,7 @@ determinism across worker counts and call splits, and rejection of damaged archi
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -187,6 +188,9 @@ def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     raw = subprocess.run([sys.executable, "-m", "cli", "decompress", "-c", str(archive), "--model", model, "-q"],
                          capture_output=True, check=True).stdout
     assert raw == frames.tobytes()
+    listed = subprocess.run([sys.executable, "-m", "cli", "list", "-", "--json"], input=archive.read_bytes(),
+                            capture_output=True, check=True).stdout  # a real pipe: no tell(), no seek()
+    assert json.loads(listed)["bytes"] == archive.stat().st_size
 
     r = runner.invoke(main, ["decompress", str(archive), "-o", str(npy), "--model", model, "-q"])
     assert r.exit_code == 1 and "already exists" in r.output
