@@ -110,7 +110,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
                 with atomic_file(target, force) as f:
                     stats = arc.compress_stream(f, sources, loaded, options, bar.update)
     if not quiet:
-        click.echo(summary_line(stats, target), err=True)
+        click.echo(summary_line(stats, target, particles), err=True)
         if verbose:
             click.echo(json.dumps(accounting(stats), indent=2), err=True)
 
@@ -140,11 +140,13 @@ def accounting(stats: arc.CompressStats) -> dict:
     }
 
 
-def summary_line(stats: arc.CompressStats, target: Path | None) -> str:
+def summary_line(stats: arc.CompressStats, target: Path | None, particles: int = 1) -> str:
+    """McBits archives track the IWAE estimate of their particles; bits-back ones the free energy."""
     a = accounting(stats)
     where = f" -> {target}" if target else ""
+    target_name = "free energy" if particles == 1 else f"{particles}-particle IWAE estimate"
     return (f"{stats.images} images{where}: {stats.archive_bytes} bytes, {a['bits_per_image']:.2f} bits/image "
-            f"(free energy {a['free_energy_bits_per_image']:.2f}, gap {a['gap_percent']:+.2f}%)")
+            f"({target_name} {a['free_energy_bits_per_image']:.2f}, gap {a['gap_percent']:+.2f}%)")
 
 
 # ---- decompress / test / list ---------------------------------------------------------------------------
