@@ -358,10 +358,12 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
               help="Most blocks evaluated per step (a uniform, reweighted subset on busy streams).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--init", "init_model", default=None, help="Continue from this frame model (id or path).")
+@click.option("--motion/--no-motion", default=True, show_default=True,
+              help="Copied blocks carry a motion vector (a model continued with --init gains them).")
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
 @friendly_errors
 def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, init_model,
-                 register):
+                 motion, register):
     """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it."""
     from darnzip.frames.trainer import train_frame_model
     from darnzip.registry import register_model
@@ -376,7 +378,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
 
         init = resolve_frame_model(init_model)
     sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
-                            log=lambda m: click.echo(m, err=True), init=init)
+                            log=lambda m: click.echo(m, err=True), init=init, motion=motion)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

@@ -37,7 +37,7 @@ def pick_model(name: str | None, first_frame: np.ndarray | None):
 
     colours = np.unique(pack_rgb(first_frame))
     best, best_score = None, -1.0
-    for model_id in ids:
+    for model_id in reversed(ids):  # on a tie, the later version of a model wins
         loaded = resolve_frame_model(model_id)
         cfg = loaded.config
         shape_ok = first_frame.shape[:2] == (cfg.height, cfg.width)
@@ -46,6 +46,15 @@ def pick_model(name: str | None, first_frame: np.ndarray | None):
         if score > best_score:
             best, best_score = loaded, score
     return best
+
+
+def newest_game_model(game: str) -> str:
+    """The latest registered version of a game's model (atari-GAME-vN with the largest N)."""
+    prefix = f"atari-{game.lower()}-v"
+    versions = [m for m in frame_model_ids() if m.startswith(prefix) and m[len(prefix):].isdigit()]
+    if not versions:
+        raise ModelError(f"no model for {game} is installed")
+    return max(versions, key=lambda m: int(m[len(prefix):]))
 
 
 def frame_accounting(stats: FrameStreamStats) -> dict:
@@ -224,7 +233,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
     report = []
     for game in games:
         rgb = frames_array(game, frames, seed)
-        loaded = resolve_frame_model(f"atari-{game.lower()}-v1")
+        loaded = resolve_frame_model(newest_game_model(game))
         ours, stats = darnzip_codec(rgb, loaded, workers, chunk_frames)
         idx = index_stream(rgb)
         classical = byte_codecs(idx)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from darnzip.container import ArchiveError
-from darnzip.frames.config import FrameConfig
+from darnzip.frames.config import MOTIONS, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.modelfile import load_frame_model, save_frame_model
@@ -60,7 +60,30 @@ def frame_model(tmp_path_factory):
     return load_frame_model(stem.with_suffix(".safetensors"))
 
 
-def test_chunk_round_trip_with_raw_frames(frame_model):
+@pytest.fixture(scope="module")
+def moving_model(tmp_path_factory):
+    """The same, with motion vectors on copied blocks."""
+    torch.manual_seed(0)
+    rgb = sprite_frames(200, seed=1)
+    palette = Palette(np.unique(pack_rgb(rgb)))
+    frames = np.stack([palette.indices(f) for f in rgb])
+    cfg = FrameConfig(24, 40, tuple(int(c) for c in palette.colours), block=8, hidden=8, motions=MOTIONS)
+    model = None
+    for model, _, _ in train(frames, cfg, epochs=1, batch=8, steps_per_epoch=40, lr=2e-2, rho=0.3):
+        pass
+    stem = tmp_path_factory.mktemp("frame-model") / "sprites-moving-v1"
+    save_frame_model(stem, "sprites-moving-v1", cfg, model.quantize(8), 8, frames[0])
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+@pytest.fixture(params=["still", "moving"])
+def any_model(request):
+    """Each test that takes this runs once with a still model and once with a moving one."""
+    return request.getfixturevalue("frame_model" if request.param == "still" else "moving_model")
+
+
+def test_chunk_round_trip_with_raw_frames(any_model):
+    frame_model = any_model
     frames = list(sprite_frames(30, seed=2))
     frames[7] = frames[7].copy()
     frames[7][0, 0] = (1, 2, 3)  # a colour outside the palette
@@ -74,7 +97,8 @@ def test_chunk_round_trip_with_raw_frames(frame_model):
         assert np.array_equal(a, b)
 
 
-def test_coded_size_matches_free_energy(frame_model):
+def test_coded_size_matches_free_energy(any_model):
+    frame_model = any_model
     frames = list(sprite_frames(120, seed=3))
     chunk, stats = frame_model.chunk_codec().encode(frames)
     fe = sum(b.free_energy for b in stats.frames)
@@ -114,7 +138,8 @@ def _archive(frame_model, frames, chunk_frames=16, workers=1) -> bytes:
     return buffer.getvalue()
 
 
-def test_stream_round_trip_and_worker_independence(frame_model):
+def test_stream_round_trip_and_worker_independence(any_model):
+    frame_model = any_model
     frames = list(sprite_frames(50, seed=5))
     one = _archive(frame_model, frames, workers=1)
     two = _archive(frame_model, frames, workers=2)
@@ -124,7 +149,8 @@ def test_stream_round_trip_and_worker_independence(frame_model):
     assert len(decoded) == 50 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
 
 
-def test_damaged_frame_archives_are_rejected(frame_model):
+def test_damaged_frame_archives_are_rejected(any_model):
+    frame_model = any_model
     data = _archive(frame_model, list(sprite_frames(6, seed=6)), chunk_frames=3)
     rng = np.random.default_rng(0)
     cuts = sorted(set(rng.integers(0, len(data), 60).tolist()) | {0, 8, len(data) - 1})
@@ -262,23 +288,72 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     from darnzip.frames.atari import frames_array
     from darnzip.registry import frame_model_ids
 
-    if "atari-pong-v1" not in frame_model_ids():
-        pytest.skip("atari-pong-v1 not installed")
+    if "atari-pong-v2" not in frame_model_ids():
+        pytest.skip("atari-pong-v2 not installed")
     frames = frames_array("Pong", 40, seed=77)
     np.save(tmp_path / "pong.npy", frames)
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
     assert r.exit_code == 0, r.output
-    assert "atari-pong-v1" in r.output and "40 modelled" in r.output
+    assert "atari-pong-v2" in r.output and "40 modelled" in r.output  # the newest of v1 and v2
     r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
     assert (tmp_path / "pong.npy.dz").stat().st_size * 8 / 40 < 0.01 * 210 * 160 * 24
 
 
-def test_training_can_continue_from_an_exported_model(frame_model):
+def test_training_can_continue_from_an_exported_model(any_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
+    frame_model = any_model
     tensors = frame_model.exact.integers
     rebuilt = FrameDarn.from_integers(frame_model.config, tensors, frame_model.exact.frac_bits)
     again = rebuilt.quantize(frame_model.exact.frac_bits)
     assert all(np.array_equal(again[k], tensors[k]) for k in tensors)
+
+
+def test_motion_vectors_shrink_a_moving_stream(frame_model, moving_model):
+    """Same frames, same training: copying moved blocks must beat drawing them, in real coded bits."""
+    frames = list(sprite_frames(120, seed=3))
+    still_chunk, still_stats = frame_model.chunk_codec().encode(frames)
+    moving_chunk, moving_stats = moving_model.chunk_codec().encode(frames)
+    assert len(moving_chunk.words) < 0.9 * len(still_chunk.words)
+    assert sum(b.blocks_drawn for b in moving_stats.frames) < sum(b.blocks_drawn for b in still_stats.frames)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, moving_model.chunk_codec().decode(moving_chunk, 0)))
+
+
+@pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])
+def test_coder_motion_matches_equal_training_features(height, width, block):
+    """The coder's fast numpy matcher and the training's torch one must agree exactly, edges included."""
+    from darnzip.frames.features import MotionMatcher, motion_matches
+
+    rng = np.random.default_rng(height)
+    cfg = FrameConfig(height, width, (1, 2, 3), block=block, hidden=4, motions=MOTIONS)
+    frames = rng.integers(0, 3, (4, height, width)).astype(np.uint8)
+    frames[1] = frames[0]
+    frames[2][:, 3:] = frames[1][:, :-3]  # a scroll by (0, 3)
+    frames[3][2:] = frames[2][:-2]  # and by (2, 0)
+    matcher = MotionMatcher(cfg)
+    for t, moved_by in ((1, (0, 0)), (2, (0, 3)), (3, (2, 0))):
+        fast = matcher(frames[t], frames[t - 1])
+        exact = motion_matches(torch.from_numpy(frames[t:t + 1].astype(np.int64)),
+                               torch.from_numpy(frames[t - 1:t].astype(np.int64)), cfg)[0].numpy()
+        assert np.array_equal(fast, exact)
+        assert fast[:, MOTIONS.index(moved_by)].any()
+
+
+def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_identically():
+    """tests/golden/frames-pong-v1.dz was written by the code before motion vectors (scripts/
+    make_frame_golden.py at commit 9f4a5a1) with the shipped atari-pong-v1 model."""
+    from darnzip.registry import frame_model_ids, resolve_frame_model
+
+    if "atari-pong-v1" not in frame_model_ids():
+        pytest.skip("atari-pong-v1 not installed")
+    golden = os.path.join(os.path.dirname(__file__), "golden")
+    data = open(os.path.join(golden, "frames-pong-v1.dz"), "rb").read()
+    frames = np.load(os.path.join(golden, "frames-pong-v1-frames.npz"))["frames"]
+    loaded = resolve_frame_model("atari-pong-v1")
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), loaded))
+    assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+    buffer = io.BytesIO()
+    compress_frames(buffer, iter(frames), {"type": "npy", "name": "pong.npy"}, loaded, 16, 1)
+    assert buffer.getvalue() == data

@@ -1,8 +1,17 @@
 """Bits-back coding of one frame given the two before it: a push/pop pair on one ANS stack.
 
-push(x): pop h_b ~ q for the unchanged blocks (changed blocks have h_b = 1 for certain), push the pixels
-of the blocks with h_b = 1 under the pixel model (one categorical call), push h under the prior (one
-Bernoulli call). pop is the exact reverse. Both sides compute every probability with ExactFrameModel.
+push(x): pop h_b ~ q for the blocks that a copy of frame t-1 reproduces (other blocks have h_b = 1 for
+certain), push the pixels of the blocks with h_b = 1 under the pixel model (one categorical call), push
+the copied blocks' motion vectors under their prior (one categorical call; moving models only), push h
+under the prior (one Bernoulli call). pop is the exact reverse. Both sides compute every probability with
+ExactFrameModel.
+
+A copied block's vector is not drawn from a posterior: it is the likeliest vector under the prior among
+those that reproduce the block (a point mass, so there is nothing to give back). constriction gives every
+symbol some probability, so a posterior restricted to the matching vectors could hand out a vector that
+does not reproduce the block; a deterministic choice cannot. Likewise a changed block that a vector
+reproduces is copied or drawn by the encoder's choice (whichever codes shorter): q is a point mass there,
+and only unchanged blocks give bits back.
 """
 from __future__ import annotations
 
@@ -13,7 +22,8 @@ import numpy as np
 import torch
 
 from .features import (available_from, block_pixels, changed_pixels_per_block, coding_step, context_features,
-                       drawn_pixels, geometry, padded, posterior_features, prior_features, stacked_context)
+                       drawn_pixels, geometry, global_motion, MotionMatcher, padded, posterior_features, prior_features,
+                       stacked_context)
 from .model import ExactFrameModel
 
 BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
@@ -48,6 +58,7 @@ class FrameCodec:
         self.model = model
         self.cfg = model.cfg
         self.geometry = geometry(model.cfg)
+        self.matcher = MotionMatcher(model.cfg)
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
         cfg = self.cfg
@@ -57,16 +68,45 @@ class FrameCodec:
               else torch.full_like(p1, cfg.outside))
         prior_idx, prior_ring, bucket = prior_features(p1, p2, has2, cfg)
         pp1 = padded(p1, cfg)
-        return p1, pp1, stacked_context(pp1, padded(p2, cfg)), prior_idx, prior_ring, bucket
+        motion_prior = None
+        if cfg.moving:
+            predicted = (self.matcher(prev, prev2) if prev2 is not None
+                         else np.zeros((cfg.blocks, len(cfg.motions)), dtype=bool))
+            buckets = bucket.flatten().numpy()
+            shared = global_motion(torch.from_numpy(predicted).unsqueeze(0), bucket.flatten(1))[0].numpy()
+            motion_prior = (buckets, predicted, shared)
+        return p1, pp1, stacked_context(pp1, padded(p2, cfg)), prior_idx, prior_ring, bucket, motion_prior
 
-    def _posterior(self, x: torch.Tensor, p1: torch.Tensor, bucket: torch.Tensor):
+    def _posterior(self, frame: np.ndarray, x: torch.Tensor, p1: torch.Tensor, prev: np.ndarray,
+                   bucket: torch.Tensor):
+        """Which blocks changed since frame t-1, q(h_b = 1) for the others (2**-16 units), and the motion
+        vectors that reproduce each block (moving models only)."""
         changed = changed_pixels_per_block(x, p1, self.cfg) > 0
         q_idx, q_ring = posterior_features(changed, bucket)
-        return changed.flatten(), q_idx, q_ring
+        p_q = self.model.posterior_probabilities(q_idx, q_ring)[0].numpy()
+        matches = self.matcher(frame, prev) if self.cfg.moving else None
+        return changed.flatten().numpy(), p_q, matches
 
-    def _drawn_pixels(self, drawn: np.ndarray):
-        """Pixels of the drawn blocks in coding order: by anti-diagonal within the block, then by block."""
-        blocks = torch.from_numpy(np.flatnonzero(drawn))
+    def _motion_prior(self, motion_prior, copies: np.ndarray) -> np.ndarray:
+        """Prior weights (int64, one row per copied block) of the copied blocks' motion vectors."""
+        bucket, predicted, shared = motion_prior
+        return self.model.motion_weights(bucket[copies], predicted[copies].astype(np.int64), shared.astype(np.int64))
+
+    def _copy_moved(self, current: np.ndarray, pp1: np.ndarray, copies: np.ndarray, vectors: np.ndarray) -> None:
+        """Fill copied blocks with a nonzero vector into the padded flat frame `current` from padded t-1."""
+        cfg, m, row = self.cfg, self.cfg.margin, self.geometry.row
+        moved = vectors != 0
+        if not moved.any():
+            return
+        blocks = torch.from_numpy(copies[moved])
+        _, y, x, owner = block_pixels(torch.zeros(len(blocks), dtype=torch.long), blocks, cfg)
+        v = np.asarray(cfg.motions, dtype=np.int64)[vectors[moved]][owner.numpy()]
+        where = ((y + m) * row + (x + m)).numpy()
+        current[where] = pp1[where - v[:, 0] * row - v[:, 1]]
+
+    def _drawn_pixels(self, blocks: np.ndarray):
+        """Pixels of the given blocks in coding order: by anti-diagonal within the block, then by block."""
+        blocks = torch.from_numpy(blocks)
         f, y, x, _ = block_pixels(torch.zeros(len(blocks), dtype=torch.long), blocks, self.cfg)
         step = coding_step(y, x, self.cfg.block)
         order = torch.argsort(step, stable=True)
@@ -87,11 +127,15 @@ class FrameCodec:
         weights = self.model.weights_from_sums(sums).astype(np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
 
-    def _pixel_setup(self, h: np.ndarray, context: torch.Tensor):
-        """Coding-order pixels of the drawn blocks: coordinates, flat padded positions, steps, context sums."""
+    def _pixel_setup(self, h: np.ndarray, context: torch.Tensor, blocks: np.ndarray | None = None):
+        """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
+        positions, steps, context sums."""
         cfg, m = self.cfg, self.cfg.margin
-        f, y, x, step = self._drawn_pixels(h == 1)
-        available = available_from(drawn_pixels(torch.from_numpy(h == 1).unsqueeze(0), cfg), cfg).view(-1).numpy()
+        f, y, x, step = self._drawn_pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
+        # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
+        # when its block is copied: training cannot know which unchanged blocks the coder will draw.
+        context_drawn = np.ones_like(h, dtype=bool) if cfg.moving else h == 1
+        available = available_from(drawn_pixels(torch.from_numpy(context_drawn).unsqueeze(0), cfg), cfg).view(-1).numpy()
         partial = self.model.table_sums(context_features(context, f, y, x, cfg)).numpy().astype(np.int64)
         where = ((y + m) * self.geometry.row + (x + m)).numpy()
         return y.numpy(), x.numpy(), where, step.numpy(), available, partial
@@ -99,12 +143,11 @@ class FrameCodec:
     def push(self, coder, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
              bits_back: bool = True) -> FrameBits:
         """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value."""
-        p1, pp1, context, prior_idx, prior_ring, bucket = self._context(prev, prev2)
+        p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
-        changed, q_idx, q_ring = self._posterior(x, p1, bucket)
+        changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
         p_prior = self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE
-        p_q = self.model.posterior_probabilities(q_idx, q_ring)[0].numpy() * PROB_SCALE
-        changed = changed.numpy()
+        p_q = p_q * PROB_SCALE
         free = np.flatnonzero(~changed)
         h = changed.astype(np.int32)
         if len(free):
@@ -112,42 +155,84 @@ class FrameCodec:
                 h[free] = coder.decode(BERNOULLI, p_q[free])
             else:
                 h[free] = (p_q[free] >= 0.5).astype(np.int32)
-        bits = FrameBits(blocks_drawn=int(h.sum()))
+        bits = FrameBits()
         bits.posterior = _bits(p_q[free], h[free])
+        current = padded(x, self.cfg).view(-1).numpy()
+        if matches is not None:
+            self._choose_copies(h, changed, matches, p_prior, motion_prior, context, current)
+        bits.blocks_drawn = int(h.sum())
         if h.any():
             y, xx, where, step, available, partial = self._pixel_setup(h, context)
-            current = padded(x, self.cfg).view(-1).numpy()
             probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
             coder.encode_reverse(symbols, CATEGORICAL, probs)
             bits.pixels = float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
+        copies = np.flatnonzero(h == 0)
+        if matches is not None and len(copies):
+            weights = self._motion_prior(motion_prior, copies)
+            vectors = np.where(matches[copies], weights, -1).argmax(axis=1).astype(np.int32)
+            probs = weights / weights.sum(axis=1, keepdims=True)
+            coder.encode_reverse(vectors, CATEGORICAL, probs)
+            bits.prior += float(-np.log2(probs[np.arange(len(vectors)), vectors]).sum())
         coder.encode_reverse(h, BERNOULLI, p_prior)
-        bits.prior = _bits(p_prior, h)
+        bits.prior += _bits(p_prior, h)
         return bits
+
+    def _choose_copies(self, h, changed, matches, p_prior, motion_prior, context, current) -> None:
+        """Set h_b = 0 for the changed blocks that a motion vector codes in fewer bits than the pixel model
+        (pixel bits measured with every changed block drawn). The decoder never needs this rule."""
+        candidates = np.flatnonzero(changed & matches.any(axis=1))
+        if not len(candidates):
+            return
+        weights = self._motion_prior(motion_prior, candidates)
+        best = np.where(matches[candidates], weights, -1).max(axis=1)
+        copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[candidates])
+        y, xx, where, step, available, partial = self._pixel_setup(h, context, candidates)
+        probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
+        pixel_bits = -np.log2(probs[np.arange(len(y)), current[where]])
+        block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
+        per_block = np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks)
+        draw_bits = per_block[candidates] - np.log2(p_prior[candidates])
+        h[candidates[copy_bits < draw_bits]] = 0
 
     def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True) -> np.ndarray:
         """Decode one frame: the exact inverse of `push` with the same context."""
-        p1, pp1, context, prior_idx, prior_ring, bucket = self._context(prev, prev2)
+        cfg = self.cfg
+        p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
         h = coder.decode(BERNOULLI, self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE)
+        copies = np.flatnonzero(h == 0)
+        vectors = None
+        if motion_prior is not None and len(copies):
+            weights = self._motion_prior(motion_prior, copies)
+            vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()
-        if h.any():
-            cfg, m = self.cfg, self.cfg.margin
-            y, xx, where, step, available, partial = self._pixel_setup(h, context)
+        if h.any() or (vectors is not None and vectors.any()):
+            m = cfg.margin
             current = pp1.view(-1).numpy().copy()
-            neighbours, known = self._neighbours(available, where, step)
-            bounds = np.searchsorted(step, np.arange(2 * cfg.block))
-            for s in range(2 * cfg.block - 1):
-                lo, hi = bounds[s], bounds[s + 1]
-                if lo == hi:
-                    continue
-                probs = self._probabilities(partial[lo:hi], current, neighbours[lo:hi], known[lo:hi])
-                current[where[lo:hi]] = coder.decode(CATEGORICAL, probs)
+            if vectors is not None:
+                self._copy_moved(current, pp1.view(-1).numpy(), copies, vectors)
+            if h.any():
+                y, xx, where, step, available, partial = self._pixel_setup(h, context)
+                neighbours, known = self._neighbours(available, where, step)
+                bounds = np.searchsorted(step, np.arange(2 * cfg.block))
+                for s in range(2 * cfg.block - 1):
+                    lo, hi = bounds[s], bounds[s + 1]
+                    if lo == hi:
+                        continue
+                    probs = self._probabilities(partial[lo:hi], current, neighbours[lo:hi], known[lo:hi])
+                    current[where[lo:hi]] = coder.decode(CATEGORICAL, probs)
             frame = current.reshape(pp1.shape[1:])[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
+            if vectors is not None and frame.max() >= cfg.colours:
+                raise FrameDecodeError("a motion vector reads beyond the previous frame")
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
-        changed, q_idx, q_ring = self._posterior(x, p1, bucket)
-        free = np.flatnonzero(~changed.numpy())  # blocks with h_b = 0 repeat frame t-1, so all are in here
+        changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
+        if vectors is not None:
+            chosen = np.where(matches[copies], weights, -1).argmax(axis=1)
+            if not np.array_equal(chosen, vectors):
+                raise FrameDecodeError("a copied block's motion vector is not the one the encoder chooses")
+        free = np.flatnonzero(~changed)
         if len(free):
-            p_free = self.model.posterior_probabilities(q_idx, q_ring)[0].numpy()[free] * PROB_SCALE
+            p_free = p_q[free] * PROB_SCALE
             if bits_back:
                 coder.encode_reverse(h[free].astype(np.int32), BERNOULLI, p_free)
             elif not np.array_equal(h[free], (p_free >= 0.5).astype(h.dtype)):

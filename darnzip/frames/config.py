@@ -33,6 +33,13 @@ PREV_OFFSETS = tuple(map(tuple, arms(2, (3, 4, 6, 8, 10, 12), (3, 4, 6, 8))))
 PREV2_OFFSETS = tuple(map(tuple, arms(1, (2, 4, 6, 8, 12, 16, 20, 24), (2, 4, 8, 12))))
 # Neighbours in the current frame that come earlier in the coding order (anti-diagonals of a block:
 # every offset here has dy + dx < 0), so they are decoded before the pixel they help predict.
+# Motion vectors a copied block may take (v = (dy, dx): the block is frame t-1 read at p - v): a dense
+# window, the axes out to 8 pixels, and the four 4-pixel diagonals. Chosen from which shifts reproduce
+# changed blocks of held-out play in all five games (measured: 16 to 24 vectors cover 96-100% of them).
+MOTIONS = tuple(map(tuple, [[0, 0]] + [o for o in arms(2, (3, 4, 5, 6, 8), (3, 4, 5, 6, 8)) if o != [0, 0]]
+                    + [[4, 4], [4, -4], [-4, 4], [-4, -4]]))
+STILL = ((0, 0),)  # version-1 models: a copied block repeats frame t-1 in place
+
 CURRENT_OFFSETS = ((0, -1), (0, -2), (0, -3), (-1, -2), (-1, -1), (-1, 0), (-2, 0), (-2, -1), (-2, 1), (-3, 0))
 
 
@@ -46,6 +53,12 @@ class FrameConfig:
     offsets_prev: tuple[tuple[int, int], ...] = PREV_OFFSETS
     offsets_prev2: tuple[tuple[int, int], ...] = PREV2_OFFSETS
     offsets_current: tuple[tuple[int, int], ...] = CURRENT_OFFSETS
+    motions: tuple[tuple[int, int], ...] = STILL
+
+    @property
+    def moving(self) -> bool:
+        """Whether copied blocks carry a motion vector (a latent) or always repeat frame t-1 in place."""
+        return len(self.motions) > 1
 
     @property
     def colours(self) -> int:
@@ -75,7 +88,7 @@ class FrameConfig:
 
     @functools.cached_property
     def margin(self) -> int:
-        offsets = self.offsets_prev + self.offsets_prev2 + self.offsets_current
+        offsets = self.offsets_prev + self.offsets_prev2 + self.offsets_current + self.motions
         return max(max(abs(v) for o in offsets for v in o), 1)
 
     @functools.cached_property
@@ -107,7 +120,7 @@ class FrameConfig:
             "offsets_prev": [list(o) for o in self.offsets_prev],
             "offsets_prev2": [list(o) for o in self.offsets_prev2],
             "offsets_current": [list(o) for o in self.offsets_current],
-        }
+        } | ({"motions": [list(v) for v in self.motions]} if self.moving else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -115,6 +128,8 @@ class FrameConfig:
     def __post_init__(self):
         if any(dy + dx >= 0 for dy, dx in self.offsets_current):
             raise ValueError("current-frame offsets must come earlier in the coding order (dy + dx < 0)")
+        if not self.motions or self.motions[0] != (0, 0) or len(set(self.motions)) != len(self.motions):
+            raise ValueError("motion vectors must be distinct and start with (0, 0)")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FrameConfig":
@@ -129,4 +144,5 @@ class FrameConfig:
             offsets_prev=tuple(tuple(int(v) for v in o) for o in d["offsets_prev"]),
             offsets_prev2=tuple(tuple(int(v) for v in o) for o in d["offsets_prev2"]),
             offsets_current=tuple(tuple(int(v) for v in o) for o in d["offsets_current"]),
+            motions=tuple(tuple(int(v) for v in o) for o in d.get("motions", STILL)),
         )

@@ -5,6 +5,7 @@ neighbours did, and the colours found at fixed offsets around a pixel in the pre
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -35,8 +36,39 @@ def changed_pixels_per_block(a: torch.Tensor, b: torch.Tensor, cfg: FrameConfig)
 
 def _count(active: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     pad = kernel.shape[-1] // 2
-    counts = F.conv2d(active.to(torch.float32).unsqueeze(1), kernel, padding=pad)
+    counts = F.conv2d(active.to(torch.float32).unsqueeze(1), kernel.to(active.device), padding=pad)
     return counts.squeeze(1).to(torch.long)
+
+
+def motion_matches(x: torch.Tensor, prev: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
+    """(B, H, W) x 2 -> (B, blocks, motions) bool: block b of `x` equals frame `prev` read at p - v, for each
+    motion vector v of the config. Reads beyond the frame never match (they hold the outside index)."""
+    k, m, h, w = cfg.block, cfg.margin, cfg.height, cfg.width
+    pp = padded(prev, cfg)
+    out = torch.empty((x.shape[0], cfg.blocks, len(cfg.motions)), dtype=torch.bool)
+    for i, (dy, dx) in enumerate(cfg.motions):
+        equal = x == pp[:, m - dy:m - dy + h, m - dx:m - dx + w]
+        equal = F.pad(equal, (0, cfg.blocks_x * k - w, 0, cfg.blocks_y * k - h), value=True)
+        out[:, :, i] = equal.view(-1, cfg.blocks_y, k, cfg.blocks_x, k).all(dim=4).all(dim=2).flatten(1)
+    return out
+
+
+def predicted_motions(prev: torch.Tensor, prev2: torch.Tensor, has_prev2: torch.Tensor, cfg: FrameConfig):
+    """The motion vectors that carried each block from frame t-2 to t-1 (none without a frame t-2): the
+    motion prior's guess for t-1 to t, as objects and scrolling in games mostly keep their speed."""
+    return motion_matches(prev, prev2, cfg) & has_prev2.view(-1, 1, 1)
+
+
+def global_motion(predicted: torch.Tensor, bucket: torch.Tensor) -> torch.Tensor:
+    """(B, blocks, V) predicted vectors, (B, blocks) motion buckets -> (B, V) one-hot of the vector that
+    most blocks that moved from t-2 to t-1 share (the first on ties; none if no block moved): a scroll or
+    a shared motion, which a block whose own t-1 content gives no hint (flat, or newly uncovered) may follow."""
+    moved = ((bucket > 0) & (bucket < MOTION_BUCKETS - 1)).unsqueeze(-1)
+    counts = (predicted & moved).sum(dim=1)
+    best = counts.max(dim=1, keepdim=True).values
+    first = torch.argmax((counts == best).to(torch.uint8), dim=1, keepdim=True)
+    onehot = torch.zeros_like(counts, dtype=torch.bool).scatter_(1, first, True)
+    return onehot & (best > 0)
 
 
 def motion_bucket(counts: torch.Tensor, has_prev2: torch.Tensor) -> torch.Tensor:
@@ -93,11 +125,11 @@ class Geometry:
         # Frames t-1 and t-2 are stacked, so one gather reads both.
         self.context = torch.cat([deltas(cfg.offsets_prev), deltas(cfg.offsets_prev2) + self.frame_size])
         self.current = deltas(cfg.offsets_current)
-        self.current_np = self.current.numpy()
+        self.current_np = self.current.cpu().numpy()
         self.n_context = len(self.context)
         self.context_base = torch.arange(self.n_context) * cfg.values
         self.current_base = (self.n_context + torch.arange(len(self.current))) * cfg.values
-        self.current_base_np = self.current_base.numpy()
+        self.current_base_np = self.current_base.cpu().numpy()
         self.position_base = cfg.colour_groups * cfg.values
         ys = torch.arange(height).unsqueeze(1) - m
         xs = torch.arange(self.row).unsqueeze(0) - m
@@ -174,3 +206,37 @@ def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
     out = torch.zeros((grid.shape[0], cfg.blocks_y * k + 2 * m, cfg.blocks_x * k + 2 * m), dtype=torch.bool)
     out[:, m:m + cfg.height, m:m + cfg.width] = pixels[:, :cfg.height, :cfg.width]
     return out
+
+
+class MotionMatcher:
+    """`motion_matches` for one frame pair in numpy, fast enough for the coder: a block row of 8 equal
+    bytes is one uint64, so each vector costs a compare and a reduction over 64-bit words. It remembers
+    its last two pairs, because a frame's matches against t-1 are the next frame's predicted motions
+    (frames are compared by identity, and the cache holds them, so an id is never reused under it)."""
+
+    def __init__(self, cfg: FrameConfig):
+        self.cfg = cfg
+        self._recent: list[tuple] = []
+
+    def __call__(self, frame: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches."""
+        for a, b, result in self._recent:
+            if a is frame and b is prev:
+                return result
+        cfg, m = self.cfg, self.cfg.margin
+        k, h, w, rows = cfg.block, cfg.height, cfg.width, cfg.blocks_y * cfg.block
+        pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
+        pp[m:m + h, m:m + w] = prev
+        equal = np.ones((rows, cfg.blocks_x * k), dtype=np.uint8)  # rows and columns past the edge match
+        out = np.empty((len(cfg.motions), cfg.blocks), dtype=bool)
+        words = k == 8 and w % 8 == 0
+        for i, (dy, dx) in enumerate(cfg.motions):
+            np.equal(frame, pp[m - dy:m - dy + h, m - dx:m - dx + w], out=equal[:h, :w].view(bool))
+            if words:  # all 8 bytes equal to 1 <=> the word is 0x0101010101010101
+                whole = equal.view(np.uint64) == 0x0101010101010101
+                out[i] = whole.reshape(cfg.blocks_y, k, cfg.blocks_x).all(axis=1).ravel()
+            else:
+                out[i] = equal.reshape(cfg.blocks_y, k, cfg.blocks_x, k).all(axis=(1, 3)).ravel()
+        result = out.T
+        self._recent = [(frame, prev, result)] + self._recent[:1]
+        return result

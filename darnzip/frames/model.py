@@ -22,6 +22,16 @@ EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
 LOGIT_RANGE = 16.0  # block logits are clipped to +-16 before the sigmoid table
 
 TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring", "q_position")
+# Models whose copied blocks carry a motion vector (config.moving) have these too: the prior over the
+# vector (a base logit per vector, and bonuses, each per motion bucket, for standing still, for repeating
+# the block's own t-2 to t-1 motion, and for the frame's most shared t-2 to t-1 motion).
+
+
+def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
+    if not cfg.moving:
+        return {}
+    return {"motion_base": (len(cfg.motions),), "motion_still": (MOTION_BUCKETS,),
+            "motion_repeat": (MOTION_BUCKETS,), "motion_global": (MOTION_BUCKETS,)}
 
 
 def exp_table(frac_bits: int) -> np.ndarray:
@@ -49,6 +59,21 @@ class FrameDarn(torch.nn.Module):
         self.hidden_bias = torch.nn.Parameter(torch.zeros(cfg.hidden))
         self.output = torch.nn.Parameter(torch.randn(cfg.hidden, cfg.colours) * 0.1)
         self.output_bias = torch.nn.Parameter(torch.zeros(cfg.colours))
+        self.table_names = TABLE_NAMES + tuple(motion_shapes(cfg))
+        for name, shape in motion_shapes(cfg).items():
+            self.register_parameter(name, torch.nn.Parameter(torch.zeros(shape)))
+        if cfg.moving:
+            with torch.no_grad():
+                self.motion_still.fill_(10.0)  # copies start out as repeats of frame t-1, as in still models
+
+    def motion_logits(self, bucket: torch.Tensor, predicted: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        """(B, blocks) motion buckets, (B, blocks, V) predicted vectors, (B, V) the frame's shared vector
+        -> (B, blocks, V) prior logits of v."""
+        still = torch.zeros(len(self.cfg.motions))
+        still[0] = 1.0
+        return (self.motion_base + self.motion_still[bucket].unsqueeze(-1) * still
+                + self.motion_repeat[bucket].unsqueeze(-1) * predicted
+                + self.motion_global[bucket].unsqueeze(-1) * shared.unsqueeze(1))
 
     def block_logits(self, prior_idx, prior_ring, q_idx, q_ring):
         pos = torch.arange(self.cfg.blocks)
@@ -72,7 +97,9 @@ class FrameDarn(torch.nn.Module):
         model = cls(cfg)
         scale = float(1 << frac_bits)
         with torch.no_grad():
-            for name in TABLE_NAMES + ("pixel_table", "hidden_bias", "output_bias"):
+            for name in model.table_names + ("pixel_table", "hidden_bias", "output_bias"):
+                if name not in tensors:  # a still model continued as a moving one: new tables start fresh
+                    continue
                 getattr(model, name).copy_(torch.from_numpy(tensors[name].astype(np.float32)) / scale)
             model.output.copy_(torch.from_numpy(tensors["output"].astype(np.float32)) * 4 / scale)
         return model
@@ -80,12 +107,12 @@ class FrameDarn(torch.nn.Module):
     def quantize(self, frac_bits: int) -> dict[str, np.ndarray]:
         """Integer tensors at scale 2**frac_bits (the output weights at 2**frac_bits / 4 per level)."""
         scale = float(1 << frac_bits)
-        tensors = {name: getattr(self, name).detach() * scale for name in TABLE_NAMES}
+        tensors = {name: getattr(self, name).detach() * scale for name in self.table_names}
         tensors["pixel_table"] = self.pixel_table.detach() * scale
         tensors["hidden_bias"] = self.hidden_bias.detach() * scale
         tensors["output"] = self.output.detach() * scale / 4
         tensors["output_bias"] = self.output_bias.detach() * scale
-        return {k: np.rint(v.numpy()).astype(np.int32) for k, v in tensors.items()}
+        return {k: np.rint(v.cpu().numpy()).astype(np.int32) for k, v in tensors.items()}
 
 
 class ExactFrameModel:
@@ -99,7 +126,7 @@ class ExactFrameModel:
             "prior_position": (cfg.blocks,), "q_table": (MOTION_BUCKETS * NEIGHBOUR_VALUES,),
             "q_ring": (RING_VALUES,), "q_position": (cfg.blocks,),
             "pixel_table": (cfg.vocabulary, cfg.hidden + cfg.colours), "hidden_bias": (cfg.hidden,),
-            "output": (cfg.hidden, cfg.colours), "output_bias": (cfg.colours,),
+            "output": (cfg.hidden, cfg.colours), "output_bias": (cfg.colours,), **motion_shapes(cfg),
         }
         for name, shape in expected.items():
             if name not in tensors or tuple(tensors[name].shape) != shape:
@@ -129,6 +156,8 @@ class ExactFrameModel:
         bound[cfg.hidden:] += out
         blocks = [t[a].abs().max() + t[b].abs().max() + t[c].abs().max()
                   for a, b, c in (("prior_table", "prior_ring", "prior_position"), ("q_table", "q_ring", "q_position"))]
+        if cfg.moving:
+            blocks.append(sum(t[k].abs().max() for k in motion_shapes(cfg)))
         if bound.max() >= EXACT_FLOAT32_LIMIT or max(blocks) >= EXACT_FLOAT32_LIMIT:
             raise ValueError("model weights too large for exact float32 sums")
 
@@ -143,6 +172,16 @@ class ExactFrameModel:
     def _block_probabilities(self, which: str, idx, ring) -> torch.Tensor:
         t, position = self.t, torch.arange(self.cfg.blocks)
         return self._sigmoid(t[f"{which}_table"][idx] + t[f"{which}_ring"][ring] + t[f"{which}_position"][position])
+
+    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """(n,) motion buckets, (n, V) predicted vectors, (V,) the frame's shared vector -> (n, V) int64
+        unnormalised prior weights of v (each at least 1): integer logits, then the stored exp table."""
+        n = self.integers
+        logits = (n["motion_base"] + predicted * n["motion_repeat"][bucket][:, None]
+                  + shared * n["motion_global"][bucket][:, None])
+        logits[:, 0] += n["motion_still"][bucket]
+        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
+        return self.exp[deficit]
 
     def _sigmoid(self, logits: torch.Tensor) -> torch.Tensor:
         index = torch.clamp(logits.to(torch.long), -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit

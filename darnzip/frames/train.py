@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from .config import FrameConfig
-from .features import (available_from, block_pixels, changed_pixels_per_block, drawn_pixels, padded,
-                       pixel_features, posterior_features, prior_features, stacked_context)
-from .model import FrameDarn
+from .features import (available_from, global_motion, block_pixels, changed_pixels_per_block, drawn_pixels, motion_matches, padded,
+                       pixel_features, posterior_features, predicted_motions, prior_features, stacked_context)
+from .model import FrameDarn, motion_shapes
 
 LN2 = math.log(2)
+MOTION_LR_FACTOR = 10.0
 
 
 def context(frames: torch.Tensor, t: torch.Tensor, cfg: FrameConfig, drop_prev2: torch.Tensor | None = None):
@@ -39,6 +40,18 @@ def free_energy_bits(model: FrameDarn, x, prev, prev2, has_prev2, rho: float = 1
     q_idx, q_ring = posterior_features(changed, bucket)
     lp, lq = model.block_logits(prior_idx, prior_ring, q_idx, q_ring)
     changed = changed.flatten(1)
+    copy_bits = torch.zeros_like(lp)  # -ln p(the copying vector | copy): 0 for still models
+    choice = torch.zeros_like(changed)  # changed blocks that a vector copies: the encoder picks the cheaper
+    if cfg.moving:
+        matches = motion_matches(x, prev, cfg)
+        predicted, buckets = predicted_motions(prev, prev2, has_prev2, cfg), bucket.flatten(1)
+        shared = global_motion(predicted, buckets)
+        motion_logp = F.log_softmax(model.motion_logits(buckets, predicted.float(), shared.float()), dim=-1)
+        copyable = matches.any(dim=-1)
+        # copies take the likeliest vector that reproduces the block (a point-mass posterior); rows with
+        # no match take the max over every vector instead: finite, never used
+        copy_bits = -motion_logp.masked_fill(~matches & copyable.unsqueeze(-1), -math.inf).max(dim=-1).values
+        choice = changed & copyable
     if rho < 1.0:
         chosen = changed | (torch.rand(changed.shape, generator=generator) < rho)
     else:
@@ -50,18 +63,24 @@ def free_energy_bits(model: FrameDarn, x, prev, prev2, has_prev2, rho: float = 1
         scale = len(fi) / max_blocks
         fi, bi = fi[keep], bi[keep]
     f, y, xx, owner = block_pixels(fi, bi, cfg)
-    # Which neighbours count as decoded: the coder's rule, with the changed blocks standing in for h.
+    # Which neighbours count as decoded: the coder's rule, with the changed blocks standing in for h (still
+    # models), or every block (moving models: then the rule does not depend on h, and training sees exactly
+    # the coder's contexts; with the stand-in, an unchanged block that the coder draws would see neighbours
+    # here that it does not see there, and training learned to draw such blocks for free).
+    context_drawn = torch.ones_like(changed) if cfg.moving else changed
     feats = pixel_features(stacked_context(padded(prev, cfg), padded(prev2, cfg)), padded(x, cfg),
-                           available_from(drawn_pixels(changed, cfg), cfg), f, y, xx, cfg)
+                           available_from(drawn_pixels(context_drawn, cfg), cfg), f, y, xx, cfg)
     logp = F.log_softmax(model.pixel_logits(feats), dim=1).gather(1, x[f, y, xx].unsqueeze(1)).squeeze(1)
     block_logp = torch.zeros(len(fi)).index_add_(0, owner, logp)
 
     lp_c, lq_c, ch = lp[fi, bi], lq[fi, bi], changed[fi, bi]
     cost_on = -F.logsigmoid(lp_c) - block_logp
+    cost_off = -F.logsigmoid(-lp_c) + copy_bits[fi, bi]
     q = torch.sigmoid(lq_c)
-    cost_unchanged = q * (cost_on + F.logsigmoid(lq_c)) + (1 - q) * (-F.logsigmoid(-lp_c) + F.logsigmoid(-lq_c))
+    cost_unchanged = q * (cost_on + F.logsigmoid(lq_c)) + (1 - q) * (cost_off + F.logsigmoid(-lq_c))
+    cost_changed = torch.where(choice[fi, bi], torch.minimum(cost_on, cost_off), cost_on)
     weight = torch.where(ch, torch.ones_like(q), torch.full_like(q, 1.0 / rho))
-    cost = torch.where(ch, cost_on, cost_unchanged) * weight * scale
+    cost = torch.where(ch, cost_changed, cost_unchanged) * weight * scale
     return torch.zeros(x.shape[0]).index_add_(0, fi, cost) / LN2
 
 
@@ -70,10 +89,15 @@ def train(frames: np.ndarray, cfg: FrameConfig, epochs: int, batch: int = 32, lr
           max_blocks: int = 1024):
     """Train on an (N, H, W) index stream; yields (epoch, mean training bits/frame) after each epoch."""
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    data = torch.from_numpy(np.ascontiguousarray(frames))
+    device = torch.get_default_device()  # training runs where torch.set_default_device says (a GPU, say)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    data = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
     model = model or FrameDarn(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    motion_tables = [getattr(model, name) for name in motion_shapes(cfg)]
+    others = [p for p in model.parameters() if all(p is not q for q in motion_tables)]
+    # the motion tables are a few dozen numbers fitted on every block: they take a larger step
+    groups = [{"params": others}] + ([{"params": motion_tables, "lr": lr * MOTION_LR_FACTOR}] if motion_tables else [])
+    opt = torch.optim.Adam(groups, lr=lr)
     steps = steps_per_epoch or max(1, (len(data) - 2) // batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=lr / 20)
     for epoch in range(epochs):
@@ -96,7 +120,7 @@ def train(frames: np.ndarray, cfg: FrameConfig, epochs: int, batch: int = 32, lr
 @torch.no_grad()
 def evaluate(model: FrameDarn, frames: np.ndarray, batch: int = 16) -> float:
     """Mean exact free energy (bits/frame, float model) over frames 2..N-1 of an index stream."""
-    data = torch.from_numpy(np.ascontiguousarray(frames))
+    data = torch.from_numpy(np.ascontiguousarray(frames)).to(torch.get_default_device())
     total, count = 0.0, 0
     for start in range(2, len(data), batch):
         t = torch.arange(start, min(start + batch, len(data)))
