@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="folder with GAME-train.zst and GAME-val.zst")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--version", default="v2")
+    ap.add_argument("--init-version", default="v1", help="continue from models/atari-GAME-VERSION")
     ap.add_argument("--minutes", type=float, default=6.0)
     ap.add_argument("--steps", type=int, default=100, help="steps between validations")
     ap.add_argument("--rounds", type=int, default=60, help="validations planned (the cosine schedule's length)")
@@ -49,7 +50,7 @@ def main() -> None:
     ap.add_argument("--max-blocks", type=int, default=1024)
     args = ap.parse_args()
 
-    init = load_frame_model(Path("models") / f"atari-{args.game}-v1.safetensors")
+    init = load_frame_model(Path("models") / f"atari-{args.game}-{args.init_version}.safetensors")
     cfg = dataclasses.replace(init.config, motions=MOTIONS)
     train_frames = load_index_frames(args.data / f"{args.game}-train.zst", cfg.height, cfg.width)
     val_frames = load_index_frames(args.data / f"{args.game}-val.zst", cfg.height, cfg.width)

@@ -25,7 +25,9 @@ def context(frames: torch.Tensor, t: torch.Tensor, cfg: FrameConfig, drop_prev2:
     """Frames t, t-1, t-2 for a batch of times (t >= 2); `drop_prev2` marks rows coded as if t-2 were absent."""
     x, prev, prev2 = frames[t].long(), frames[t - 1].long(), frames[t - 2].long()
     has_prev2 = torch.ones(len(t), dtype=torch.bool)
-    if drop_prev2 is not None:
+    if drop_prev2 is not None and cfg.moving:  # the coder's rule: a stream's start is a still scene
+        prev2 = torch.where(drop_prev2.view(-1, 1, 1), prev, prev2)
+    elif drop_prev2 is not None:
         has_prev2 = ~drop_prev2
         prev2 = torch.where(drop_prev2.view(-1, 1, 1), torch.full_like(prev2, cfg.outside), prev2)
     return x, prev, prev2, has_prev2
@@ -77,7 +79,10 @@ def free_energy_bits(model: FrameDarn, x, prev, prev2, has_prev2, rho: float = 1
     cost_on = -F.logsigmoid(lp_c) - block_logp
     cost_off = -F.logsigmoid(-lp_c) + copy_bits[fi, bi]
     q = torch.sigmoid(lq_c)
-    cost_unchanged = q * (cost_on + F.logsigmoid(lq_c)) + (1 - q) * (cost_off + F.logsigmoid(-lq_c))
+    if cfg.moving:  # the coder copies every unchanged block (a point-mass q)
+        cost_unchanged = cost_off
+    else:
+        cost_unchanged = q * (cost_on + F.logsigmoid(lq_c)) + (1 - q) * (cost_off + F.logsigmoid(-lq_c))
     cost_changed = torch.where(choice[fi, bi], torch.minimum(cost_on, cost_off), cost_on)
     weight = torch.where(ch, torch.ones_like(q), torch.full_like(q, 1.0 / rho))
     cost = torch.where(ch, cost_changed, cost_unchanged) * weight * scale
