@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from darnzip.container import ArchiveError
-from darnzip.frames.config import MOTIONS, FrameConfig
+from darnzip.frames.config import MOTIONS, STILL, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.modelfile import load_frame_model, save_frame_model
@@ -44,36 +44,32 @@ def sprite_frames(count: int, seed: int, height: int = 24, width: int = 40) -> n
     return PALETTE[idx]
 
 
-@pytest.fixture(scope="module")
-def frame_model(tmp_path_factory):
+def trained_sprite_model(tmp_path_factory, model_id: str, motions=STILL):
     """A small frame model trained for a few steps on sprite frames, written and reloaded as a model file."""
     torch.manual_seed(0)
     rgb = sprite_frames(200, seed=1)
     palette = Palette(np.unique(pack_rgb(rgb)))
     frames = np.stack([palette.indices(f) for f in rgb])
-    cfg = FrameConfig(24, 40, tuple(int(c) for c in palette.colours), block=8, hidden=8)
+    cfg = FrameConfig(24, 40, tuple(int(c) for c in palette.colours), block=8, hidden=8, motions=motions)
     model = None
     for model, _, _ in train(frames, cfg, epochs=1, batch=8, steps_per_epoch=40, lr=2e-2, rho=0.3):
         pass
-    stem = tmp_path_factory.mktemp("frame-model") / "sprites-v1"
-    save_frame_model(stem, "sprites-v1", cfg, model.quantize(8), 8, frames[0])
+    stem = tmp_path_factory.mktemp("frame-model") / model_id
+    save_frame_model(stem, model_id, cfg, model.quantize(8), 8, frames[0])
     return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+@pytest.fixture(scope="module")
+def frame_model(tmp_path_factory):
+    return trained_sprite_model(tmp_path_factory, "sprites-v1")
 
 
 @pytest.fixture(scope="module")
 def moving_model(tmp_path_factory):
     """The same, with motion vectors on copied blocks."""
-    torch.manual_seed(0)
-    rgb = sprite_frames(200, seed=1)
-    palette = Palette(np.unique(pack_rgb(rgb)))
-    frames = np.stack([palette.indices(f) for f in rgb])
-    cfg = FrameConfig(24, 40, tuple(int(c) for c in palette.colours), block=8, hidden=8, motions=MOTIONS)
-    model = None
-    for model, _, _ in train(frames, cfg, epochs=1, batch=8, steps_per_epoch=40, lr=2e-2, rho=0.3):
-        pass
-    stem = tmp_path_factory.mktemp("frame-model") / "sprites-moving-v1"
-    save_frame_model(stem, "sprites-moving-v1", cfg, model.quantize(8), 8, frames[0])
-    return load_frame_model(stem.with_suffix(".safetensors"))
+    return trained_sprite_model(tmp_path_factory, "sprites-moving-v1", MOTIONS)
+
+
 
 
 @pytest.fixture(params=["still", "moving"])

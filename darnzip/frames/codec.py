@@ -10,8 +10,9 @@ A copied block's vector is not drawn from a posterior: it is the likeliest vecto
 those that reproduce the block (a point mass, so there is nothing to give back). constriction gives every
 symbol some probability, so a posterior restricted to the matching vectors could hand out a vector that
 does not reproduce the block; a deterministic choice cannot. Likewise a changed block that a vector
-reproduces is copied or drawn by the encoder's choice (whichever codes shorter): q is a point mass there,
-and only unchanged blocks give bits back.
+reproduces is copied or drawn by the encoder's choice (whichever codes shorter), and an unchanged block is
+always copied: q is a point mass everywhere in a moving model. Still models give bits back over their
+unchanged blocks.
 """
 from __future__ import annotations
 
@@ -74,8 +75,7 @@ class FrameCodec:
         pp1 = padded(p1, cfg)
         motion_prior = None
         if cfg.moving:
-            predicted = (self.matcher(prev, prev2) if prev2 is not None
-                         else np.zeros((cfg.blocks, len(cfg.motions)), dtype=bool))
+            predicted = self.matcher(prev, prev2)  # prev2 is set for moving models (above)
             buckets = bucket.flatten().numpy()
             shared = global_motion(torch.from_numpy(predicted).unsqueeze(0), bucket.flatten(1))[0].numpy()
             motion_prior = (buckets, predicted, shared)
@@ -83,13 +83,26 @@ class FrameCodec:
 
     def _posterior(self, frame: np.ndarray, x: torch.Tensor, p1: torch.Tensor, prev: np.ndarray,
                    bucket: torch.Tensor):
-        """Which blocks changed since frame t-1, q(h_b = 1) for the others (2**-16 units), and the motion
-        vectors that reproduce each block (moving models only)."""
+        """Which blocks changed since frame t-1, then either q(h_b = 1) (2**-16 units) for every block
+        (still models) or the motion vectors that reproduce each block (moving models, whose q is a
+        point mass)."""
         changed = changed_pixels_per_block(x, p1, self.cfg) > 0
+        if self.cfg.moving:
+            return changed.flatten().numpy(), None, self.matcher(frame, prev)
         q_idx, q_ring = posterior_features(changed, bucket)
-        p_q = self.model.posterior_probabilities(q_idx, q_ring)[0].numpy()
-        matches = self.matcher(frame, prev) if self.cfg.moving else None
-        return changed.flatten().numpy(), p_q, matches
+        return changed.flatten().numpy(), self.model.posterior_probabilities(q_idx, q_ring)[0].numpy(), None
+
+    def _bits_back_blocks(self, changed: np.ndarray) -> np.ndarray:
+        """Blocks whose h_b is popped from q and pushed back: a still model's unchanged blocks, none for a
+        moving model (it copies every unchanged block: its pixel model, never asked to draw one in
+        training, was measured to spend ~1,000 bits on one when a sampled h_b = 1 drew it)."""
+        return np.zeros(0, dtype=np.int64) if self.cfg.moving else np.flatnonzero(~changed)
+
+    @staticmethod
+    def _canonical_vectors(weights: np.ndarray, matches: np.ndarray) -> np.ndarray:
+        """Per row, the vector a copy takes: the one of largest prior weight among those that reproduce
+        the block (the first on ties). Rows must have a match."""
+        return np.where(matches, weights, -1).argmax(axis=1)
 
     def _motion_prior(self, motion_prior, copies: np.ndarray) -> np.ndarray:
         """Prior weights (int64, one row per copied block) of the copied blocks' motion vectors."""
@@ -151,19 +164,16 @@ class FrameCodec:
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
         changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
         p_prior = self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE
-        p_q = p_q * PROB_SCALE
-        # Moving models copy every unchanged block (q is a point mass on h_b = 0): their pixel model, never
-        # asked to draw such blocks in training, was measured to spend ~1,000 bits on one when a sampled
-        # h_b = 1 drew it. Still models keep bits-back over unchanged blocks.
-        free = np.flatnonzero(~changed) if not self.cfg.moving else np.zeros(0, dtype=np.int64)
+        free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
-        if len(free):
-            if bits_back:
-                h[free] = coder.decode(BERNOULLI, p_q[free])
-            else:
-                h[free] = (p_q[free] >= 0.5).astype(np.int32)
         bits = FrameBits()
-        bits.posterior = _bits(p_q[free], h[free])
+        if len(free):
+            p_free = p_q[free] * PROB_SCALE
+            if bits_back:
+                h[free] = coder.decode(BERNOULLI, p_free)
+            else:
+                h[free] = (p_free >= 0.5).astype(np.int32)
+            bits.posterior = _bits(p_free, h[free])
         current = padded(x, self.cfg).view(-1).numpy()
         if matches is not None:
             self._choose_copies(h, changed, matches, p_prior, motion_prior, context, current)
@@ -177,7 +187,7 @@ class FrameCodec:
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
             weights = self._motion_prior(motion_prior, copies)
-            vectors = np.where(matches[copies], weights, -1).argmax(axis=1).astype(np.int32)
+            vectors = self._canonical_vectors(weights, matches[copies]).astype(np.int32)
             probs = weights / weights.sum(axis=1, keepdims=True)
             coder.encode_reverse(vectors, CATEGORICAL, probs)
             bits.prior += float(-np.log2(probs[np.arange(len(vectors)), vectors]).sum())
@@ -187,12 +197,14 @@ class FrameCodec:
 
     def _choose_copies(self, h, changed, matches, p_prior, motion_prior, context, current) -> None:
         """Set h_b = 0 for the changed blocks that a motion vector codes in fewer bits than the pixel model
-        (pixel bits measured with every changed block drawn). The decoder never needs this rule."""
+        (pixel bits under the coder's contexts, which for moving models do not depend on h). The decoder
+        never needs this rule."""
         candidates = np.flatnonzero(changed & matches.any(axis=1))
         if not len(candidates):
             return
         weights = self._motion_prior(motion_prior, candidates)
-        best = np.where(matches[candidates], weights, -1).max(axis=1)
+        vectors = self._canonical_vectors(weights, matches[candidates])
+        best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
         copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[candidates])
         y, xx, where, step, available, partial = self._pixel_setup(h, context, candidates)
         probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
@@ -234,12 +246,11 @@ class FrameCodec:
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
         changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
         if vectors is not None:
-            chosen = np.where(matches[copies], weights, -1).argmax(axis=1)
-            if not np.array_equal(chosen, vectors):
+            if not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):
                 raise FrameDecodeError("a copied block's motion vector is not the one the encoder chooses")
         if self.cfg.moving and h[~changed].any():
             raise FrameDecodeError("an unchanged block is drawn, which a moving model never does")
-        free = np.flatnonzero(~changed) if not self.cfg.moving else np.zeros(0, dtype=np.int64)
+        free = self._bits_back_blocks(changed)
         if len(free):
             p_free = p_q[free] * PROB_SCALE
             if bits_back:

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from .config import FrameConfig
-from .features import (available_from, global_motion, block_pixels, changed_pixels_per_block, drawn_pixels, motion_matches, padded,
-                       pixel_features, posterior_features, predicted_motions, prior_features, stacked_context)
+from .features import (available_from, block_pixels, changed_pixels_per_block, drawn_pixels, global_motion,
+                       motion_matches, padded, pixel_features, posterior_features, predicted_motions, prior_features,
+                       stacked_context)
 from .model import FrameDarn, motion_shapes
 
 LN2 = math.log(2)
