@@ -94,18 +94,20 @@ def _read_exact(src: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
-def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int, kind: str,
+def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int | tuple[int, ...], kind: str,
                   max_header: int = MAX_HEADER_BYTES) -> tuple[bytes, bytes]:
     """Check a preamble (magic, u16 version, u32 header length) already read as `start`, then read the
     packed header (at most `max_header` bytes) and its CRC. Returns (preamble, packed header). Shared by
-    both archive kinds."""
+    both archive kinds; `version` may list every version the caller reads."""
     if len(start) < 8 or start[:8] != magic:
         raise ArchiveError(f"not a darnzip {kind} (bad magic number)")
     if len(start) < _PREAMBLE.size:
         raise ArchiveError("truncated archive: header ends early")
     _, found, header_len = _PREAMBLE.unpack(start)
-    if found != version:
-        raise ArchiveError(f"{kind} format version {found} is not supported (this darnzip reads version {version})")
+    versions = (version,) if isinstance(version, int) else tuple(version)
+    if found not in versions:
+        readable = " and ".join(map(str, versions))
+        raise ArchiveError(f"{kind} format version {found} is not supported (this darnzip reads version {readable})")
     if header_len > max_header:
         raise ArchiveError(f"corrupt archive: header length {header_len} exceeds the limit")
     packed = _read_exact(src, header_len, "header")

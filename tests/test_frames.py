@@ -284,14 +284,14 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     from darnzip.frames.atari import frames_array
     from darnzip.registry import frame_model_ids
 
-    if "atari-pong-v2" not in frame_model_ids():
-        pytest.skip("atari-pong-v2 not installed")
+    if "atari-pong-v3" not in frame_model_ids():
+        pytest.skip("atari-pong-v3 not installed")
     frames = frames_array("Pong", 40, seed=77)
     np.save(tmp_path / "pong.npy", frames)
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
     assert r.exit_code == 0, r.output
-    assert "atari-pong-v2" in r.output and "40 modelled" in r.output  # the newest of v1 and v2
+    assert "atari-pong-v3" in r.output and "40 modelled" in r.output  # the newest of v1, v2 and v3
     r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
@@ -339,7 +339,9 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
 
 def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_identically():
     """tests/golden/frames-pong-v1.dz was written by the code before motion vectors (scripts/
-    make_frame_golden.py at commit 9f4a5a1) with the shipped atari-pong-v1 model."""
+    make_frame_golden.py at commit 9f4a5a1) with the shipped atari-pong-v1 model, in container version 1.
+    Today's encoder writes version 2 (chunks may hold key frames); its chunks must carry the same frames
+    and the same ANS words, as these frames have no key frame."""
     from darnzip.registry import frame_model_ids, resolve_frame_model
 
     if "atari-pong-v1" not in frame_model_ids():
@@ -352,4 +354,63 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
     assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
     buffer = io.BytesIO()
     compress_frames(buffer, iter(frames), {"type": "npy", "name": "pong.npy"}, loaded, 16, 1)
-    assert buffer.getvalue() == data
+    old, new = FrameArchiveReader(io.BytesIO(data)), FrameArchiveReader(io.BytesIO(buffer.getvalue()))
+    assert (old.version, new.version) == (1, 2) and old.header == new.header
+    pairs = list(zip(old.chunks(), new.chunks(), strict=True))
+    for a, b in pairs:
+        assert np.array_equal(a.kinds, b.kinds) and np.array_equal(a.words, b.words)
+        assert a.content_crc == b.content_crc
+    assert old.trailer == new.trailer
+
+
+def _with_references(loaded, more_references: np.ndarray, tmp_path, model_id: str):
+    """The same weights with further reference frames (what scripts/add_references.py ships)."""
+    stem = tmp_path / model_id
+    save_frame_model(stem, model_id, loaded.config, loaded.exact.integers, loaded.exact.frac_bits,
+                     loaded.reference, None, more_references)
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+def _reset_screen(frame_model) -> np.ndarray:
+    """A palette-index frame far from any sprite frame: what a game shows after a reset, say."""
+    screen = frame_model.reference.copy()
+    screen[4:, :] = frame_model.palette.indices(PALETTE[[2]].reshape(1, 1, 3))[0, 0]
+    return screen
+
+
+def test_key_frames_code_a_reset_from_a_reference(any_model, tmp_path):
+    """A frame that equals a reference and not its predecessor is coded from the reference (a key frame),
+    which costs far less; the frame after it starts afresh; everything decodes exactly, also when the
+    stream starts on the second reference."""
+    from darnzip.frames.container import KIND_KEY
+
+    screen = _reset_screen(any_model)
+    richer = _with_references(any_model, screen[None], tmp_path, "sprites-refs")
+    frames = list(sprite_frames(30, seed=8))
+    frames[12] = any_model.palette.to_rgb(screen)
+    plain_chunk, plain_stats = any_model.chunk_codec().encode(frames)
+    chunk, stats = richer.chunk_codec().encode(frames)
+    keys = np.flatnonzero(chunk.kinds == KIND_KEY).tolist()
+    assert plain_chunk.kinds[12] != KIND_KEY and 12 in keys
+    assert chunk.key_references[keys.index(12)] == 1
+    assert stats.frames[12].free_energy < 0.25 * plain_stats.frames[12].free_energy
+    assert len(chunk.words) < len(plain_chunk.words)
+    reader = FrameArchiveReader(io.BytesIO(_archive(richer, frames, chunk_frames=64)))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decompress_frames(reader, richer)))
+    starting = [frames[12]] + frames[13:20]
+    chunk, _ = richer.chunk_codec().encode(starting)
+    assert chunk.kinds[0] == KIND_KEY and chunk.key_references[0] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(starting, richer.chunk_codec().decode(chunk, 0)))
+
+
+def test_key_frame_naming_a_missing_reference_is_rejected(frame_model, tmp_path):
+    screen = _reset_screen(frame_model)
+    richer = _with_references(frame_model, screen[None], tmp_path, "sprites-refs-2")
+    frames = list(sprite_frames(10, seed=9))
+    frames[4] = frame_model.palette.to_rgb(screen)
+    data = _archive(richer, frames)
+    reader = FrameArchiveReader(io.BytesIO(data))
+    chunk = next(reader.chunks())
+    assert 1 in chunk.key_references.tolist()
+    with pytest.raises(ArchiveError, match="reference frame the model does not have"):
+        frame_model.chunk_codec().decode(chunk, 0)

@@ -1,7 +1,10 @@
 """One chunk of a frame stream: which frames the model codes, their context, and the coding itself.
 
 A modelled frame's context is the previous frame when that was modelled too, otherwise the model's
-reference frame (with no frame t-2). Modelled frames share one ANS stack, pushed last frame first so
+first reference frame (with no frame t-2). A key frame is a modelled frame whose context is one of the
+model's reference frames, whatever came before it: the encoder makes one where that codes shorter (an
+emulator reset, a new level, a chunk's first frame that resembles another reference), and the frame
+after a key frame has no frame t-2. Modelled frames share one ANS stack, pushed last frame first so
 that decoding runs forward in time; the first frame pushed has nothing to pop bits back from, so it
 takes q's likelier latents instead (its posterior cost is the chunk's initial-bits overhead).
 """
@@ -16,10 +19,16 @@ import zstandard
 
 from ..container import ArchiveError
 from .codec import FrameBits, FrameCodec
-from .container import KIND_MODELLED, KIND_RAW, FrameChunk
+from .container import KIND_KEY, KIND_MODELLED, KIND_RAW, FrameChunk
 from .palette import Palette
 
 RAW_ZSTD_LEVEL = 19
+
+
+def closer_to_reference(from_reference: int, from_prev: int) -> bool:
+    """Whether a frame that differs from a reference frame and from the frame before it in these many
+    pixels may be a key frame (a reset, say): the encoder then tries coding it from the reference."""
+    return 2 * from_reference < from_prev
 
 
 @dataclasses.dataclass
@@ -28,20 +37,55 @@ class ChunkStats:
     raw_frames: int
     raw_bytes: int  # zstd bytes spent on raw frames
     initial_bits: float  # posterior information not returned by the first pushed frame
+    key_frames: int = 0  # modelled frames coded from a reference frame
 
 
 class FrameChunkCodec:
-    def __init__(self, codec: FrameCodec, palette: Palette, reference: np.ndarray):
+    def __init__(self, codec: FrameCodec, palette: Palette, references: list[np.ndarray]):
         self.codec = codec
         self.palette = palette
-        self.reference = reference
+        self.references = references  # palette-index frames; the first is the default context
         self.shape = (codec.cfg.height, codec.cfg.width, 3)
 
-    def context(self, i: int, kinds: np.ndarray, frames: list[np.ndarray | None]):
+    def context(self, i: int, kinds: np.ndarray, frames: list[np.ndarray | None], key_reference: dict[int, int]):
         """(prev, prev2) of modelled frame i, from the frames before it in the chunk."""
-        prev_ok = i >= 1 and kinds[i - 1] == KIND_MODELLED
-        prev2_ok = prev_ok and i >= 2 and kinds[i - 2] == KIND_MODELLED
-        return (frames[i - 1] if prev_ok else self.reference), (frames[i - 2] if prev2_ok else None)
+        if kinds[i] == KIND_KEY:
+            return self.references[key_reference[i]], None
+        prev_ok = i >= 1 and kinds[i - 1] != KIND_RAW
+        prev2_ok = prev_ok and kinds[i - 1] != KIND_KEY and i >= 2 and kinds[i - 2] != KIND_RAW
+        return (frames[i - 1] if prev_ok else self.references[0]), (frames[i - 2] if prev2_ok else None)
+
+    def _choose_keys(self, kinds: np.ndarray, indexed: list[np.ndarray | None]) -> dict[int, int]:
+        """Mark key frames in `kinds` (in place) and return their reference indices. A frame with no
+        modelled frame before it takes the reference it differs from least. A later frame becomes a key
+        frame when it differs from some reference in under half as many pixels as from the previous frame
+        and coding it and the frame after it is cheaper that way (trial pushes on a scratch stack: the
+        frame after a key frame has no t-2, which was measured to cost more than the key frame saves
+        on some Freeway frames). In scrolling games mid-play frames often differ from a reference a
+        little less than from the frame before, yet cost 10-50x more from it (measured on Riverraid):
+        hence the factor of two, which also keeps the trials rare."""
+        keys: dict[int, int] = {}
+        scratch = constriction.stream.stack.AnsCoder()
+        for i in np.flatnonzero(kinds == KIND_MODELLED):
+            x = indexed[i]
+            distance = [int(np.count_nonzero(x != ref)) for ref in self.references]
+            r = int(np.argmin(distance))
+            if i == 0 or kinds[i - 1] == KIND_RAW:
+                if r != 0:
+                    kinds[i], keys[i] = KIND_KEY, r
+                continue
+            if not closer_to_reference(distance[r], int(np.count_nonzero(x != indexed[i - 1]))):
+                continue
+            costs = []
+            for kind in (KIND_MODELLED, KIND_KEY):
+                trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
+                trial_kinds[i] = kind
+                span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
+                costs.append(sum(self.codec.push(scratch, indexed[j], *self.context(j, trial_kinds, indexed, trial_keys),
+                                                 bits_back=False).free_energy for j in span))
+            if costs[1] < costs[0]:
+                kinds[i], keys[i] = KIND_KEY, r
+        return keys
 
     def encode(self, rgb_frames: list[np.ndarray]) -> tuple[FrameChunk, ChunkStats]:
         kinds = np.empty(len(rgb_frames), dtype=np.uint8)
@@ -56,32 +100,37 @@ class FrameChunkCodec:
             if idx is None:
                 raw_shapes.append(rgb.shape[:2])
                 raw_parts.append(np.ascontiguousarray(rgb).tobytes())
+        keys = self._choose_keys(kinds, indexed)
         side = zstandard.ZstdCompressor(level=RAW_ZSTD_LEVEL).compress(b"".join(raw_parts)) if raw_parts else b""
         coder = constriction.stream.stack.AnsCoder()
-        modelled = np.flatnonzero(kinds == KIND_MODELLED)
+        modelled = np.flatnonzero(kinds != KIND_RAW)
         bits: dict[int, FrameBits] = {}
         initial = 0.0
         for n, i in enumerate(modelled[::-1]):
-            prev, prev2 = self.context(i, kinds, indexed)
+            prev, prev2 = self.context(i, kinds, indexed, keys)
             bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0)
             if n == 0:
                 initial = bits[i].posterior
-        chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc)
-        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial)
+        chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
+                           np.array([keys[i] for i in sorted(keys)], dtype=np.uint8))
+        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys))
         return chunk, stats
 
     def decode(self, chunk: FrameChunk, index: int) -> list[np.ndarray]:
         """RGB frames of a chunk, checked against its content CRC."""
         raw = self._raw_frames(chunk, index)
+        if np.any(chunk.key_references >= len(self.references)):
+            raise ArchiveError(f"corrupt archive: chunk {index} names a reference frame the model does not have")
+        keys = dict(zip(np.flatnonzero(chunk.kinds == KIND_KEY).tolist(), chunk.key_references.tolist()))
         coder = constriction.stream.stack.AnsCoder(chunk.words)
-        modelled = np.flatnonzero(chunk.kinds == KIND_MODELLED)
+        modelled = np.flatnonzero(chunk.kinds != KIND_RAW)
         last = modelled[-1] if len(modelled) else -1
         indexed: list[np.ndarray | None] = [None] * len(chunk.kinds)
         out, crc = [], 0
         try:
             for i, kind in enumerate(chunk.kinds):
-                if kind == KIND_MODELLED:
-                    prev, prev2 = self.context(i, chunk.kinds, indexed)
+                if kind != KIND_RAW:
+                    prev, prev2 = self.context(i, chunk.kinds, indexed, keys)
                     indexed[i] = self.codec.pop(coder, prev, prev2, bits_back=i != last)
                     rgb = self.palette.to_rgb(indexed[i])
                 else:

@@ -19,12 +19,14 @@ from ..container import (_PREAMBLE, ArchiveError, _read_exact, preamble_and_head
                          read_records, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what darnzip writes: version 1 (no key frames) is still read
+READABLE_VERSIONS = (1, 2)
 CHUNK_TAG = b"DZFC"
 TRAILER_TAG = b"DZFE"
 
 KIND_MODELLED = 0  # coded by the frame model (palette indices, bits-back)
 KIND_RAW = 1  # stored as RGB bytes with zstandard: other size or colours outside the model's palette
+KIND_KEY = 2  # coded by the frame model with one of its reference frames as the context (a reset, a cut)
 
 DEFAULT_CHUNK_FRAMES = 512  # frames per independent chunk unless asked otherwise
 
@@ -35,7 +37,8 @@ MAX_SIDE_BYTES = 1 << 30
 MAX_FRAME_SIDE = 1 << 14
 MAX_TRAILER_BYTES = 64 << 20
 
-_CHUNK_HEAD = struct.Struct("<4sIIII")  # tag, frames, raw frames, side bytes, ANS words
+_CHUNK_HEAD_V1 = struct.Struct("<4sIIII")  # tag, frames, raw frames, side bytes, ANS words
+_CHUNK_HEAD = struct.Struct("<4sIIIII")  # tag, frames, raw frames, key frames, side bytes, ANS words
 _TRAILER_HEAD = struct.Struct("<4sIQ32sI")  # tag, chunks, frames, sha256 of RGB, names length
 
 
@@ -46,17 +49,29 @@ class FrameChunk:
     side: bytes  # zstd of the raw frames' RGB bytes, concatenated
     words: np.ndarray  # ANS stream of the modelled frames (uint32)
     content_crc: int  # CRC-32 of the chunk's RGB bytes, frame after frame
+    key_references: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.uint8))
+    # the reference frame of each key frame, in order
 
     def to_bytes(self) -> bytes:
+        kinds = np.asarray(self.kinds)
+        keys = np.flatnonzero(kinds == KIND_KEY)
+        if len(keys) != len(self.key_references):
+            raise ValueError("one reference index per key frame")
         body = (
-            _CHUNK_HEAD.pack(CHUNK_TAG, len(self.kinds), len(self.raw_shapes), len(self.side), len(self.words))
-            + np.flatnonzero(np.asarray(self.kinds) == KIND_RAW).astype("<u4").tobytes()
+            _CHUNK_HEAD.pack(CHUNK_TAG, len(kinds), len(self.raw_shapes), len(keys), len(self.side), len(self.words))
+            + np.flatnonzero(kinds == KIND_RAW).astype("<u4").tobytes()
             + np.asarray(self.raw_shapes, dtype="<u2").reshape(-1, 2).tobytes()
+            + keys.astype("<u4").tobytes()
+            + np.asarray(self.key_references, dtype=np.uint8).tobytes()
             + self.side
             + np.asarray(self.words, dtype="<u4").tobytes()
             + struct.pack("<I", self.content_crc)
         )
         return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _increasing_below(positions: np.ndarray, frames: int) -> bool:
+    return not len(positions) or (bool(np.all(np.diff(positions) > 0)) and positions[-1] < frames)
 
 
 def _pack_json(value: dict) -> bytes:
@@ -79,7 +94,8 @@ class FrameArchiveReader:
     def __init__(self, src: BinaryIO, start: bytes | None = None):
         self.src = src
         start = start if start is not None else src.read(_PREAMBLE.size)
-        _, packed = read_preamble(src, start, MAGIC, FORMAT_VERSION, "frame archive", MAX_HEADER_BYTES)
+        start, packed = read_preamble(src, start, MAGIC, READABLE_VERSIONS, "frame archive", MAX_HEADER_BYTES)
+        self.version = _PREAMBLE.unpack(start[:_PREAMBLE.size])[1]
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         self.trailer: dict | None = None
 
@@ -87,28 +103,34 @@ class FrameArchiveReader:
         yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
 
     def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
-        head = tag + _read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
-        _, frames, raws, side_len, words = _CHUNK_HEAD.unpack(head)
-        if not 1 <= frames <= MAX_CHUNK_FRAMES or raws > frames or side_len > MAX_SIDE_BYTES \
+        layout = _CHUNK_HEAD if self.version >= 2 else _CHUNK_HEAD_V1
+        head = tag + _read_exact(self.src, layout.size - 4, f"chunk {index} header")
+        if self.version >= 2:
+            _, frames, raws, keys, side_len, words = layout.unpack(head)
+        else:
+            (_, frames, raws, side_len, words), keys = layout.unpack(head), 0
+        if not 1 <= frames <= MAX_CHUNK_FRAMES or raws + keys > frames or side_len > MAX_SIDE_BYTES \
                 or words > MAX_CHUNK_WORDS:
             raise ArchiveError(f"corrupt archive: chunk {index} declares impossible sizes")
-        positions_raw = _read_exact(self.src, 4 * raws, f"chunk {index}")
-        shapes_raw = _read_exact(self.src, 4 * raws, f"chunk {index}")
+        tables = [_read_exact(self.src, size, f"chunk {index}") for size in (4 * raws, 4 * raws, 4 * keys, keys)]
         side = _read_exact(self.src, side_len, f"chunk {index}")
         words_raw = _read_exact(self.src, 4 * words, f"chunk {index}")
         tail = _read_exact(self.src, 8, f"chunk {index}")
         content_crc, crc = struct.unpack("<II", tail)
-        if crc != zlib.crc32(head + positions_raw + shapes_raw + side + words_raw + tail[:4]):
+        if crc != zlib.crc32(b"".join([head, *tables, side, words_raw, tail[:4]])):
             raise ArchiveError(f"corrupt archive: chunk {index} checksum mismatch")
-        positions = np.frombuffer(positions_raw, dtype="<u4").astype(np.int64)
-        shapes = np.frombuffer(shapes_raw, dtype="<u2").reshape(-1, 2).astype(int)
-        if (raws and (np.any(np.diff(positions) <= 0) or positions[-1] >= frames)) \
-                or np.any(shapes < 1) or np.any(shapes > MAX_FRAME_SIDE):
+        positions = np.frombuffer(tables[0], dtype="<u4").astype(np.int64)
+        shapes = np.frombuffer(tables[1], dtype="<u2").reshape(-1, 2).astype(int)
+        key_positions = np.frombuffer(tables[2], dtype="<u4").astype(np.int64)
+        key_references = np.frombuffer(tables[3], dtype=np.uint8).copy()
+        if not (_increasing_below(positions, frames) and _increasing_below(key_positions, frames)) \
+                or np.isin(key_positions, positions).any() or np.any(shapes < 1) or np.any(shapes > MAX_FRAME_SIDE):
             raise ArchiveError(f"corrupt archive: chunk {index} frame table is invalid")
         kinds = np.full(frames, KIND_MODELLED, dtype=np.uint8)
         kinds[positions] = KIND_RAW
+        kinds[key_positions] = KIND_KEY
         return FrameChunk(kinds, [tuple(s) for s in shapes.tolist()], side,
-                          np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc)
+                          np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc, key_references)
 
     def _read_trailer(self, tag: bytes, chunks_seen: int) -> None:
         head = tag + _read_exact(self.src, _TRAILER_HEAD.size - 4, "trailer")

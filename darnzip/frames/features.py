@@ -209,10 +209,11 @@ def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
 
 
 class MotionMatcher:
-    """`motion_matches` for one frame pair in numpy, fast enough for the coder: a block row of 8 equal
-    bytes is one uint64, so each vector costs a compare and a reduction over 64-bit words. It remembers
-    its last two pairs, because a frame's matches against t-1 are the next frame's predicted motions
-    (frames are compared by identity, and the cache holds them, so an id is never reused under it)."""
+    """`motion_matches` for one frame pair in numpy, fast enough for the coder. With 8-pixel blocks, a
+    block row of 8 bytes is one uint64: the previous frame is copied once per horizontal shift, and each
+    vector costs one compare of 64-bit words. It remembers its last two pairs, because a frame's matches
+    against t-1 are the next frame's predicted motions (frames are compared by identity, and the cache
+    holds them, so an id is never reused under it)."""
 
     def __init__(self, cfg: FrameConfig):
         self.cfg = cfg
@@ -224,19 +225,35 @@ class MotionMatcher:
             if a is frame and b is prev:
                 return result
         cfg, m = self.cfg, self.cfg.margin
-        k, h, w, rows = cfg.block, cfg.height, cfg.width, cfg.blocks_y * cfg.block
+        h, w = cfg.height, cfg.width
         pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
         pp[m:m + h, m:m + w] = prev
-        equal = np.ones((rows, cfg.blocks_x * k), dtype=np.uint8)  # rows and columns past the edge match
-        out = np.empty((len(cfg.motions), cfg.blocks), dtype=bool)
-        words = k == 8 and w % 8 == 0
-        for i, (dy, dx) in enumerate(cfg.motions):
-            np.equal(frame, pp[m - dy:m - dy + h, m - dx:m - dx + w], out=equal[:h, :w].view(bool))
-            if words:  # all 8 bytes equal to 1 <=> the word is 0x0101010101010101
-                whole = equal.view(np.uint64) == 0x0101010101010101
-                out[i] = whole.reshape(cfg.blocks_y, k, cfg.blocks_x).all(axis=1).ravel()
-            else:
-                out[i] = equal.reshape(cfg.blocks_y, k, cfg.blocks_x, k).all(axis=(1, 3)).ravel()
-        result = out.T
+        if cfg.block == 8 and w % 8 == 0:
+            result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), pp)
+        else:
+            result = self._by_pixels(frame, pp)
         self._recent = [(frame, prev, result)] + self._recent[:1]
         return result
+
+    def _by_words(self, frame: np.ndarray, pp: np.ndarray) -> np.ndarray:
+        cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
+        h, w = cfg.height, cfg.width
+        words = frame.view(np.uint64)  # (h, w / 8): one word per block row
+        shifted = {}
+        equal = np.ones((len(cfg.motions), cfg.blocks_y * k, w // 8), dtype=bool)  # rows past the edge match
+        for i, (dy, dx) in enumerate(cfg.motions):
+            if dx not in shifted:
+                shifted[dx] = np.ascontiguousarray(pp[:, m - dx:m - dx + w]).view(np.uint64)
+            np.equal(words, shifted[dx][m - dy:m - dy + h], out=equal[i, :h])
+        blocks = equal.reshape(len(cfg.motions), cfg.blocks_y, k, cfg.blocks_x).all(axis=2)
+        return blocks.reshape(len(cfg.motions), -1).T
+
+    def _by_pixels(self, frame: np.ndarray, pp: np.ndarray) -> np.ndarray:
+        cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
+        h, w = cfg.height, cfg.width
+        equal = np.ones((cfg.blocks_y * k, cfg.blocks_x * k), dtype=bool)  # rows and columns past the edge match
+        out = np.empty((len(cfg.motions), cfg.blocks), dtype=bool)
+        for i, (dy, dx) in enumerate(cfg.motions):
+            np.equal(frame, pp[m - dy:m - dy + h, m - dx:m - dx + w], out=equal[:h, :w])
+            out[i] = equal.reshape(cfg.blocks_y, k, cfg.blocks_x, k).all(axis=(1, 3)).ravel()
+        return out.T

@@ -31,12 +31,20 @@ class LoadedFrameModel:
     def config(self) -> FrameConfig:
         return self.exact.cfg
 
+    references: list[np.ndarray] = dataclasses.field(default_factory=list)  # `reference` first, then others
+
+    def __post_init__(self):
+        if not self.references:
+            self.references = [self.reference]
+
     def chunk_codec(self) -> FrameChunkCodec:
-        return FrameChunkCodec(FrameCodec(self.exact), self.palette, self.reference)
+        return FrameChunkCodec(FrameCodec(self.exact), self.palette, self.references)
 
 
 def save_frame_model(stem: Path, model_id: str, cfg: FrameConfig, tensors: dict[str, np.ndarray],
-                     frac_bits: int, reference: np.ndarray, extra: dict | None = None) -> str:
+                     frac_bits: int, reference: np.ndarray, extra: dict | None = None,
+                     more_references: np.ndarray | None = None) -> str:
+    """`more_references` (R, H, W): further frames a key frame may take as its context."""
     from safetensors.numpy import save_file
 
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +52,8 @@ def save_frame_model(stem: Path, model_id: str, cfg: FrameConfig, tensors: dict[
     arrays["sigmoid"] = sigmoid_table(frac_bits, LOGIT_RANGE)
     arrays["exp"] = exp_table(frac_bits)
     arrays["reference"] = np.ascontiguousarray(reference, dtype=np.uint8)
+    if more_references is not None and len(more_references):
+        arrays["more_references"] = np.ascontiguousarray(more_references, dtype=np.uint8)
     weights = stem.with_suffix(".safetensors")
     save_file(arrays, str(weights), metadata={"model_id": model_id})
     weights.chmod(0o644)
@@ -65,10 +75,12 @@ def load_frame_model(weights: Path, expected_sha256: str | None = None) -> Loade
         frac_bits = int(info["quantization"]["frac_bits"])
         arrays = load_file(str(weights))
         reference = arrays["reference"]
-        if reference.shape != (cfg.height, cfg.width) or reference.max() >= cfg.colours:
-            raise ValueError("reference frame does not fit the architecture")
+        more = arrays.get("more_references", np.zeros((0, cfg.height, cfg.width), np.uint8))
+        if reference.shape != (cfg.height, cfg.width) or more.shape[1:] != reference.shape or len(more) > 255 \
+                or max(reference.max(), more.max(initial=0)) >= cfg.colours:
+            raise ValueError("reference frames do not fit the architecture")
         exact = ExactFrameModel(cfg, arrays, frac_bits, arrays["sigmoid"], arrays["exp"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{weights}: not a valid darnzip frame model ({exc})") from exc
     return LoadedFrameModel(info.get("model_id", weights.stem), sha, exact, Palette(cfg.palette), reference,
-                            info, weights)
+                            info, weights, [reference, *more])
