@@ -60,6 +60,7 @@ class FrameCodec:
         self.cfg = model.cfg
         self.geometry = geometry(model.cfg)
         self.matcher = MotionMatcher(model.cfg)
+        self._every_block_available = None  # moving models' availability map: the same for every frame
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
         cfg = self.cfg
@@ -144,15 +145,26 @@ class FrameCodec:
         weights = self.model.weights_from_sums(sums).astype(np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
 
+    def _available(self, h: np.ndarray) -> np.ndarray:
+        """Flat padded map of the step after which each current-frame pixel is known (`available_from`).
+        Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
+        when its block is copied (training cannot know which unchanged blocks the coder will draw), so
+        theirs does not depend on h."""
+        if self.cfg.moving and self._every_block_available is not None:
+            return self._every_block_available
+        context_drawn = np.ones_like(h, dtype=bool) if self.cfg.moving else h == 1
+        drawn = drawn_pixels(torch.from_numpy(context_drawn).unsqueeze(0), self.cfg)
+        available = available_from(drawn, self.cfg).view(-1).numpy()
+        if self.cfg.moving:
+            self._every_block_available = available
+        return available
+
     def _pixel_setup(self, h: np.ndarray, context: torch.Tensor, blocks: np.ndarray | None = None):
         """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
         positions, steps, context sums."""
         cfg, m = self.cfg, self.cfg.margin
         f, y, x, step = self._drawn_pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
-        # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
-        # when its block is copied: training cannot know which unchanged blocks the coder will draw.
-        context_drawn = np.ones_like(h, dtype=bool) if cfg.moving else h == 1
-        available = available_from(drawn_pixels(torch.from_numpy(context_drawn).unsqueeze(0), cfg), cfg).view(-1).numpy()
+        available = self._available(h)
         partial = self.model.table_sums(context_features(context, f, y, x, cfg)).numpy().astype(np.int64)
         where = ((y + m) * self.geometry.row + (x + m)).numpy()
         return y.numpy(), x.numpy(), where, step.numpy(), available, partial
@@ -175,14 +187,22 @@ class FrameCodec:
                 h[free] = (p_free >= 0.5).astype(np.int32)
             bits.posterior = _bits(p_free, h[free])
         current = padded(x, self.cfg).view(-1).numpy()
-        if matches is not None:
-            self._choose_copies(h, changed, matches, p_prior, motion_prior, context, current)
-        bits.blocks_drawn = int(h.sum())
         if h.any():
+            # every changed block's pixels, once: moving models' pixel contexts do not depend on h, so the
+            # copy-or-draw choice and the coding share these numbers
             y, xx, where, step, available, partial = self._pixel_setup(h, context)
             probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
-            coder.encode_reverse(symbols, CATEGORICAL, probs)
+            if matches is not None:
+                block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
+                pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
+                self._choose_copies(h, changed, matches, p_prior, motion_prior,
+                                    np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks))
+                drawn = h[block] == 1
+                probs, symbols = probs[drawn], symbols[drawn]
+            bits.blocks_drawn = int(h.sum())
+            if len(symbols):
+                coder.encode_reverse(symbols, CATEGORICAL, probs)
             bits.pixels = float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
@@ -195,10 +215,10 @@ class FrameCodec:
         bits.prior += _bits(p_prior, h)
         return bits
 
-    def _choose_copies(self, h, changed, matches, p_prior, motion_prior, context, current) -> None:
+    def _choose_copies(self, h, changed, matches, p_prior, motion_prior, pixel_bits: np.ndarray) -> None:
         """Set h_b = 0 for the changed blocks that a motion vector codes in fewer bits than the pixel model
-        (pixel bits under the coder's contexts, which for moving models do not depend on h). The decoder
-        never needs this rule."""
+        (`pixel_bits`: per block, under the coder's contexts, which for moving models do not depend on h).
+        The decoder never needs this rule."""
         candidates = np.flatnonzero(changed & matches.any(axis=1))
         if not len(candidates):
             return
@@ -206,12 +226,7 @@ class FrameCodec:
         vectors = self._canonical_vectors(weights, matches[candidates])
         best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
         copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[candidates])
-        y, xx, where, step, available, partial = self._pixel_setup(h, context, candidates)
-        probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
-        pixel_bits = -np.log2(probs[np.arange(len(y)), current[where]])
-        block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
-        per_block = np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks)
-        draw_bits = per_block[candidates] - np.log2(p_prior[candidates])
+        draw_bits = pixel_bits[candidates] - np.log2(p_prior[candidates])
         h[candidates[copy_bits < draw_bits]] = 0
 
     def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True) -> np.ndarray:
