@@ -270,7 +270,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
             click.echo(f"  darnzip free energy {entry['free_energy_bits_per_modelled_frame']:.1f} bits/modelled frame; "
                        f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
             click.echo(f"  temporal context, first 200 frames: {fe_context:.1f} bits/frame with the previous frames, "
-                       f"{fe_alone:.1f} with the reference frame as the only context (same model)")
+                       f"{fe_alone:.1f} with the nearest reference frame as the only context (same model)")
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2))
     return report

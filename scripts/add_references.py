@@ -76,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
 
     loaded = resolve_frame_model(args.source)
-    rgb = training_frames(args.game, args.frames, seed=0)
+    rgb = training_frames(args.game, args.frames, seed=1)
     indexed = [loaded.palette.indices(np.asarray(f)) for f in rgb]
     indexed = np.stack([f for f in indexed if f is not None])
     picks, means = pick_references(indexed, loaded.reference, args.count, args.candidate_step, args.pool_step)

@@ -414,3 +414,21 @@ def test_key_frame_naming_a_missing_reference_is_rejected(frame_model, tmp_path)
     assert 1 in chunk.key_references.tolist()
     with pytest.raises(ArchiveError, match="reference frame the model does not have"):
         frame_model.chunk_codec().decode(chunk, 0)
+
+
+def test_reference_picking_covers_the_scene_the_first_reference_misses():
+    """scripts/add_references.py: with the first reference on scene A, the first pick is a scene-B frame,
+    and every pick lowers the pool's mean distance to its nearest reference."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "add_references.py")
+    spec = importlib.util.spec_from_file_location("add_references", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(3)
+    scene_a, scene_b = np.zeros((12, 16), np.uint8), np.full((12, 16), 2, np.uint8)
+    frames = np.stack([(scene_a if t % 3 else scene_b).copy() for t in range(60)])
+    frames[np.arange(60), rng.integers(0, 12, 60), rng.integers(0, 16, 60)] = 1  # a moving dot
+    picks, means = module.pick_references(frames, scene_a, count=3, candidate_step=1, pool_step=1)
+    assert picks and picks[0] % 3 == 0  # a scene-B frame
+    assert all(b < a for a, b in zip(means, means[1:])) and means[-1] < 0.05 * means[0]

@@ -118,7 +118,8 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int):
 
 def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, float]:
     """Free energy (bits/frame) of the first `frames` frames with temporal context, and of the same frames
-    with the same model when every frame's context is the reference frame alone (no previous frames)."""
+    with the same model when every frame's context is a reference frame alone (no previous frames): the
+    model's reference frame that the frame differs from least, as a key frame would take."""
     import constriction
 
     codec = loaded.chunk_codec().codec
@@ -136,5 +137,6 @@ def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, flo
         prev = indexed[t - 1] if t >= 1 else loaded.reference
         prev2 = indexed[t - 2] if t >= 2 else None
         with_context += codec.push(coder, indexed[t], prev, prev2).free_energy
-        without += codec.push(coder, indexed[t], loaded.reference, None).free_energy
+        nearest = min(loaded.references, key=lambda r: int(np.count_nonzero(r != indexed[t])))
+        without += codec.push(coder, indexed[t], nearest, None).free_energy
     return with_context / len(indexed), without / len(indexed)
