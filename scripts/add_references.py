@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from darnzip.frames.modelfile import save_frame_model
-from darnzip.modelfile import file_sha256
 from darnzip.registry import register_model, registry, resolve_frame_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +89,6 @@ def main() -> None:
     stem = args.out / args.target
     sha = save_frame_model(stem, args.target, loaded.config, loaded.exact.integers, loaded.exact.frac_bits,
                            loaded.reference, info, indexed[picks])
-    assert sha == file_sha256(stem.with_suffix(".safetensors"))
     print(f"{args.target}: sha256 {sha[:16]}, {stem.with_suffix('.safetensors').stat().st_size} bytes")
     if args.register:
         old = registry().get(args.source, {}).get("description", "")

@@ -122,7 +122,8 @@ def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, flo
     model's reference frame that the frame differs from least, as a key frame would take."""
     import constriction
 
-    codec = loaded.chunk_codec().codec
+    chunk_codec = loaded.chunk_codec()
+    codec = chunk_codec.codec
     indexed = []
     for frame in rgb[:frames]:  # up to the first frame the model cannot code
         idx = loaded.palette.indices(frame) if frame.shape[:2] == loaded.reference.shape else None
@@ -137,6 +138,6 @@ def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, flo
         prev = indexed[t - 1] if t >= 1 else loaded.reference
         prev2 = indexed[t - 2] if t >= 2 else None
         with_context += codec.push(coder, indexed[t], prev, prev2).free_energy
-        nearest = min(loaded.references, key=lambda r: int(np.count_nonzero(r != indexed[t])))
+        nearest = loaded.references[chunk_codec.nearest_reference(indexed[t])[0]]
         without += codec.push(coder, indexed[t], nearest, None).free_energy
     return with_context / len(indexed), without / len(indexed)

@@ -37,7 +37,6 @@ class ChunkStats:
     raw_frames: int
     raw_bytes: int  # zstd bytes spent on raw frames
     initial_bits: float  # posterior information not returned by the first pushed frame
-    key_frames: int = 0  # modelled frames coded from a reference frame
 
 
 class FrameChunkCodec:
@@ -55,6 +54,13 @@ class FrameChunkCodec:
         prev2_ok = prev_ok and kinds[i - 1] != KIND_KEY and i >= 2 and kinds[i - 2] != KIND_RAW
         return (frames[i - 1] if prev_ok else self.references[0]), (frames[i - 2] if prev2_ok else None)
 
+    def nearest_reference(self, frame: np.ndarray) -> tuple[int, int]:
+        """(index, differing pixels) of the reference frame that `frame` (palette indices) differs from
+        least (the first on ties)."""
+        distance = [int(np.count_nonzero(frame != ref)) for ref in self.references]
+        r = int(np.argmin(distance))
+        return r, distance[r]
+
     def _choose_keys(self, kinds: np.ndarray, indexed: list[np.ndarray | None]) -> dict[int, int]:
         """Mark key frames in `kinds` (in place) and return their reference indices. A frame with no
         modelled frame before it takes the reference it differs from least. A later frame becomes a key
@@ -67,14 +73,12 @@ class FrameChunkCodec:
         keys: dict[int, int] = {}
         scratch = constriction.stream.stack.AnsCoder()
         for i in np.flatnonzero(kinds == KIND_MODELLED):
-            x = indexed[i]
-            distance = [int(np.count_nonzero(x != ref)) for ref in self.references]
-            r = int(np.argmin(distance))
+            r, from_reference = self.nearest_reference(indexed[i])
             if i == 0 or kinds[i - 1] == KIND_RAW:
                 if r != 0:
                     kinds[i], keys[i] = KIND_KEY, r
                 continue
-            if not closer_to_reference(distance[r], int(np.count_nonzero(x != indexed[i - 1]))):
+            if not closer_to_reference(from_reference, int(np.count_nonzero(indexed[i] != indexed[i - 1]))):
                 continue
             costs = []
             for kind in (KIND_MODELLED, KIND_KEY):
@@ -113,7 +117,7 @@ class FrameChunkCodec:
                 initial = bits[i].posterior
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
                            np.array([keys[i] for i in sorted(keys)], dtype=np.uint8))
-        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys))
+        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial)
         return chunk, stats
 
     def decode(self, chunk: FrameChunk, index: int) -> list[np.ndarray]:

@@ -60,7 +60,11 @@ class FrameCodec:
         self.cfg = model.cfg
         self.geometry = geometry(model.cfg)
         self.matcher = MotionMatcher(model.cfg)
-        self._every_block_available = None  # moving models' availability map: the same for every frame
+        # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
+        # when its block is copied (training cannot know which unchanged blocks the coder will draw), so
+        # their availability map is the same for every frame.
+        self._every_block_available = self._availability(np.ones(model.cfg.blocks, dtype=bool)) \
+            if model.cfg.moving else None
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
         cfg = self.cfg
@@ -145,26 +149,17 @@ class FrameCodec:
         weights = self.model.weights_from_sums(sums).astype(np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
 
-    def _available(self, h: np.ndarray) -> np.ndarray:
-        """Flat padded map of the step after which each current-frame pixel is known (`available_from`).
-        Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
-        when its block is copied (training cannot know which unchanged blocks the coder will draw), so
-        theirs does not depend on h."""
-        if self.cfg.moving and self._every_block_available is not None:
-            return self._every_block_available
-        context_drawn = np.ones_like(h, dtype=bool) if self.cfg.moving else h == 1
-        drawn = drawn_pixels(torch.from_numpy(context_drawn).unsqueeze(0), self.cfg)
-        available = available_from(drawn, self.cfg).view(-1).numpy()
-        if self.cfg.moving:
-            self._every_block_available = available
-        return available
+    def _availability(self, drawn_blocks: np.ndarray) -> np.ndarray:
+        """Flat padded map of the step after which each current-frame pixel is known (`available_from`)."""
+        drawn = drawn_pixels(torch.from_numpy(drawn_blocks).unsqueeze(0), self.cfg)
+        return available_from(drawn, self.cfg).view(-1).numpy()
 
     def _pixel_setup(self, h: np.ndarray, context: torch.Tensor, blocks: np.ndarray | None = None):
         """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
         positions, steps, context sums."""
         cfg, m = self.cfg, self.cfg.margin
         f, y, x, step = self._drawn_pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
-        available = self._available(h)
+        available = self._every_block_available if self.cfg.moving else self._availability(h == 1)
         partial = self.model.table_sums(context_features(context, f, y, x, cfg)).numpy().astype(np.int64)
         where = ((y + m) * self.geometry.row + (x + m)).numpy()
         return y.numpy(), x.numpy(), where, step.numpy(), available, partial
@@ -193,17 +188,17 @@ class FrameCodec:
             y, xx, where, step, available, partial = self._pixel_setup(h, context)
             probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
+            pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
             if matches is not None:
                 block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
-                pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
                 self._choose_copies(h, changed, matches, p_prior, motion_prior,
                                     np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks))
                 drawn = h[block] == 1
-                probs, symbols = probs[drawn], symbols[drawn]
+                probs, symbols, pixel_bits = probs[drawn], symbols[drawn], pixel_bits[drawn]
             bits.blocks_drawn = int(h.sum())
             if len(symbols):
                 coder.encode_reverse(symbols, CATEGORICAL, probs)
-            bits.pixels = float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
+            bits.pixels = float(pixel_bits.sum())
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
             weights = self._motion_prior(motion_prior, copies)

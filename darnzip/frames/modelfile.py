@@ -23,7 +23,7 @@ class LoadedFrameModel:
     sha256: str
     exact: ExactFrameModel
     palette: Palette
-    reference: np.ndarray  # (H, W) palette indices: the context of a stream's first frame
+    references: list[np.ndarray]  # (H, W) palette indices: `reference`, then the file's more_references
     info: dict
     weights_path: Path
 
@@ -31,11 +31,10 @@ class LoadedFrameModel:
     def config(self) -> FrameConfig:
         return self.exact.cfg
 
-    references: list[np.ndarray] = dataclasses.field(default_factory=list)  # `reference` first, then others
-
-    def __post_init__(self):
-        if not self.references:
-            self.references = [self.reference]
+    @property
+    def reference(self) -> np.ndarray:
+        """The context of a stream's first frame unless a closer reference is chosen (a key frame)."""
+        return self.references[0]
 
     def chunk_codec(self) -> FrameChunkCodec:
         return FrameChunkCodec(FrameCodec(self.exact), self.palette, self.references)
@@ -82,5 +81,5 @@ def load_frame_model(weights: Path, expected_sha256: str | None = None) -> Loade
         exact = ExactFrameModel(cfg, arrays, frac_bits, arrays["sigmoid"], arrays["exp"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{weights}: not a valid darnzip frame model ({exc})") from exc
-    return LoadedFrameModel(info.get("model_id", weights.stem), sha, exact, Palette(cfg.palette), reference,
-                            info, weights, [reference, *more])
+    return LoadedFrameModel(info.get("model_id", weights.stem), sha, exact, Palette(cfg.palette),
+                            [reference, *more], info, weights)
