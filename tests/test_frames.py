@@ -72,10 +72,36 @@ def moving_model(tmp_path_factory):
 
 
 
-@pytest.fixture(params=["still", "moving"])
+def _script(name: str):
+    """A module of scripts/ (they are not a package), loaded from its file."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _with_history(loaded, tmp_path, model_id: str, history: int = 4, offset: float = 3.0):
+    """The same weights whose copies may also read frames t-2..t-history (what scripts/add_history.py
+    ships), with every lag as likely as none."""
+    cfg, tensors = _script("add_history").with_history(loaded, history, offset, np.zeros(history))
+    stem = tmp_path / model_id
+    save_frame_model(stem, model_id, cfg, tensors, loaded.exact.frac_bits, loaded.reference)
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+@pytest.fixture(scope="module")
+def history_model(moving_model, tmp_path_factory):
+    """The moving model whose copies may also read one of the last four frames."""
+    return _with_history(moving_model, tmp_path_factory.mktemp("history-model"), "sprites-history-v1")
+
+
+@pytest.fixture(params=["still", "moving", "history"])
 def any_model(request):
-    """Each test that takes this runs once with a still model and once with a moving one."""
-    return request.getfixturevalue("frame_model" if request.param == "still" else "moving_model")
+    """Each test that takes this runs with a still model, a moving one, and one with a history."""
+    return request.getfixturevalue(f"{request.param}_model" if request.param != "still" else "frame_model")
 
 
 def test_chunk_round_trip_with_raw_frames(any_model):
@@ -335,6 +361,8 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
                                torch.from_numpy(frames[t - 1:t].astype(np.int64)), cfg)[0].numpy()
         assert np.array_equal(fast, exact)
         assert fast[:, MOTIONS.index(moved_by)].any()
+        some = np.array([0, cfg.blocks - 1, cfg.blocks // 2])
+        assert np.array_equal(matcher.for_blocks(frames[t], frames[t - 1], some), exact[some])
 
 
 def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_identically():
@@ -419,12 +447,7 @@ def test_key_frame_naming_a_missing_reference_is_rejected(frame_model, tmp_path)
 def test_reference_picking_covers_the_scene_the_first_reference_misses():
     """scripts/add_references.py: with the first reference on scene A, the first pick is a scene-B frame,
     and every pick lowers the pool's mean distance to its nearest reference."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "add_references.py")
-    spec = importlib.util.spec_from_file_location("add_references", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("add_references")
     rng = np.random.default_rng(3)
     scene_a, scene_b = np.zeros((12, 16), np.uint8), np.full((12, 16), 2, np.uint8)
     frames = np.stack([(scene_a if t % 3 else scene_b).copy() for t in range(60)])
@@ -432,3 +455,39 @@ def test_reference_picking_covers_the_scene_the_first_reference_misses():
     picks, means = module.pick_references(frames, scene_a, count=3, candidate_step=1, pool_step=1)
     assert picks and picks[0] % 3 == 0  # a scene-B frame
     assert all(b < a for a, b in zip(means, means[1:])) and means[-1] < 0.05 * means[0]
+
+
+def animated_frames(count: int, seed: int) -> list[np.ndarray]:
+    """Sprite frames plus a block that cycles through three random poses, as SpaceInvaders' aliens do:
+    no copy of frame t-1 reproduces it, a copy of frame t-3 does."""
+    rgb = sprite_frames(count, seed)
+    poses = PALETTE[np.random.default_rng(seed).integers(0, 4, (3, 8, 8))]
+    rgb[:, 16:24, 8:16] = poses[np.arange(count) % 3]
+    return list(rgb)
+
+
+def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, history_model):
+    """Same weights with and without a history: the cycling block is copied from frame t-3 instead of
+    drawn, the stream codes far shorter, and it decodes exactly, across chunk and worker splits."""
+    frames = animated_frames(60, seed=11)
+    plain_chunk, _ = moving_model.chunk_codec().encode(frames)
+    chunk, stats = history_model.chunk_codec().encode(frames)
+    lags = [b.lag for b in stats.frames]
+    assert lags[:3] == [0, 0, 0] and sum(lag == 3 for lag in lags) > 50
+    assert len(chunk.words) < 0.5 * len(plain_chunk.words)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, history_model.chunk_codec().decode(chunk, 0)))
+    one, two = _archive(history_model, frames, workers=1), _archive(history_model, frames, chunk_frames=7, workers=2)
+    for data in (one, two):
+        decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), history_model))
+        assert len(decoded) == 60 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+    assert one == _archive(history_model, frames, workers=2)
+
+
+def test_history_needs_motion_vectors_and_survives_the_model_file():
+    with pytest.raises(ValueError, match="history"):
+        FrameConfig(24, 40, (1, 2), history=4)
+    with pytest.raises(ValueError, match="history"):
+        FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=1)
+    cfg = FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=16)
+    assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert "history" not in FrameConfig(24, 40, (1, 2), motions=MOTIONS).to_dict()  # older files unchanged

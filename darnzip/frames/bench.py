@@ -118,8 +118,9 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int):
 
 def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, float]:
     """Free energy (bits/frame) of the first `frames` frames with temporal context, and of the same frames
-    with the same model when every frame's context is a reference frame alone (no previous frames): the
-    model's reference frame that the frame differs from least, as a key frame would take."""
+    with the same model when every frame's context is a reference frame alone (no previous frames, no older
+    frames to copy from): the model's reference frame that the frame differs from least, as a key frame
+    would take."""
     import constriction
 
     chunk_codec = loaded.chunk_codec()
@@ -137,7 +138,7 @@ def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, flo
     for t in range(len(indexed) - 1, -1, -1):
         prev = indexed[t - 1] if t >= 1 else loaded.reference
         prev2 = indexed[t - 2] if t >= 2 else None
-        with_context += codec.push(coder, indexed[t], prev, prev2).free_energy
+        with_context += codec.push(coder, indexed[t], prev, prev2, older=chunk_codec.older(t, indexed)).free_energy
         nearest = loaded.references[chunk_codec.nearest_reference(indexed[t])[0]]
         without += codec.push(coder, indexed[t], nearest, None).free_energy
     return with_context / len(indexed), without / len(indexed)

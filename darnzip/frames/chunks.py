@@ -54,6 +54,13 @@ class FrameChunkCodec:
         prev2_ok = prev_ok and kinds[i - 1] != KIND_KEY and i >= 2 and kinds[i - 2] != KIND_RAW
         return (frames[i - 1] if prev_ok else self.references[0]), (frames[i - 2] if prev2_ok else None)
 
+    def older(self, i: int, frames: list[np.ndarray | None]) -> dict[int, np.ndarray] | None:
+        """Frames t-lag (lag 2 up to the model's history) that frame i may copy from: the chunk's earlier
+        modelled frames, whatever their kind."""
+        last = self.codec.cfg.history
+        return {lag: frames[i - lag] for lag in range(2, last + 1)
+                if i - lag >= 0 and frames[i - lag] is not None} if last else None
+
     def nearest_reference(self, frame: np.ndarray) -> tuple[int, int]:
         """(index, differing pixels) of the reference frame that `frame` (palette indices) differs from
         least (the first on ties)."""
@@ -86,7 +93,8 @@ class FrameChunkCodec:
                 trial_kinds[i] = kind
                 span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
                 costs.append(sum(self.codec.push(scratch, indexed[j], *self.context(j, trial_kinds, indexed, trial_keys),
-                                                 bits_back=False).free_energy for j in span))
+                                                 bits_back=False, older=self.older(j, indexed)).free_energy
+                                 for j in span))
             if costs[1] < costs[0]:
                 kinds[i], keys[i] = KIND_KEY, r
         return keys
@@ -112,7 +120,7 @@ class FrameChunkCodec:
         initial = 0.0
         for n, i in enumerate(modelled[::-1]):
             prev, prev2 = self.context(i, kinds, indexed, keys)
-            bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0)
+            bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0, older=self.older(i, indexed))
             if n == 0:
                 initial = bits[i].posterior
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
@@ -135,7 +143,8 @@ class FrameChunkCodec:
             for i, kind in enumerate(chunk.kinds):
                 if kind != KIND_RAW:
                     prev, prev2 = self.context(i, chunk.kinds, indexed, keys)
-                    indexed[i] = self.codec.pop(coder, prev, prev2, bits_back=i != last)
+                    indexed[i] = self.codec.pop(coder, prev, prev2, bits_back=i != last,
+                                                older=self.older(i, indexed))
                     rgb = self.palette.to_rgb(indexed[i])
                 else:
                     rgb = next(raw)

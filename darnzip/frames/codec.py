@@ -13,6 +13,10 @@ does not reproduce the block; a deterministic choice cannot. Likewise a changed 
 reproduces is copied or drawn by the encoder's choice (whichever codes shorter), and an unchanged block is
 always copied: q is a point mass everywhere in a moving model. Still models give bits back over their
 unchanged blocks.
+
+Models with a history also let a copied block read one older frame t-lag (2 <= lag <= config.history)
+with any of the vectors: the encoder picks the lag per frame (the one that codes the blocks no copy of
+t-1 reproduces most cheaply, or none), and pushes it, under its prior, just before h.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ class FrameBits:
     pixels: float = 0.0
     posterior: float = 0.0
     blocks_drawn: int = 0
+    lag: int = 0  # the older frame t-lag that copies may read (0: none)
 
     @property
     def free_energy(self) -> float:
@@ -109,22 +114,38 @@ class FrameCodec:
         the block (the first on ties). Rows must have a match."""
         return np.where(matches, weights, -1).argmax(axis=1)
 
-    def _motion_prior(self, motion_prior, copies: np.ndarray) -> np.ndarray:
-        """Prior weights (int64, one row per copied block) of the copied blocks' motion vectors."""
+    def _motion_prior(self, motion_prior, copies: np.ndarray, history: bool = False) -> np.ndarray:
+        """Prior weights (int64, one row per copied block) of the copied blocks' motion vectors (and, with
+        `history`, of the older frame's vectors after them)."""
         bucket, predicted, shared = motion_prior
-        return self.model.motion_weights(bucket[copies], predicted[copies].astype(np.int64), shared.astype(np.int64))
+        return self.model.motion_weights(bucket[copies], predicted[copies].astype(np.int64), shared.astype(np.int64),
+                                         history)
 
-    def _copy_moved(self, current: np.ndarray, pp1: np.ndarray, copies: np.ndarray, vectors: np.ndarray) -> None:
-        """Fill copied blocks with a nonzero vector into the padded flat frame `current` from padded t-1."""
+    def _lags(self, older: dict[int, np.ndarray] | None) -> np.ndarray:
+        """The lags a frame may name: 0 (none), then each lag whose frame the decoder has."""
+        return np.array([0] + sorted(lag for lag in (older or {}) if 2 <= lag <= self.cfg.history), dtype=np.int64)
+
+    def _lag_probabilities(self, lags: np.ndarray) -> np.ndarray:
+        weights = self.model.lag_weights(lags).astype(np.float64)
+        return (weights / weights.sum())[None, :]
+
+    def _copy_moved(self, current: np.ndarray, sources: list[np.ndarray], copies: np.ndarray,
+                    vectors: np.ndarray) -> None:
+        """Fill copied blocks into the padded flat frame `current` from padded flat `sources` (t-1, then
+        the older frame): vector index i reads sources[i // V] with motion i % V. In-place copies of t-1
+        are there already."""
         cfg, m, row = self.cfg, self.cfg.margin, self.geometry.row
         moved = vectors != 0
         if not moved.any():
             return
         blocks = torch.from_numpy(copies[moved])
         _, y, x, owner = block_pixels(torch.zeros(len(blocks), dtype=torch.long), blocks, cfg)
-        v = np.asarray(cfg.motions, dtype=np.int64)[vectors[moved]][owner.numpy()]
+        index = vectors[moved][owner.numpy()]
+        source, v = np.divmod(index, len(cfg.motions))
+        v = np.asarray(cfg.motions, dtype=np.int64)[v]
         where = ((y + m) * row + (x + m)).numpy()
-        current[where] = pp1[where - v[:, 0] * row - v[:, 1]]
+        read = where - v[:, 0] * row - v[:, 1]
+        current[where] = sources[0][read] if len(sources) == 1 else np.stack(sources)[source, read]
 
     def _drawn_pixels(self, blocks: np.ndarray):
         """Pixels of the given blocks in coding order: by anti-diagonal within the block, then by block."""
@@ -165,8 +186,9 @@ class FrameCodec:
         return y.numpy(), x.numpy(), where, step.numpy(), available, partial
 
     def push(self, coder, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
-             bits_back: bool = True) -> FrameBits:
-        """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value."""
+             bits_back: bool = True, older: dict[int, np.ndarray] | None = None) -> FrameBits:
+        """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value. `older`
+        maps lags (2 and up) to the frames t-lag that a history model may copy from."""
         p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
         changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
@@ -182,6 +204,7 @@ class FrameCodec:
                 h[free] = (p_free >= 0.5).astype(np.int32)
             bits.posterior = _bits(p_free, h[free])
         current = padded(x, self.cfg).view(-1).numpy()
+        lag, lags = 0, self._lags(older)
         if h.any():
             # every changed block's pixels, once: moving models' pixel contexts do not depend on h, so the
             # copy-or-draw choice and the coding share these numbers
@@ -191,8 +214,12 @@ class FrameCodec:
             pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
             if matches is not None:
                 block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
-                self._choose_copies(h, changed, matches, p_prior, motion_prior,
-                                    np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks))
+                block_bits = np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks)
+                if len(lags) > 1:
+                    lag = self._choose_lag(frame, older, lags, changed, matches, p_prior, motion_prior, block_bits)
+                    if lag:
+                        matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
+                self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits, lag > 0)
                 drawn = h[block] == 1
                 probs, symbols, pixel_bits = probs[drawn], symbols[drawn], pixel_bits[drawn]
             bits.blocks_drawn = int(h.sum())
@@ -201,45 +228,90 @@ class FrameCodec:
             bits.pixels = float(pixel_bits.sum())
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
-            weights = self._motion_prior(motion_prior, copies)
+            weights = self._motion_prior(motion_prior, copies, lag > 0)
             vectors = self._canonical_vectors(weights, matches[copies]).astype(np.int32)
             probs = weights / weights.sum(axis=1, keepdims=True)
             coder.encode_reverse(vectors, CATEGORICAL, probs)
             bits.prior += float(-np.log2(probs[np.arange(len(vectors)), vectors]).sum())
+            if len(lags) > 1:
+                probs = self._lag_probabilities(lags)
+                symbol = np.flatnonzero(lags == lag).astype(np.int32)
+                coder.encode_reverse(symbol, CATEGORICAL, probs)
+                bits.prior += float(-np.log2(probs[0, symbol[0]]))
+                bits.lag = lag
         coder.encode_reverse(h, BERNOULLI, p_prior)
         bits.prior += _bits(p_prior, h)
         return bits
 
-    def _choose_copies(self, h, changed, matches, p_prior, motion_prior, pixel_bits: np.ndarray) -> None:
+    def _copy_costs(self, blocks, matches, p_prior, motion_prior, pixel_bits, history: bool):
+        """Bits to copy (inf where nothing reproduces the block) and to draw each of `blocks`, h included."""
+        weights = self._motion_prior(motion_prior, blocks, history)
+        vectors = self._canonical_vectors(weights, matches)
+        best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
+        copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks])
+        copy_bits[~matches.any(axis=1)] = np.inf
+        return copy_bits, pixel_bits[blocks] - np.log2(p_prior[blocks])
+
+    def _choose_copies(self, h, changed, matches, p_prior, motion_prior, pixel_bits: np.ndarray,
+                       history: bool = False) -> None:
         """Set h_b = 0 for the changed blocks that a motion vector codes in fewer bits than the pixel model
         (`pixel_bits`: per block, under the coder's contexts, which for moving models do not depend on h).
         The decoder never needs this rule."""
         candidates = np.flatnonzero(changed & matches.any(axis=1))
         if not len(candidates):
             return
-        weights = self._motion_prior(motion_prior, candidates)
-        vectors = self._canonical_vectors(weights, matches[candidates])
-        best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
-        copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[candidates])
-        draw_bits = pixel_bits[candidates] - np.log2(p_prior[candidates])
+        copy_bits, draw_bits = self._copy_costs(candidates, matches[candidates], p_prior, motion_prior, pixel_bits,
+                                                history)
         h[candidates[copy_bits < draw_bits]] = 0
 
-    def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True) -> np.ndarray:
+    def _choose_lag(self, frame, older, lags, changed, matches, p_prior, motion_prior, pixel_bits) -> int:
+        """The lag whose frame codes this frame's remaining blocks (those no copy of t-1 codes more cheaply
+        than the pixel model) in the fewest bits, or 0. Estimated on those blocks only: the other copies
+        are charged what naming a history costs them, as if each kept its t-1 vector (an upper bound).
+        The decoder never needs this rule."""
+        h = changed.astype(np.int32)
+        self._choose_copies(h, changed, matches, p_prior, motion_prior, pixel_bits)
+        left = np.flatnonzero(h == 1)
+        if not len(left):
+            return 0
+        lag_bits = -np.log2(self._lag_probabilities(lags)[0])
+        costs = [float(pixel_bits[left].sum() - np.log2(p_prior[left]).sum()) + lag_bits[0]]
+        copies = np.flatnonzero(h == 0)
+        with_history = self._motion_prior(motion_prior, copies, True)
+        kept = self._canonical_vectors(with_history[:, :len(self.cfg.motions)], matches[copies])
+        share = np.take_along_axis(with_history, kept[:, None], axis=1)[:, 0] / with_history.sum(axis=1)
+        without = self._motion_prior(motion_prior, copies)
+        t1_share = np.take_along_axis(without, kept[:, None], axis=1)[:, 0] / without.sum(axis=1)
+        extra = float(np.log2(t1_share / share).sum())  # what the other copies pay once a lag is named
+        for i, lag in enumerate(lags[1:], start=1):
+            found = self.matcher.for_blocks(frame, older[lag], left)
+            copy_bits, draw_bits = self._copy_costs(left, np.concatenate([matches[left], found], axis=1), p_prior,
+                                                    motion_prior, pixel_bits, True)
+            costs.append(float(np.minimum(copy_bits, draw_bits).sum()) + extra + lag_bits[i])
+        return int(lags[int(np.argmin(costs))])
+
+    def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True,
+            older: dict[int, np.ndarray] | None = None) -> np.ndarray:
         """Decode one frame: the exact inverse of `push` with the same context."""
         cfg = self.cfg
         p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
         h = coder.decode(BERNOULLI, self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE)
         copies = np.flatnonzero(h == 0)
-        vectors = None
+        vectors, lag, lags = None, 0, self._lags(older)
         if motion_prior is not None and len(copies):
-            weights = self._motion_prior(motion_prior, copies)
+            if len(lags) > 1:
+                lag = int(lags[coder.decode(CATEGORICAL, self._lag_probabilities(lags))[0]])
+            weights = self._motion_prior(motion_prior, copies, lag > 0)
             vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()
         if h.any() or (vectors is not None and vectors.any()):
             m = cfg.margin
             current = pp1.view(-1).numpy().copy()
             if vectors is not None:
-                self._copy_moved(current, pp1.view(-1).numpy(), copies, vectors)
+                sources = [pp1.view(-1).numpy()]
+                if lag:
+                    sources.append(padded(torch.from_numpy(older[lag].astype(np.int64)).unsqueeze(0), cfg).view(-1).numpy())
+                self._copy_moved(current, sources, copies, vectors)
             if h.any():
                 y, xx, where, step, available, partial = self._pixel_setup(h, context)
                 neighbours, known = self._neighbours(available, where, step)
@@ -255,6 +327,8 @@ class FrameCodec:
                 raise FrameDecodeError("a motion vector reads beyond the previous frame")
         x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
         changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
+        if lag:
+            matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
         if vectors is not None:
             if not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):
                 raise FrameDecodeError("a copied block's motion vector is not the one the encoder chooses")

@@ -38,7 +38,11 @@ PREV2_OFFSETS = tuple(map(tuple, arms(1, (2, 4, 6, 8, 12, 16, 20, 24), (2, 4, 8,
 # changed blocks of held-out play in all five games (measured: 16 to 24 vectors cover 96-100% of them).
 MOTIONS = tuple(map(tuple, [[0, 0]] + [o for o in arms(2, (3, 4, 5, 6, 8), (3, 4, 5, 6, 8)) if o != [0, 0]]
                     + [[4, 4], [4, -4], [-4, 4], [-4, -4]]))
-STILL = ((0, 0),)  # version-1 models: a copied block repeats frame t-1 in place
+STILL = ((0, 0),)
+# Copies from older frames (config.history = L): a copied block may instead read frame t-lag with one of
+# the same vectors, for one lag per frame in 2..L chosen by the encoder. Sprites that animate in cycles
+# (SpaceInvaders' aliens return to a pose every few frames) are copies from an older frame, never from t-1.
+MAX_HISTORY = 32  # version-1 models: a copied block repeats frame t-1 in place
 
 CURRENT_OFFSETS = ((0, -1), (0, -2), (0, -3), (-1, -2), (-1, -1), (-1, 0), (-2, 0), (-2, -1), (-2, 1), (-3, 0))
 
@@ -54,6 +58,7 @@ class FrameConfig:
     offsets_prev2: tuple[tuple[int, int], ...] = PREV2_OFFSETS
     offsets_current: tuple[tuple[int, int], ...] = CURRENT_OFFSETS
     motions: tuple[tuple[int, int], ...] = STILL
+    history: int = 0  # oldest frame t-L a copied block may read (0: frame t-1 only; moving models)
 
     @property
     def moving(self) -> bool:
@@ -120,7 +125,8 @@ class FrameConfig:
             "offsets_prev": [list(o) for o in self.offsets_prev],
             "offsets_prev2": [list(o) for o in self.offsets_prev2],
             "offsets_current": [list(o) for o in self.offsets_current],
-        } | ({"motions": [list(v) for v in self.motions]} if self.moving else {})
+        } | ({"motions": [list(v) for v in self.motions]} if self.moving else {}) \
+            | ({"history": self.history} if self.history else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -130,6 +136,8 @@ class FrameConfig:
             raise ValueError("current-frame offsets must come earlier in the coding order (dy + dx < 0)")
         if not self.motions or self.motions[0] != (0, 0) or len(set(self.motions)) != len(self.motions):
             raise ValueError("motion vectors must be distinct and start with (0, 0)")
+        if self.history and not (self.moving and 2 <= self.history <= MAX_HISTORY):
+            raise ValueError(f"history needs motion vectors and a lag of 2 to {MAX_HISTORY}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FrameConfig":
@@ -145,4 +153,5 @@ class FrameConfig:
             offsets_prev2=tuple(tuple(int(v) for v in o) for o in d["offsets_prev2"]),
             offsets_current=tuple(tuple(int(v) for v in o) for o in d["offsets_current"]),
             motions=tuple(tuple(int(v) for v in o) for o in d.get("motions", STILL)),
+            history=int(d.get("history", 0)),
         )

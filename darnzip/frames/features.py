@@ -5,6 +5,8 @@ neighbours did, and the colours found at fixed offsets around a pixel in the pre
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -218,9 +220,11 @@ class MotionMatcher:
     def __init__(self, cfg: FrameConfig):
         self.cfg = cfg
         self._recent: list[tuple] = []
+        self._words: list[tuple] = []
 
-    def __call__(self, frame: np.ndarray, prev: np.ndarray) -> np.ndarray:
-        """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches."""
+    def __call__(self, frame: np.ndarray, prev: np.ndarray, remember: bool = True) -> np.ndarray:
+        """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches. Pairs that
+        recur (frame t against t-1) are remembered; one-off pairs (against an older frame) need not be."""
         for a, b, result in self._recent:
             if a is frame and b is prev:
                 return result
@@ -232,8 +236,48 @@ class MotionMatcher:
             result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), pp)
         else:
             result = self._by_pixels(frame, pp)
-        self._recent = [(frame, prev, result)] + self._recent[:1]
+        if remember:
+            self._recent = [(frame, prev, result)] + self._recent[:1]
         return result
+
+    def for_blocks(self, frame: np.ndarray, other: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """(n,) block indices -> (n, motions) bool: rows of `self(frame, other)` for those blocks only,
+        cheap enough for the encoder to try many older frames on the few blocks no copy of t-1 codes."""
+        cfg = self.cfg
+        if not (cfg.block == 8 and cfg.width % 8 == 0):
+            return self(frame, other)[blocks]
+        words = self._shifted_words(other)  # (dx values, padded H, W / 8)
+        k, m = cfg.block, cfg.margin
+        by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
+        rows = by[:, None] * k + np.arange(k)  # (n, k) pixel rows of each block
+        wanted = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
+        wanted = np.pad(wanted, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]  # (n, k)
+        dy, dxi = self._vector_rows
+        seen = words[dxi[None, :, None], m - dy[None, :, None] + rows[:, None, :], bx[:, None, None]]
+        inside = (rows < cfg.height)[:, None, :]  # rows past the frame's edge match
+        return ((seen == wanted[:, None, :]) | ~inside).all(axis=2)
+
+    @functools.cached_property
+    def _vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per motion vector: dy, and the index of its dx among the distinct dx values."""
+        dxs = sorted({dx for _, dx in self.cfg.motions})
+        return (np.array([dy for dy, _ in self.cfg.motions]), np.array([dxs.index(dx) for _, dx in self.cfg.motions]))
+
+    def _shifted_words(self, other: np.ndarray) -> np.ndarray:
+        """`other` padded, then one copy read at x - dx per distinct dx, as uint64 words (cached per frame;
+        rows are padded further so block rows past the frame's bottom edge can be read too)."""
+        for frame, words in self._words:
+            if frame is other:
+                return words
+        cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
+        h, w = cfg.height, cfg.width
+        extra = cfg.blocks_y * k - h
+        pp = np.full((h + 2 * m + extra, w + 2 * m), cfg.outside, dtype=np.uint8)
+        pp[m:m + h, m:m + w] = other
+        dxs = sorted({dx for _, dx in cfg.motions})
+        words = np.stack([np.ascontiguousarray(pp[:, m - dx:m - dx + w]).view(np.uint64) for dx in dxs])
+        self._words = [(other, words)] + self._words[:max(cfg.history, 1)]
+        return words
 
     def _by_words(self, frame: np.ndarray, pp: np.ndarray) -> np.ndarray:
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block

@@ -24,14 +24,20 @@ LOGIT_RANGE = 16.0  # block logits are clipped to +-16 before the sigmoid table
 TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring", "q_position")
 # Models whose copied blocks carry a motion vector (config.moving) have these too: the prior over the
 # vector (a base logit per vector, and bonuses, each per motion bucket, for standing still, for repeating
-# the block's own t-2 to t-1 motion, and for the frame's most shared t-2 to t-1 motion).
+# the block's own t-2 to t-1 motion, and for the frame's most shared t-2 to t-1 motion). Models with a
+# history (config.history = L) also have the logit offset, per motion bucket, of reading the frame's older
+# frame with vector v instead of frame t-1 (its logit is motion_base[v] + history_bucket[bucket]), and the
+# base logits of the frame's lag: "none", then lags 2..L.
 
 
 def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
     if not cfg.moving:
         return {}
-    return {"motion_base": (len(cfg.motions),), "motion_still": (MOTION_BUCKETS,),
-            "motion_repeat": (MOTION_BUCKETS,), "motion_global": (MOTION_BUCKETS,)}
+    shapes = {"motion_base": (len(cfg.motions),), "motion_still": (MOTION_BUCKETS,),
+              "motion_repeat": (MOTION_BUCKETS,), "motion_global": (MOTION_BUCKETS,)}
+    if cfg.history:
+        shapes |= {"history_bucket": (MOTION_BUCKETS,), "lag_base": (cfg.history,)}
+    return shapes
 
 
 def exp_table(frac_bits: int) -> np.ndarray:
@@ -173,13 +179,24 @@ class ExactFrameModel:
         t, position = self.t, torch.arange(self.cfg.blocks)
         return self._sigmoid(t[f"{which}_table"][idx] + t[f"{which}_ring"][ring] + t[f"{which}_position"][position])
 
-    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
+                       history: bool = False) -> np.ndarray:
         """(n,) motion buckets, (n, V) predicted vectors, (V,) the frame's shared vector -> (n, V) int64
-        unnormalised prior weights of v (each at least 1): integer logits, then the stored exp table."""
+        unnormalised prior weights of v (each at least 1): integer logits, then the stored exp table. With
+        `history`, (n, 2V): columns V + v read the frame's older frame with vector v."""
         n = self.integers
         logits = (n["motion_base"] + predicted * n["motion_repeat"][bucket][:, None]
                   + shared * n["motion_global"][bucket][:, None])
         logits[:, 0] += n["motion_still"][bucket]
+        if history:
+            logits = np.concatenate([logits, n["motion_base"] + n["history_bucket"][bucket][:, None]], axis=1)
+        return self._weights(logits)
+
+    def lag_weights(self, lags: np.ndarray) -> np.ndarray:
+        """(k,) candidate lags (0 for none, else 2..history) -> (k,) int64 unnormalised prior weights."""
+        return self._weights(self.integers["lag_base"][np.maximum(lags - 1, 0)][None, :])[0]
+
+    def _weights(self, logits: np.ndarray) -> np.ndarray:
         deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
         return self.exp[deficit]
 
