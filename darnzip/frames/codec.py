@@ -215,11 +215,13 @@ class FrameCodec:
             if matches is not None:
                 block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
                 block_bits = np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks)
+                self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits)
                 if len(lags) > 1:
-                    lag = self._choose_lag(frame, older, lags, changed, matches, p_prior, motion_prior, block_bits)
-                    if lag:
+                    lag = self._choose_lag(frame, older, lags, h, matches, p_prior, motion_prior, block_bits)
+                    if lag:  # choose again with the older frame's vectors too (h is `changed` for moving models)
                         matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
-                self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits, lag > 0)
+                        h = changed.astype(np.int32)
+                        self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits, True)
                 drawn = h[block] == 1
                 probs, symbols, pixel_bits = probs[drawn], symbols[drawn], pixel_bits[drawn]
             bits.blocks_drawn = int(h.sum())
@@ -264,13 +266,11 @@ class FrameCodec:
                                                 history)
         h[candidates[copy_bits < draw_bits]] = 0
 
-    def _choose_lag(self, frame, older, lags, changed, matches, p_prior, motion_prior, pixel_bits) -> int:
-        """The lag whose frame codes this frame's remaining blocks (those no copy of t-1 codes more cheaply
-        than the pixel model) in the fewest bits, or 0. Estimated on those blocks only: the other copies
-        are charged what naming a history costs them, as if each kept its t-1 vector (an upper bound).
+    def _choose_lag(self, frame, older, lags, h, matches, p_prior, motion_prior, pixel_bits) -> int:
+        """The lag whose frame codes this frame's remaining blocks (h_b = 1 after the choice among copies
+        of t-1 alone) in the fewest bits, or 0. Estimated on those blocks only: the other copies are
+        charged what naming a history costs them, as if each kept its t-1 vector (an upper bound).
         The decoder never needs this rule."""
-        h = changed.astype(np.int32)
-        self._choose_copies(h, changed, matches, p_prior, motion_prior, pixel_bits)
         left = np.flatnonzero(h == 1)
         if not len(left):
             return 0

@@ -230,11 +230,11 @@ class MotionMatcher:
                 return result
         cfg, m = self.cfg, self.cfg.margin
         h, w = cfg.height, cfg.width
-        pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
-        pp[m:m + h, m:m + w] = prev
         if cfg.block == 8 and w % 8 == 0:
-            result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), pp)
+            result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), prev)
         else:
+            pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
+            pp[m:m + h, m:m + w] = prev
             result = self._by_pixels(frame, pp)
         if remember:
             self._recent = [(frame, prev, result)] + self._recent[:1]
@@ -279,16 +279,14 @@ class MotionMatcher:
         self._words = [(other, words)] + self._words[:max(cfg.history, 1)]
         return words
 
-    def _by_words(self, frame: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    def _by_words(self, frame: np.ndarray, prev: np.ndarray) -> np.ndarray:
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
         h, w = cfg.height, cfg.width
         words = frame.view(np.uint64)  # (h, w / 8): one word per block row
-        shifted = {}
+        shifted = self._shifted_words(prev)
         equal = np.ones((len(cfg.motions), cfg.blocks_y * k, w // 8), dtype=bool)  # rows past the edge match
-        for i, (dy, dx) in enumerate(cfg.motions):
-            if dx not in shifted:
-                shifted[dx] = np.ascontiguousarray(pp[:, m - dx:m - dx + w]).view(np.uint64)
-            np.equal(words, shifted[dx][m - dy:m - dy + h], out=equal[i, :h])
+        for i, (dy, dxi) in enumerate(zip(*self._vector_rows)):
+            np.equal(words, shifted[dxi, m - dy:m - dy + h], out=equal[i, :h])
         blocks = equal.reshape(len(cfg.motions), cfg.blocks_y, k, cfg.blocks_x).all(axis=2)
         return blocks.reshape(len(cfg.motions), -1).T
 

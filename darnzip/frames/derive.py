@@ -1,0 +1,54 @@
+"""New versions of a shipped frame model that keep its weights and add something (reference frames, a
+history): the steps every such script shares, so each script holds only what it adds."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..registry import register_model, registry
+from .config import FrameConfig
+from .modelfile import LoadedFrameModel, save_frame_model
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def derive_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every derivation takes: the game, source and target ids, where to write."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--game", required=True, help="pong, freeway, spaceinvaders, riverraid or seaquest")
+    ap.add_argument("--from", dest="source", required=True, help="model id to copy the weights from")
+    ap.add_argument("--to", dest="target", required=True, help="new model id")
+    ap.add_argument("--out", type=Path, default=ROOT / "models")
+    ap.add_argument("--register", action="store_true")
+    return ap
+
+
+def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
+    """The RGB frames the models were trained on (runs/atari/GAME-train.npy, memory-mapped), or `frames`
+    frames of the same play again (never the held-out evaluation seeds)."""
+    cached = ROOT / "runs" / "atari" / f"{game}-train.npy"
+    if cached.exists():
+        return np.load(cached, mmap_mode="r")
+    from .atari import GAMES, frames_array
+
+    return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
+
+
+def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray],
+                 more_references: np.ndarray | None, added: str, provenance: dict, what: str) -> str:
+    """Write the new model file (the source's JSON fields kept, `provenance` under `added`), print its
+    hash and size, and pin it in the registry with --register, described as the source plus `what`."""
+    info = {k: v for k, v in loaded.info.items() if k not in ("model_id", "architecture", "quantization",
+                                                                 "weights_sha256")}
+    info[added] = {"weights_from": {"model": loaded.model_id, "sha256": loaded.sha256}, **provenance}
+    stem = args.out / args.target
+    sha = save_frame_model(stem, args.target, cfg, tensors, loaded.exact.frac_bits, loaded.reference, info,
+                           more_references)
+    print(f"{args.target}: sha256 {sha[:16]}, {stem.with_suffix('.safetensors').stat().st_size} bytes")
+    if args.register:
+        old = registry().get(args.source, {}).get("description", "")
+        register_model(args.target, stem.with_suffix(".safetensors"), sha,
+                       f"{args.source} {what}" + (f" ({old})" if old else ""), kind="frames")
+    return sha
