@@ -154,6 +154,26 @@ def test_pixel_probabilities_do_not_depend_on_call_split(frame_model):
     assert np.array_equal(whole, single)
 
 
+def test_float32_pixel_path_equals_integer_definition(any_model):
+    """The coder computes pixel weights in float32 for speed; they must equal the int64 definition for any
+    features, including the largest sums the model can form (one table row per group, every group)."""
+    exact, cfg = any_model.exact, any_model.config
+    rng = np.random.default_rng(5)
+    groups = cfg.colour_groups
+    colour = rng.integers(0, cfg.values, (4000, groups)) + np.arange(groups) * cfg.values
+    rows = rng.integers(0, cfg.blocks_y, (4000, 1)) + groups * cfg.values
+    cols = rng.integers(0, cfg.blocks_x, (4000, 1)) + groups * cfg.values + cfg.blocks_y
+    feats = np.concatenate([colour, rows, cols], axis=1)
+    table = exact.integers["pixel_table"]
+    for unit in range(table.shape[1]):  # per output column, the features of its largest and smallest sums
+        for pick in (np.argmax, np.argmin):
+            feats[unit * 2 + (pick is np.argmin), :groups] = [
+                g * cfg.values + pick(table[g * cfg.values:(g + 1) * cfg.values, unit]) for g in range(groups)]
+    sums = exact.table_sums(torch.from_numpy(feats))
+    assert np.array_equal(exact.weights_from_sums(sums), exact.weights_from_sums_int64(sums))
+    assert np.array_equal(sums, exact.integers["pixel_table"][feats].sum(axis=1))
+
+
 def _archive(frame_model, frames, chunk_frames=16, workers=1) -> bytes:
     buffer = io.BytesIO()
     compress_frames(buffer, iter(frames), {"type": "npy", "name": "x.npy"}, frame_model, chunk_frames, workers)
@@ -362,7 +382,56 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
         assert np.array_equal(fast, exact)
         assert fast[:, MOTIONS.index(moved_by)].any()
         some = np.array([0, cfg.blocks - 1, cfg.blocks // 2])
-        assert np.array_equal(matcher.for_blocks(frames[t], frames[t - 1], some), exact[some])
+        older = motion_matches(torch.from_numpy(frames[t:t + 1].astype(np.int64)),
+                               torch.from_numpy(frames[0:1].astype(np.int64)), cfg)[0].numpy()
+        both = matcher.for_blocks(frames[t], [frames[t - 1], frames[0]], some)
+        assert both.shape == (2, len(some), len(MOTIONS))
+        assert np.array_equal(both[0], exact[some]) and np.array_equal(both[1], older[some])
+
+
+@pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])
+def test_coder_features_equal_training_features(height, width, block):
+    """The coder's numpy features for one frame and the training's torch ones must be the same integers:
+    block statistics, prior and posterior features, the shared motion, pixel order and pixel contexts."""
+    from darnzip.frames import features as F
+    from darnzip.frames.coder_features import CoderFeatures
+
+    rng = np.random.default_rng(width)
+    cfg = FrameConfig(height, width, (1, 2, 3, 4), block=block, hidden=4, motions=MOTIONS)
+    ours = CoderFeatures(cfg)
+    frames = rng.integers(0, 4, (3, height, width)).astype(np.uint8)
+    same = rng.random((height, width)) < 0.9
+    frames[1][same] = frames[0][same]  # a few changed pixels per block (small motion buckets)
+    frames[1][: height // 2] = frames[0][: height // 2]  # and still blocks
+    frames[1][:, -width // 4:] = (frames[0][:, -width // 4:] + 1) % 4  # and blocks that changed entirely
+    frames[2][:, 2:] = frames[1][:, :-2]
+    as_torch = [torch.from_numpy(f.astype(np.int64)).unsqueeze(0) for f in frames]
+    for t, has2 in ((2, True), (1, False)):
+        prev, prev2 = as_torch[t - 1], as_torch[t - 2] if has2 else torch.full_like(as_torch[0], cfg.outside)
+        idx, ring, bucket = F.prior_features(prev, prev2, torch.tensor([has2]), cfg)
+        got = ours.prior(frames[t - 1], frames[t - 2] if has2 else None)
+        for a, b in zip(got, (idx[0], ring[0], bucket.flatten())):
+            assert np.array_equal(a, b.numpy())
+        changed = F.changed_pixels_per_block(as_torch[t], prev, cfg)
+        assert np.array_equal(ours.changed_per_block(frames[t], frames[t - 1]), changed[0].numpy())
+        q_idx, q_ring = F.posterior_features(changed > 0, bucket)
+        for a, b in zip(ours.posterior(changed[0].numpy() > 0, got[2]), (q_idx[0], q_ring[0])):
+            assert np.array_equal(a, b.numpy())
+        predicted = F.motion_matches(prev, as_torch[t - 2], cfg)
+        assert np.array_equal(ours.global_motion(predicted[0].numpy(), got[2]),
+                              F.global_motion(predicted, bucket.flatten(1))[0].numpy())
+    blocks = np.array(sorted(rng.choice(cfg.blocks, cfg.blocks // 2, replace=False)))
+    f, y, x, _ = F.block_pixels(torch.zeros(len(blocks), dtype=torch.long), torch.from_numpy(blocks), cfg)
+    order = torch.argsort(F.coding_step(y, x, block), stable=True)
+    y, x = y[order], x[order]
+    got_y, got_x, where, step = ours.pixels(blocks)
+    assert np.array_equal(got_y, y.numpy()) and np.array_equal(got_x, x.numpy())
+    assert np.array_equal(step, F.coding_step(y, x, block).numpy())
+    padded = [F.padded(a, cfg) for a in as_torch[:2]]
+    stacked = np.concatenate([ours.padded(frames[1]).ravel(), ours.padded(frames[0]).ravel()])
+    assert np.array_equal(stacked, torch.stack(padded[::-1]).flatten().numpy())
+    expected = F.context_features(F.stacked_context(padded[1], padded[0]), f[order], y, x, cfg)
+    assert np.array_equal(ours.context(stacked, where, got_y, got_x), expected.numpy())
 
 
 def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_identically():

@@ -26,9 +26,8 @@ import constriction
 import numpy as np
 import torch
 
-from .features import (available_from, block_pixels, changed_pixels_per_block, coding_step, context_features,
-                       drawn_pixels, geometry, global_motion, MotionMatcher, padded, posterior_features, prior_features,
-                       stacked_context)
+from .coder_features import CoderFeatures
+from .features import available_from, drawn_pixels, geometry, MotionMatcher
 from .model import ExactFrameModel
 
 BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
@@ -65,6 +64,7 @@ class FrameCodec:
         self.cfg = model.cfg
         self.geometry = geometry(model.cfg)
         self.matcher = MotionMatcher(model.cfg)
+        self.features = CoderFeatures(model.cfg)
         # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
         # when its block is copied (training cannot know which unchanged blocks the coder will draw), so
         # their availability map is the same for every frame.
@@ -72,35 +72,33 @@ class FrameCodec:
             if model.cfg.moving else None
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
-        cfg = self.cfg
+        """What frame t's probabilities condition on: padded t-1, the stacked padded t-1 and t-2 (flat)
+        that pixel contexts read, prior features, motion buckets, and (moving models) the motion prior's
+        inputs."""
+        cfg, features = self.cfg, self.features
         if prev2 is None and cfg.moving:
             # Moving models see a stream's start as a still scene (t-2 = t-1): their pixel tables, trained on
             # few frames without a t-2, were measured to put ~1,000 bits on a block with an empty t-2.
             prev2 = prev
-        p1 = torch.from_numpy(prev.astype(np.int64)).unsqueeze(0)
-        has2 = torch.tensor([prev2 is not None])
-        p2 = (torch.from_numpy(prev2.astype(np.int64)).unsqueeze(0) if prev2 is not None
-              else torch.full_like(p1, cfg.outside))
-        prior_idx, prior_ring, bucket = prior_features(p1, p2, has2, cfg)
-        pp1 = padded(p1, cfg)
+        prior_idx, prior_ring, bucket = features.prior(prev, prev2)
+        padded_prev = features.padded(prev)
+        padded_prev2 = features.padded(prev2) if prev2 is not None else np.full_like(padded_prev, cfg.outside)
+        stacked = np.concatenate([padded_prev.ravel(), padded_prev2.ravel()])
         motion_prior = None
         if cfg.moving:
             predicted = self.matcher(prev, prev2)  # prev2 is set for moving models (above)
-            buckets = bucket.flatten().numpy()
-            shared = global_motion(torch.from_numpy(predicted).unsqueeze(0), bucket.flatten(1))[0].numpy()
-            motion_prior = (buckets, predicted, shared)
-        return p1, pp1, stacked_context(pp1, padded(p2, cfg)), prior_idx, prior_ring, bucket, motion_prior
+            motion_prior = (bucket, predicted, features.global_motion(predicted, bucket))
+        return padded_prev, stacked, prior_idx, prior_ring, bucket, motion_prior
 
-    def _posterior(self, frame: np.ndarray, x: torch.Tensor, p1: torch.Tensor, prev: np.ndarray,
-                   bucket: torch.Tensor):
+    def _posterior(self, frame: np.ndarray, prev: np.ndarray, bucket: np.ndarray):
         """Which blocks changed since frame t-1, then either q(h_b = 1) (2**-16 units) for every block
         (still models) or the motion vectors that reproduce each block (moving models, whose q is a
         point mass)."""
-        changed = changed_pixels_per_block(x, p1, self.cfg) > 0
+        changed = self.features.changed_per_block(frame, prev) > 0
         if self.cfg.moving:
-            return changed.flatten().numpy(), None, self.matcher(frame, prev)
-        q_idx, q_ring = posterior_features(changed, bucket)
-        return changed.flatten().numpy(), self.model.posterior_probabilities(q_idx, q_ring)[0].numpy(), None
+            return changed.ravel(), None, self.matcher(frame, prev)
+        q_idx, q_ring = self.features.posterior(changed, bucket)
+        return changed.ravel(), self.model.block_probabilities("q", q_idx, q_ring), None
 
     def _bits_back_blocks(self, changed: np.ndarray) -> np.ndarray:
         """Blocks whose h_b is popped from q and pushed back: a still model's unchanged blocks, none for a
@@ -138,22 +136,13 @@ class FrameCodec:
         moved = vectors != 0
         if not moved.any():
             return
-        blocks = torch.from_numpy(copies[moved])
-        _, y, x, owner = block_pixels(torch.zeros(len(blocks), dtype=torch.long), blocks, cfg)
-        index = vectors[moved][owner.numpy()]
+        y, x, owner = self.features.block_raster(copies[moved])
+        index = vectors[moved][owner]
         source, v = np.divmod(index, len(cfg.motions))
         v = np.asarray(cfg.motions, dtype=np.int64)[v]
-        where = ((y + m) * row + (x + m)).numpy()
+        where = (y + m) * row + (x + m)
         read = where - v[:, 0] * row - v[:, 1]
         current[where] = sources[0][read] if len(sources) == 1 else np.stack(sources)[source, read]
-
-    def _drawn_pixels(self, blocks: np.ndarray):
-        """Pixels of the given blocks in coding order: by anti-diagonal within the block, then by block."""
-        blocks = torch.from_numpy(blocks)
-        f, y, x, _ = block_pixels(torch.zeros(len(blocks), dtype=torch.long), blocks, self.cfg)
-        step = coding_step(y, x, self.cfg.block)
-        order = torch.argsort(step, stable=True)
-        return f[order], y[order], x[order], step[order]
 
     def _neighbours(self, available: np.ndarray, where: np.ndarray, step: np.ndarray):
         """Flat padded positions of each pixel's causal neighbours in frame t, and which of them are
@@ -165,9 +154,8 @@ class FrameCodec:
                        known: np.ndarray) -> np.ndarray:
         """Categorical rows for pixels given the table sums of their context-frame groups (`partial`) and
         the current frame as far as it is known (`neighbours`, `known` from `_neighbours`)."""
-        values = np.where(known, current[neighbours], self.cfg.unknown) + self.geometry.current_base_np
-        sums = partial + self.model.table_sums(torch.from_numpy(values)).numpy().astype(np.int64)
-        weights = self.model.weights_from_sums(sums).astype(np.float64)
+        values = np.where(known, current[neighbours], np.int64(self.cfg.unknown)) + self.geometry.current_base_np
+        weights = self.model.weights_from_sums(partial + self.model.table_sums(torch.from_numpy(values)))
         return weights / weights.sum(axis=1, keepdims=True)
 
     def _availability(self, drawn_blocks: np.ndarray) -> np.ndarray:
@@ -175,24 +163,21 @@ class FrameCodec:
         drawn = drawn_pixels(torch.from_numpy(drawn_blocks).unsqueeze(0), self.cfg)
         return available_from(drawn, self.cfg).view(-1).numpy()
 
-    def _pixel_setup(self, h: np.ndarray, context: torch.Tensor, blocks: np.ndarray | None = None):
+    def _pixel_setup(self, h: np.ndarray, stacked: np.ndarray, blocks: np.ndarray | None = None):
         """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
-        positions, steps, context sums."""
-        cfg, m = self.cfg, self.cfg.margin
-        f, y, x, step = self._drawn_pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
+        positions, steps, the availability map, context sums."""
+        y, x, where, step = self.features.pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
         available = self._every_block_available if self.cfg.moving else self._availability(h == 1)
-        partial = self.model.table_sums(context_features(context, f, y, x, cfg)).numpy().astype(np.int64)
-        where = ((y + m) * self.geometry.row + (x + m)).numpy()
-        return y.numpy(), x.numpy(), where, step.numpy(), available, partial
+        partial = self.model.table_sums(torch.from_numpy(self.features.context(stacked, where, y, x)))
+        return y, x, where, step, available, partial
 
     def push(self, coder, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
              bits_back: bool = True, older: dict[int, np.ndarray] | None = None) -> FrameBits:
         """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value. `older`
         maps lags (2 and up) to the frames t-lag that a history model may copy from."""
-        p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
-        x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
-        changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
-        p_prior = self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE
+        _, stacked, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
+        changed, p_q, matches = self._posterior(frame, prev, bucket)
+        p_prior = self.model.block_probabilities("prior", prior_idx, prior_ring) * PROB_SCALE
         free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
         bits = FrameBits()
@@ -203,12 +188,12 @@ class FrameCodec:
             else:
                 h[free] = (p_free >= 0.5).astype(np.int32)
             bits.posterior = _bits(p_free, h[free])
-        current = padded(x, self.cfg).view(-1).numpy()
+        current = self.features.padded(frame).ravel()
         lag, lags = 0, self._lags(older)
         if h.any():
             # every changed block's pixels, once: moving models' pixel contexts do not depend on h, so the
             # copy-or-draw choice and the coding share these numbers
-            y, xx, where, step, available, partial = self._pixel_setup(h, context)
+            y, xx, where, step, available, partial = self._pixel_setup(h, stacked)
             probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
             pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
@@ -283,19 +268,24 @@ class FrameCodec:
         without = self._motion_prior(motion_prior, copies)
         t1_share = np.take_along_axis(without, kept[:, None], axis=1)[:, 0] / without.sum(axis=1)
         extra = float(np.log2(t1_share / share).sum())  # what the other copies pay once a lag is named
-        for i, lag in enumerate(lags[1:], start=1):
-            found = self.matcher.for_blocks(frame, older[lag], left)
-            copy_bits, draw_bits = self._copy_costs(left, np.concatenate([matches[left], found], axis=1), p_prior,
-                                                    motion_prior, pixel_bits, True)
-            costs.append(float(np.minimum(copy_bits, draw_bits).sum()) + extra + lag_bits[i])
+        # every lag at once: the prior over a block's vectors does not depend on the lag, only which
+        # vectors reproduce the block does
+        found = self.matcher.for_blocks(frame, [older[lag] for lag in lags[1:]], left)  # (lags, n, V)
+        weights = self._motion_prior(motion_prior, left, True)
+        reproducing = np.concatenate([np.broadcast_to(matches[left], found.shape), found], axis=2)
+        best = np.where(reproducing, weights, -1).max(axis=2)  # the canonical vector's weight, -1 for none
+        with np.errstate(divide="ignore", invalid="ignore"):
+            copy_bits = np.where(best > 0, -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[left]), np.inf)
+        draw_bits = pixel_bits[left] - np.log2(p_prior[left])
+        costs += list(np.minimum(copy_bits, draw_bits).sum(axis=1) + extra + lag_bits[1:])
         return int(lags[int(np.argmin(costs))])
 
     def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True,
             older: dict[int, np.ndarray] | None = None) -> np.ndarray:
         """Decode one frame: the exact inverse of `push` with the same context."""
         cfg = self.cfg
-        p1, pp1, context, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
-        h = coder.decode(BERNOULLI, self.model.prior_probabilities(prior_idx, prior_ring)[0].numpy() * PROB_SCALE)
+        padded_prev, stacked, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
+        h = coder.decode(BERNOULLI, self.model.block_probabilities("prior", prior_idx, prior_ring) * PROB_SCALE)
         copies = np.flatnonzero(h == 0)
         vectors, lag, lags = None, 0, self._lags(older)
         if motion_prior is not None and len(copies):
@@ -306,14 +296,14 @@ class FrameCodec:
         frame = prev.copy()
         if h.any() or (vectors is not None and vectors.any()):
             m = cfg.margin
-            current = pp1.view(-1).numpy().copy()
+            current = padded_prev.ravel().copy()
             if vectors is not None:
-                sources = [pp1.view(-1).numpy()]
+                sources = [padded_prev.ravel()]
                 if lag:
-                    sources.append(padded(torch.from_numpy(older[lag].astype(np.int64)).unsqueeze(0), cfg).view(-1).numpy())
+                    sources.append(self.features.padded(older[lag]).ravel())
                 self._copy_moved(current, sources, copies, vectors)
             if h.any():
-                y, xx, where, step, available, partial = self._pixel_setup(h, context)
+                y, xx, where, step, available, partial = self._pixel_setup(h, stacked)
                 neighbours, known = self._neighbours(available, where, step)
                 bounds = np.searchsorted(step, np.arange(2 * cfg.block))
                 for s in range(2 * cfg.block - 1):
@@ -322,11 +312,10 @@ class FrameCodec:
                         continue
                     probs = self._probabilities(partial[lo:hi], current, neighbours[lo:hi], known[lo:hi])
                     current[where[lo:hi]] = coder.decode(CATEGORICAL, probs)
-            frame = current.reshape(pp1.shape[1:])[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
+            frame = current.reshape(padded_prev.shape)[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
             if vectors is not None and frame.max() >= cfg.colours:
                 raise FrameDecodeError("a motion vector reads beyond the previous frame")
-        x = torch.from_numpy(frame.astype(np.int64)).unsqueeze(0)
-        changed, p_q, matches = self._posterior(frame, x, p1, prev, bucket)
+        changed, p_q, matches = self._posterior(frame, prev, bucket)
         if lag:
             matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
         if vectors is not None:

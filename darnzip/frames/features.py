@@ -213,9 +213,10 @@ def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
 class MotionMatcher:
     """`motion_matches` for one frame pair in numpy, fast enough for the coder. With 8-pixel blocks, a
     block row of 8 bytes is one uint64: the previous frame is copied once per horizontal shift, and each
-    vector costs one compare of 64-bit words. It remembers its last two pairs, because a frame's matches
-    against t-1 are the next frame's predicted motions (frames are compared by identity, and the cache
-    holds them, so an id is never reused under it)."""
+    vector costs one compare of 64-bit words. It remembers its last three pairs, because a frame's matches
+    against t-1 are the next frame's predicted motions, whichever way the frames are walked (the encoder
+    goes backwards: frame t asks for t-1/t-2 and then t/t-1, so t-1/t-2 must outlive one more pair).
+    Frames are compared by identity, and the cache holds them, so an id is never reused under it."""
 
     def __init__(self, cfg: FrameConfig):
         self.cfg = cfg
@@ -237,25 +238,33 @@ class MotionMatcher:
             pp[m:m + h, m:m + w] = prev
             result = self._by_pixels(frame, pp)
         if remember:
-            self._recent = [(frame, prev, result)] + self._recent[:1]
+            self._recent = [(frame, prev, result)] + self._recent[:2]
         return result
 
-    def for_blocks(self, frame: np.ndarray, other: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-        """(n,) block indices -> (n, motions) bool: rows of `self(frame, other)` for those blocks only,
-        cheap enough for the encoder to try many older frames on the few blocks no copy of t-1 codes."""
+    def for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
+        """(n,) block indices -> (len(others), n, motions) bool: rows of `self(frame, other)` for those
+        blocks only, per frame of `others`, cheap enough for the encoder to try every older frame on the
+        few blocks no copy of t-1 codes (the word positions are worked out once for all of them)."""
         cfg = self.cfg
         if not (cfg.block == 8 and cfg.width % 8 == 0):
-            return self(frame, other)[blocks]
-        words = self._shifted_words(other)  # (dx values, padded H, W / 8)
+            return np.stack([self(frame, other, remember=False)[blocks] for other in others])
         k, m = cfg.block, cfg.margin
         by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
         rows = by[:, None] * k + np.arange(k)  # (n, k) pixel rows of each block
         wanted = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
         wanted = np.pad(wanted, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]  # (n, k)
         dy, dxi = self._vector_rows
-        seen = words[dxi[None, :, None], m - dy[None, :, None] + rows[:, None, :], bx[:, None, None]]
-        inside = (rows < cfg.height)[:, None, :]  # rows past the frame's edge match
-        return ((seen == wanted[:, None, :]) | ~inside).all(axis=2)
+        out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
+        if not len(others):
+            return out
+        _, padded_rows, words_per_row = self._shifted_words(others[0]).shape  # (dx values, padded H, W / 8)
+        at = ((dxi[None, :, None] * padded_rows + m - dy[None, :, None] + rows[:, None, :]) * words_per_row
+              + bx[:, None, None])  # (n, motions, k) flat word positions
+        outside = ~(rows < cfg.height)[:, None, :]  # rows past the frame's edge match
+        for i, other in enumerate(others):
+            seen = self._shifted_words(other).reshape(-1).take(at)
+            out[i] = ((seen == wanted[:, None, :]) | outside).all(axis=2)
+        return out
 
     @functools.cached_property
     def _vector_rows(self) -> tuple[np.ndarray, np.ndarray]:

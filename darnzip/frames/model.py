@@ -142,13 +142,16 @@ class ExactFrameModel:
         self.integers = {k: np.asarray(tensors[k], dtype=np.int64) for k in expected}
         self.t = {k: torch.from_numpy(v.astype(np.float32)) for k, v in self.integers.items()}
         self._check_exact()
-        self.sigmoid = torch.from_numpy(np.asarray(sigmoid, dtype=np.int64))
+        self.sigmoid = np.asarray(sigmoid, dtype=np.int64)
         self.sigmoid_limit = (len(sigmoid) - 1) // 2
         self.exp = np.asarray(exp, dtype=np.int64)
         self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
-        # the output layer in float64 for BLAS: its integer products and sums stay below 2**24 (checked
-        # above), so they are exact in any order, far inside float64's 2**53
-        self._output_f64 = self.integers["output"].astype(np.float64)
+        # the pixel path in float32 for BLAS: its integer products and sums stay below 2**24 (checked
+        # above), so they are exact in any order
+        self._output_f32 = self.integers["output"].astype(np.float32)
+        self._hidden_bias_f32 = self.integers["hidden_bias"].astype(np.float32)
+        self._output_bias_f32 = self.integers["output_bias"].astype(np.float32)
+        self._exp_f64 = self.exp.astype(np.float64)
 
     def _check_exact(self) -> None:
         """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order."""
@@ -167,17 +170,12 @@ class ExactFrameModel:
         if bound.max() >= EXACT_FLOAT32_LIMIT or max(blocks) >= EXACT_FLOAT32_LIMIT:
             raise ValueError("model weights too large for exact float32 sums")
 
-    def prior_probabilities(self, prior_idx, prior_ring) -> torch.Tensor:
-        """P(h_b = 1) under the prior, as integers in units of 2**-16."""
-        return self._block_probabilities("prior", prior_idx, prior_ring)
-
-    def posterior_probabilities(self, q_idx, q_ring) -> torch.Tensor:
-        """P(h_b = 1) under the posterior, as integers in units of 2**-16."""
-        return self._block_probabilities("q", q_idx, q_ring)
-
-    def _block_probabilities(self, which: str, idx, ring) -> torch.Tensor:
-        t, position = self.t, torch.arange(self.cfg.blocks)
-        return self._sigmoid(t[f"{which}_table"][idx] + t[f"{which}_ring"][ring] + t[f"{which}_position"][position])
+    def block_probabilities(self, which: str, idx: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """P(h_b = 1) under the prior ("prior") or the posterior ("q") for one frame's (blocks,) features,
+        as int64 in units of 2**-16."""
+        n = self.integers
+        logits = n[f"{which}_table"][idx] + n[f"{which}_ring"][ring] + n[f"{which}_position"]
+        return self.sigmoid[np.clip(logits, -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit]
 
     def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
                        history: bool = False) -> np.ndarray:
@@ -200,29 +198,39 @@ class ExactFrameModel:
         deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
         return self.exp[deficit]
 
-    def _sigmoid(self, logits: torch.Tensor) -> torch.Tensor:
-        index = torch.clamp(logits.to(torch.long), -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit
-        return self.sigmoid[index]
-
-    def table_sums(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, k) vocabulary indices -> (N, hidden + colours) sums of their table rows (exact integers).
-        Sums over disjoint groups can be added later: every partial sum is below 2**24 too."""
-        return F.embedding_bag(features, self.t["pixel_table"], mode="sum")
+    def table_sums(self, features: torch.Tensor) -> np.ndarray:
+        """(N, k) vocabulary indices -> (N, hidden + colours) float32 sums of their table rows (exact
+        integers). Sums over disjoint groups can be added later: every partial sum is below 2**24 too."""
+        return F.embedding_bag(features, self.t["pixel_table"], mode="sum").numpy()
 
     def weights_from_sums(self, sums: np.ndarray) -> np.ndarray:
-        """(N, hidden + colours) int64 table sums -> (N, colours) int64 unnormalised categorical weights,
-        each at least 1: quantised hidden layer, output layer, then the stored exp table."""
+        """(N, hidden + colours) table sums (exact integers, float32) -> (N, colours) float64 unnormalised
+        categorical weights, each at least 1: quantised hidden layer, output layer, then the stored exp
+        table. All in float32, exactly: every sum is an integer below 2**24 (`_check_exact`), scaling by
+        a power of two is exact, and a logit deficit too large for float32 to hold exactly is clipped to
+        the end of the exp table whatever it rounds to. `weights_from_sums_int64` is the same in integers."""
+        h = self.cfg.hidden
+        pre = sums[:, :h] + self._hidden_bias_f32 + np.float32(1 << (self.shift_bits - 1))
+        level = np.clip(np.floor(pre * np.float32(1.0 / (1 << self.shift_bits))), 0, ACTIVATION_LEVELS)
+        logits = sums[:, h:] + level @ self._output_f32
+        logits += self._output_bias_f32
+        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, np.float32(len(self.exp) - 1))
+        return self._exp_f64[deficit.astype(np.intp)]
+
+    def weights_from_sums_int64(self, sums: np.ndarray) -> np.ndarray:
+        """`weights_from_sums` in int64 arithmetic (the definition; kept to check the float32 path)."""
         n = self.integers
         h = self.cfg.hidden
+        sums = np.asarray(sums).astype(np.int64)
         level = np.clip((sums[:, :h] + n["hidden_bias"] + (1 << (self.shift_bits - 1))) >> self.shift_bits,
                         0, ACTIVATION_LEVELS)
-        logits = sums[:, h:] + (level.astype(np.float64) @ self._output_f64).astype(np.int64) + n["output_bias"]
+        logits = sums[:, h:] + level @ n["output"] + n["output_bias"]
         deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
-        return self.exp[deficit]
+        return self.exp[deficit].astype(np.float64)
 
     def pixel_weights(self, features: torch.Tensor) -> np.ndarray:
         """(N, groups) vocabulary indices -> (N, colours) categorical weights (the coder's path)."""
-        return self.weights_from_sums(self.table_sums(features).numpy().astype(np.int64))
+        return self.weights_from_sums(self.table_sums(features))
 
 
 def build_exact(cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int) -> ExactFrameModel:
