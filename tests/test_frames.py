@@ -363,7 +363,7 @@ def test_motion_vectors_shrink_a_moving_stream(frame_model, moving_model):
     assert all(np.array_equal(a, b) for a, b in zip(frames, moving_model.chunk_codec().decode(moving_chunk, 0)))
 
 
-@pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])
+@pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 32, 8), (21, 19, 8), (30, 44, 4)])
 def test_coder_motion_matches_equal_training_features(height, width, block):
     """The coder's fast numpy matcher and the training's torch one must agree exactly, edges included."""
     from darnzip.frames.features import MotionMatcher, motion_matches
@@ -387,6 +387,7 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
         both = matcher.for_blocks(frames[t], [frames[t - 1], frames[0]], some)
         assert both.shape == (2, len(some), len(MOTIONS))
         assert np.array_equal(both[0], exact[some]) and np.array_equal(both[1], older[some])
+        assert np.array_equal(matcher.likely_for_blocks(frames[t], [frames[t - 1], frames[0]], some), both)
 
 
 @pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])

@@ -58,6 +58,24 @@ def _bits(p_one: np.ndarray, values: np.ndarray) -> float:
     return float(-np.log2(p).sum())
 
 
+class MotionPrior:
+    """One frame's prior over copied blocks' motion vectors. The encoder asks for the weights of several
+    sets of blocks, with and without an older frame's vectors; each row depends on its block alone, so
+    every block's row is worked out once per kind and the sets are read from it."""
+
+    def __init__(self, model: ExactFrameModel, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray):
+        self.model, self.bucket, self.predicted, self.shared = model, bucket, predicted, shared
+        self._rows: dict[bool, np.ndarray] = {}
+
+    def weights(self, blocks: np.ndarray, history: bool = False) -> np.ndarray:
+        """Prior weights (int64, one row per block) of the blocks' motion vectors (and, with `history`, of
+        the older frame's vectors after them)."""
+        if history not in self._rows:
+            self._rows[history] = self.model.motion_weights(self.bucket, self.predicted.astype(np.int64),
+                                                            self.shared.astype(np.int64), history)
+        return self._rows[history][blocks]
+
+
 class FrameCodec:
     def __init__(self, model: ExactFrameModel):
         self.model = model
@@ -87,7 +105,7 @@ class FrameCodec:
         motion_prior = None
         if cfg.moving:
             predicted = self.matcher(prev, prev2)  # prev2 is set for moving models (above)
-            motion_prior = (bucket, predicted, features.global_motion(predicted, bucket))
+            motion_prior = MotionPrior(self.model, bucket, predicted, features.global_motion(predicted, bucket))
         return padded_prev, stacked, prior_idx, prior_ring, bucket, motion_prior
 
     def _posterior(self, frame: np.ndarray, prev: np.ndarray, bucket: np.ndarray):
@@ -112,12 +130,9 @@ class FrameCodec:
         the block (the first on ties). Rows must have a match."""
         return np.where(matches, weights, -1).argmax(axis=1)
 
-    def _motion_prior(self, motion_prior, copies: np.ndarray, history: bool = False) -> np.ndarray:
-        """Prior weights (int64, one row per copied block) of the copied blocks' motion vectors (and, with
-        `history`, of the older frame's vectors after them)."""
-        bucket, predicted, shared = motion_prior
-        return self.model.motion_weights(bucket[copies], predicted[copies].astype(np.int64), shared.astype(np.int64),
-                                         history)
+    @staticmethod
+    def _motion_prior(motion_prior: "MotionPrior", copies: np.ndarray, history: bool = False) -> np.ndarray:
+        return motion_prior.weights(copies, history)
 
     def _lags(self, older: dict[int, np.ndarray] | None) -> np.ndarray:
         """The lags a frame may name: 0 (none), then each lag whose frame the decoder has."""
@@ -270,7 +285,7 @@ class FrameCodec:
         extra = float(np.log2(t1_share / share).sum())  # what the other copies pay once a lag is named
         # every lag at once: the prior over a block's vectors does not depend on the lag, only which
         # vectors reproduce the block does
-        found = self.matcher.for_blocks(frame, [older[lag] for lag in lags[1:]], left)  # (lags, n, V)
+        found = self.matcher.likely_for_blocks(frame, [older[lag] for lag in lags[1:]], left)  # (lags, n, V)
         weights = self._motion_prior(motion_prior, left, True)
         reproducing = np.concatenate([np.broadcast_to(matches[left], found.shape), found], axis=2)
         best = np.where(reproducing, weights, -1).max(axis=2)  # the canonical vector's weight, -1 for none

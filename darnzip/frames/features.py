@@ -210,6 +210,10 @@ def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
     return out
 
 
+# odd multipliers of a block's 8 row words in its hash (a fixed choice: only estimates depend on it)
+_ROW_FACTORS = np.array([(0x9E3779B97F4A7C15 * (2 * r + 1)) % (1 << 64) | 1 for r in range(8)], dtype=np.uint64)
+
+
 class MotionMatcher:
     """`motion_matches` for one frame pair in numpy, fast enough for the coder. With 8-pixel blocks, a
     block row of 8 bytes is one uint64: the previous frame is copied once per horizontal shift, and each
@@ -222,6 +226,7 @@ class MotionMatcher:
         self.cfg = cfg
         self._recent: list[tuple] = []
         self._words: list[tuple] = []
+        self._hashes: list[tuple] = []
 
     def __call__(self, frame: np.ndarray, prev: np.ndarray, remember: bool = True) -> np.ndarray:
         """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches. Pairs that
@@ -260,11 +265,57 @@ class MotionMatcher:
         _, padded_rows, words_per_row = self._shifted_words(others[0]).shape  # (dx values, padded H, W / 8)
         at = ((dxi[None, :, None] * padded_rows + m - dy[None, :, None] + rows[:, None, :]) * words_per_row
               + bx[:, None, None])  # (n, motions, k) flat word positions
-        outside = ~(rows < cfg.height)[:, None, :]  # rows past the frame's edge match
+        outside = ~(rows < cfg.height)  # rows past the frame's edge match (a block's first row never is)
         for i, other in enumerate(others):
-            seen = self._shifted_words(other).reshape(-1).take(at)
-            out[i] = ((seen == wanted[:, None, :]) | outside).all(axis=2)
+            words = self._shifted_words(other).reshape(-1)
+            # the first rows rule out most vectors; the other rows are compared where they match
+            first = words.take(at[:, :, 0]) == wanted[:, :1]
+            block, vector = np.nonzero(first)
+            rest = (words.take(at[block, vector, 1:]) == wanted[block, 1:]) | outside[block, 1:]
+            first[block, vector] = rest.all(axis=1)
+            out[i] = first
         return out
+
+    def likely_for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
+        """`for_blocks` by comparing one 64-bit hash per block instead of its rows: equal to it unless two
+        different blocks' hashes collide, so only for estimates (the encoder's choice of lag), never for
+        what a copy reproduces. Blocks cut by the frame's bottom edge are compared exactly."""
+        cfg = self.cfg
+        if not (cfg.block == 8 and cfg.width % 8 == 0):
+            return self.for_blocks(frame, others, blocks)
+        k, m = cfg.block, cfg.margin
+        by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
+        rows = by[:, None] * k + np.arange(k)
+        wanted = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
+        wanted = np.pad(wanted, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]  # (n, k)
+        block_hash = (wanted * _ROW_FACTORS).sum(axis=1)
+        dy, dxi = self._vector_rows
+        out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
+        if not len(others):
+            return out
+        _, hash_rows, words_per_row = self._window_hashes(others[0]).shape
+        at = (dxi[None, :] * hash_rows + m - dy[None, :] + rows[:, :1]) * words_per_row + bx[:, None]  # (n, V)
+        for i, other in enumerate(others):
+            out[i] = self._window_hashes(other).reshape(-1).take(at) == block_hash[:, None]
+        cut = rows[:, -1] >= cfg.height
+        if cut.any():
+            out[:, cut] = self.for_blocks(frame, others, blocks[cut])
+        return out
+
+    def _window_hashes(self, other: np.ndarray) -> np.ndarray:
+        """Per distinct dx, padded row y and word column: the hash of the block-high column of words from
+        row y down in `other`'s shifted copy (cached per frame, like the shifted words)."""
+        for frame, hashes in self._hashes:
+            if frame is other:
+                return hashes
+        words = self._shifted_words(other)
+        k = self.cfg.block
+        count = words.shape[1] - k + 1
+        hashes = words[:, :count] * _ROW_FACTORS[0]
+        for r in range(1, k):
+            hashes += words[:, r:r + count] * _ROW_FACTORS[r]
+        self._hashes = [(other, hashes)] + self._hashes[:max(self.cfg.history, 1)]
+        return hashes
 
     @functools.cached_property
     def _vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
