@@ -149,7 +149,8 @@ class ExactFrameModel:
         # the pixel path in float32 for BLAS: its integer products and sums stay below 2**24 (checked
         # above), so they are exact in any order
         self._output_f32 = self.integers["output"].astype(np.float32)
-        self._hidden_bias_f32 = self.integers["hidden_bias"].astype(np.float32)
+        # bias + half a quarter step, one exact integer (a total past 2**24 gives the top level either way)
+        self._hidden_bias_and_half = (self.integers["hidden_bias"] + (1 << (self.shift_bits - 1))).astype(np.float32)
         self._output_bias_f32 = self.integers["output_bias"].astype(np.float32)
         self._exp_f64 = self.exp.astype(np.float64)
 
@@ -210,12 +211,17 @@ class ExactFrameModel:
         a power of two is exact, and a logit deficit too large for float32 to hold exactly is clipped to
         the end of the exp table whatever it rounds to. `weights_from_sums_int64` is the same in integers."""
         h = self.cfg.hidden
-        pre = sums[:, :h] + self._hidden_bias_f32 + np.float32(1 << (self.shift_bits - 1))
-        level = np.clip(np.floor(pre * np.float32(1.0 / (1 << self.shift_bits))), 0, ACTIVATION_LEVELS)
-        logits = sums[:, h:] + level @ self._output_f32
+        level = sums[:, :h] + self._hidden_bias_and_half  # as (sum + bias + half) >> shift below
+        level *= np.float32(1.0 / (1 << self.shift_bits))
+        np.floor(level, out=level)
+        np.maximum(level, 0, out=level)
+        np.minimum(level, ACTIVATION_LEVELS, out=level)
+        logits = level @ self._output_f32
+        logits += sums[:, h:]
         logits += self._output_bias_f32
-        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, np.float32(len(self.exp) - 1))
-        return self._exp_f64[deficit.astype(np.intp)]
+        np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits
+        np.minimum(logits, np.float32(len(self.exp) - 1), out=logits)
+        return self._exp_f64[logits.astype(np.intp)]
 
     def weights_from_sums_int64(self, sums: np.ndarray) -> np.ndarray:
         """`weights_from_sums` in int64 arithmetic (the definition; kept to check the float32 path)."""
