@@ -130,10 +130,6 @@ class FrameCodec:
         the block (the first on ties). Rows must have a match."""
         return np.where(matches, weights, -1).argmax(axis=1)
 
-    @staticmethod
-    def _motion_prior(motion_prior: "MotionPrior", copies: np.ndarray, history: bool = False) -> np.ndarray:
-        return motion_prior.weights(copies, history)
-
     def _lags(self, older: dict[int, np.ndarray] | None) -> np.ndarray:
         """The lags a frame may name: 0 (none), then each lag whose frame the decoder has."""
         return np.array([0] + sorted(lag for lag in (older or {}) if 2 <= lag <= self.cfg.history), dtype=np.int64)
@@ -230,7 +226,7 @@ class FrameCodec:
             bits.pixels = float(pixel_bits.sum())
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
-            weights = self._motion_prior(motion_prior, copies, lag > 0)
+            weights = motion_prior.weights(copies, lag > 0)
             vectors = self._canonical_vectors(weights, matches[copies]).astype(np.int32)
             probs = weights / weights.sum(axis=1, keepdims=True)
             coder.encode_reverse(vectors, CATEGORICAL, probs)
@@ -247,7 +243,7 @@ class FrameCodec:
 
     def _copy_costs(self, blocks, matches, p_prior, motion_prior, pixel_bits, history: bool):
         """Bits to copy (inf where nothing reproduces the block) and to draw each of `blocks`, h included."""
-        weights = self._motion_prior(motion_prior, blocks, history)
+        weights = motion_prior.weights(blocks, history)
         vectors = self._canonical_vectors(weights, matches)
         best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
         copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks])
@@ -277,16 +273,16 @@ class FrameCodec:
         lag_bits = -np.log2(self._lag_probabilities(lags)[0])
         costs = [float(pixel_bits[left].sum() - np.log2(p_prior[left]).sum()) + lag_bits[0]]
         copies = np.flatnonzero(h == 0)
-        with_history = self._motion_prior(motion_prior, copies, True)
+        with_history = motion_prior.weights(copies, True)
         kept = self._canonical_vectors(with_history[:, :len(self.cfg.motions)], matches[copies])
         share = np.take_along_axis(with_history, kept[:, None], axis=1)[:, 0] / with_history.sum(axis=1)
-        without = self._motion_prior(motion_prior, copies)
+        without = motion_prior.weights(copies)
         t1_share = np.take_along_axis(without, kept[:, None], axis=1)[:, 0] / without.sum(axis=1)
         extra = float(np.log2(t1_share / share).sum())  # what the other copies pay once a lag is named
         # every lag at once: the prior over a block's vectors does not depend on the lag, only which
         # vectors reproduce the block does
         found = self.matcher.likely_for_blocks(frame, [older[lag] for lag in lags[1:]], left)  # (lags, n, V)
-        weights = self._motion_prior(motion_prior, left, True)
+        weights = motion_prior.weights(left, True)
         reproducing = np.concatenate([np.broadcast_to(matches[left], found.shape), found], axis=2)
         best = np.where(reproducing, weights, -1).max(axis=2)  # the canonical vector's weight, -1 for none
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -306,7 +302,7 @@ class FrameCodec:
         if motion_prior is not None and len(copies):
             if len(lags) > 1:
                 lag = int(lags[coder.decode(CATEGORICAL, self._lag_probabilities(lags))[0]])
-            weights = self._motion_prior(motion_prior, copies, lag > 0)
+            weights = motion_prior.weights(copies, lag > 0)
             vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()
         if h.any() or (vectors is not None and vectors.any()):
