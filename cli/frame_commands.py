@@ -64,6 +64,7 @@ def frame_accounting(stats: FrameStreamStats) -> dict:
     modelled_bits = 8 * stats.chunk_bytes - 8 * stats.raw_bytes
     return {
         "frames": stats.frames, "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+        "key_frames": stats.key_frames, "frames_copying_an_older_frame": stats.older_frame_copies,
         "raw_bits": 8 * stats.raw_bytes, "archive_bits": actual, "bits_per_frame": actual / n,
         "free_energy_bits_per_modelled_frame": stats.free_energy_bits / m,
         "chunk_bits_per_modelled_frame": modelled_bits / m,
@@ -249,7 +250,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                          "note": r.note})
         entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "rows": rows,
                  "free_energy_bits_per_modelled_frame": acc["free_energy_bits_per_modelled_frame"],
-                 "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+                 "modelled_frames": stats.modelled, "raw_frames": stats.raw, "key_frames": stats.key_frames,
+                 "frames_copying_an_older_frame": stats.older_frame_copies,
                  "first_200_free_energy_with_context": fe_context, "first_200_free_energy_without_context": fe_alone,
                  "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
                  "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
@@ -259,7 +261,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
             plot_frame_bits(Path(plot_dir) / f"{game.lower()}.png", game, stats.per_frame_bits,
                             8 * ours.bytes / frames if ours.bytes else float("nan"))
         if not quiet:
-            click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled, "
+            click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled "
+                       f"({stats.key_frames} key frames, {stats.older_frame_copies} copying an older frame), "
                        f"{stats.raw} stored raw; raw RGB = {210 * 160 * 24} bits/frame")
             click.echo(f"  {'codec':34s} {'bits/frame':>11s} {'comp f/s':>9s} {'decomp f/s':>10s}")
             for row in rows:

@@ -495,6 +495,7 @@ def test_key_frames_code_a_reset_from_a_reference(any_model, tmp_path):
     assert len(chunk.words) < len(plain_chunk.words)
     reader = FrameArchiveReader(io.BytesIO(_archive(richer, frames, chunk_frames=64)))
     assert all(np.array_equal(a, b) for a, b in zip(frames, decompress_frames(reader, richer)))
+    assert _verbose_accounting(richer, frames, tmp_path)["key_frames"] == len(keys)
     starting = [frames[12]] + frames[13:20]
     chunk, _ = richer.chunk_codec().encode(starting)
     assert chunk.kinds[0] == KIND_KEY and chunk.key_references[0] == 1
@@ -536,7 +537,16 @@ def animated_frames(count: int, seed: int) -> list[np.ndarray]:
     return list(rgb)
 
 
-def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, history_model):
+def _verbose_accounting(loaded, frames, tmp_path) -> dict:
+    """What `darnzip compress -v` reports for the frames (one chunk, one process)."""
+    np.save(tmp_path / "stream.npy", np.stack(frames))
+    r = CliRunner().invoke(main, ["compress", str(tmp_path / "stream.npy"), "-o", str(tmp_path / "stream.dz"), "-f",
+                                  "--model", str(loaded.weights_path), "-T", "1", "-v"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])
+
+
+def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, history_model, tmp_path):
     """Same weights with and without a history: the cycling block is copied from frame t-3 instead of
     drawn, the stream codes far shorter, and it decodes exactly, across chunk and worker splits."""
     frames = animated_frames(60, seed=11)
@@ -544,6 +554,9 @@ def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, h
     chunk, stats = history_model.chunk_codec().encode(frames)
     lags = [b.lag for b in stats.frames]
     assert lags[:3] == [0, 0, 0] and sum(lag == 3 for lag in lags) > 50
+    assert _verbose_accounting(history_model, frames, tmp_path)["frames_copying_an_older_frame"] == \
+        sum(lag > 0 for lag in lags)
+    assert _verbose_accounting(moving_model, frames, tmp_path)["frames_copying_an_older_frame"] == 0
     assert len(chunk.words) < 0.5 * len(plain_chunk.words)
     assert all(np.array_equal(a, b) for a, b in zip(frames, history_model.chunk_codec().decode(chunk, 0)))
     one, two = _archive(history_model, frames, workers=1), _archive(history_model, frames, chunk_frames=7, workers=2)

@@ -37,6 +37,7 @@ class ChunkStats:
     raw_frames: int
     raw_bytes: int  # zstd bytes spent on raw frames
     initial_bits: float  # posterior information not returned by the first pushed frame
+    key_frames: int = 0  # modelled frames coded from a reference frame
 
 
 class FrameChunkCodec:
@@ -125,7 +126,7 @@ class FrameChunkCodec:
                 initial = bits[i].posterior
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
                            np.array([keys[i] for i in sorted(keys)], dtype=np.uint8))
-        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial)
+        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys))
         return chunk, stats
 
     def decode(self, chunk: FrameChunk, index: int) -> list[np.ndarray]:

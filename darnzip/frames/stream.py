@@ -33,6 +33,8 @@ class FrameStreamStats:
     chunks: int = 0
     free_energy_bits: float = 0.0
     initial_bits: float = 0.0
+    key_frames: int = 0  # frames coded from one of the model's reference frames
+    older_frame_copies: int = 0  # frames whose copies read an older frame t-lag (history models)
     per_frame_bits: list = dataclasses.field(default_factory=list)  # one-sample free energy per modelled frame
 
 
@@ -136,6 +138,8 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
             stats.raw += chunk_stats.raw_frames
             stats.raw_bytes += chunk_stats.raw_bytes
             stats.initial_bits += chunk_stats.initial_bits
+            stats.key_frames += chunk_stats.key_frames
+            stats.older_frame_copies += sum(bits.lag > 0 for bits in chunk_stats.frames)
             for bits in chunk_stats.frames:
                 stats.free_energy_bits += bits.free_energy
                 stats.per_frame_bits.append(bits.free_energy)
