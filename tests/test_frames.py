@@ -191,6 +191,20 @@ def test_stream_round_trip_and_worker_independence(any_model):
     assert len(decoded) == 50 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
 
 
+def test_spawned_workers_write_the_same_archive(history_model, monkeypatch):
+    """Workers are forked on Linux and spawned elsewhere; spawned ones load the model themselves and must
+    code exactly as forked ones and as the main process."""
+    from darnzip.frames import stream
+
+    frames = animated_frames(24, seed=12)
+    forked = _archive(history_model, frames, chunk_frames=8, workers=2)
+    monkeypatch.setattr(stream, "worker_start_method", lambda: "spawn")
+    spawned = _archive(history_model, frames, chunk_frames=8, workers=2)
+    assert spawned == forked == _archive(history_model, frames, chunk_frames=8, workers=1)
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(spawned)), history_model, workers=2))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+
 def test_damaged_frame_archives_are_rejected(any_model):
     frame_model = any_model
     data = _archive(frame_model, list(sprite_frames(6, seed=6)), chunk_frames=3)

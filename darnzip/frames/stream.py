@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import multiprocessing
+import sys
 from collections import deque
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -60,20 +61,25 @@ def _decode_job(args: tuple[FrameChunk, int]) -> list[np.ndarray]:
     return _WORKER_MODEL.chunk_codec().decode(chunk, index)
 
 
+def worker_start_method() -> str:
+    """How frame workers start: forked on Linux, spawned elsewhere (see _Runner)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 class _Runner:
     """Runs jobs in order, inline or on a worker pool, keeping at most `workers + 1` in flight.
 
-    Workers are forked where the platform allows: a spawned worker imports torch again, measured at about
-    2 s of CPU each on the 2-core machines here, a third of the time a 1,000-frame stream takes. Each
-    worker runs torch on one thread, as PyTorch's own forked data-loader workers do, so no thread pool
-    of the parent is used in the child. Elsewhere workers are spawned."""
+    Workers are forked on Linux: a spawned worker imports torch again, measured at about 2 s of CPU each
+    on the 2-core machines here, a third of the time a 1,000-frame stream takes. Each worker runs torch
+    on one thread, as PyTorch's own forked data-loader workers do, so no thread pool of the parent is
+    used in the child. Elsewhere (macOS, where fork is unsafe with system libraries, and Windows)
+    workers are spawned."""
 
     def __init__(self, loaded: LoadedFrameModel, workers: int):
         self.workers = workers
         self.pool = None
         if workers > 1:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            ctx = multiprocessing.get_context(method)
+            ctx = multiprocessing.get_context(worker_start_method())
             self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256))
         else:
             import torch
