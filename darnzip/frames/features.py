@@ -253,11 +253,8 @@ class MotionMatcher:
         cfg = self.cfg
         if not (cfg.block == 8 and cfg.width % 8 == 0):
             return np.stack([self(frame, other, remember=False)[blocks] for other in others])
-        k, m = cfg.block, cfg.margin
-        by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
-        rows = by[:, None] * k + np.arange(k)  # (n, k) pixel rows of each block
-        wanted = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
-        wanted = np.pad(wanted, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]  # (n, k)
+        m = cfg.margin
+        rows, bx, wanted = self._block_words(frame, blocks)
         dy, dxi = self._vector_rows
         out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
         if not len(others):
@@ -283,11 +280,8 @@ class MotionMatcher:
         cfg = self.cfg
         if not (cfg.block == 8 and cfg.width % 8 == 0):
             return self.for_blocks(frame, others, blocks)
-        k, m = cfg.block, cfg.margin
-        by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
-        rows = by[:, None] * k + np.arange(k)
-        wanted = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
-        wanted = np.pad(wanted, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]  # (n, k)
+        m = cfg.margin
+        rows, bx, wanted = self._block_words(frame, blocks)
         block_hash = (wanted * _ROW_FACTORS).sum(axis=1)
         dy, dxi = self._vector_rows
         out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
@@ -301,6 +295,15 @@ class MotionMatcher:
         if cut.any():
             out[:, cut] = self.for_blocks(frame, others, blocks[cut])
         return out
+
+    def _block_words(self, frame: np.ndarray, blocks: np.ndarray):
+        """(n, k) pixel rows of each block, (n,) word columns, (n, k) the blocks' row words (zero past the
+        frame's bottom edge)."""
+        cfg, k = self.cfg, self.cfg.block
+        by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
+        rows = by[:, None] * k + np.arange(k)
+        words = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
+        return rows, bx, np.pad(words, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]
 
     def _window_hashes(self, other: np.ndarray) -> np.ndarray:
         """Per distinct dx, padded row y and word column: the hash of the block-high column of words from

@@ -146,8 +146,8 @@ class ExactFrameModel:
         self.sigmoid_limit = (len(sigmoid) - 1) // 2
         self.exp = np.asarray(exp, dtype=np.int64)
         self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
-        # the pixel path in float32 for BLAS: its integer products and sums stay below 2**24 (checked
-        # above), so they are exact in any order
+        # the pixel path in float32: its integer products and sums stay below 2**24 (checked above), so
+        # they are exact in any order, on any device or thread count
         self._output_t = torch.from_numpy(self.integers["output"].astype(np.float32))
         # bias + half a quarter step, one exact integer (a total past 2**24 gives the top level either way)
         self._hidden_bias_and_half = (self.integers["hidden_bias"] + (1 << (self.shift_bits - 1))).astype(np.float32)
