@@ -262,7 +262,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                             8 * ours.bytes / frames if ours.bytes else float("nan"))
         if not quiet:
             click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled "
-                       f"({stats.key_frames} key frames, {stats.older_frame_copies} copying an older frame), "
+                       f"(key frames {stats.key_frames}, copying an older frame {stats.older_frame_copies}), "
                        f"{stats.raw} stored raw; raw RGB = {210 * 160 * 24} bits/frame")
             click.echo(f"  {'codec':34s} {'bits/frame':>11s} {'comp f/s':>9s} {'decomp f/s':>10s}")
             for row in rows:
