@@ -381,6 +381,7 @@ def test_motion_vectors_shrink_a_moving_stream(frame_model, moving_model):
 def test_coder_motion_matches_equal_training_features(height, width, block):
     """The coder's fast numpy matcher and the training's torch one must agree exactly, edges included."""
     from darnzip.frames.features import MotionMatcher, motion_matches
+    from darnzip.frames.features import changed_pixels_per_block as F_changed
 
     rng = np.random.default_rng(height)
     cfg = FrameConfig(height, width, (1, 2, 3), block=block, hidden=4, motions=MOTIONS)
@@ -395,6 +396,9 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
                                torch.from_numpy(frames[t - 1:t].astype(np.int64)), cfg)[0].numpy()
         assert np.array_equal(fast, exact)
         assert fast[:, MOTIONS.index(moved_by)].any()
+        changed = F_changed(torch.from_numpy(frames[t:t + 1].astype(np.int64)),
+                            torch.from_numpy(frames[t - 1:t].astype(np.int64)), cfg)[0].flatten().numpy() > 0
+        assert np.array_equal(~fast[:, 0], changed)  # the coder reads unchanged blocks off vector (0, 0)
         some = np.array([0, cfg.blocks - 1, cfg.blocks // 2])
         older = motion_matches(torch.from_numpy(frames[t:t + 1].astype(np.int64)),
                                torch.from_numpy(frames[0:1].astype(np.int64)), cfg)[0].numpy()

@@ -112,9 +112,10 @@ class FrameCodec:
         """Which blocks changed since frame t-1, then either q(h_b = 1) (2**-16 units) for every block
         (still models) or the motion vectors that reproduce each block (moving models, whose q is a
         point mass)."""
-        changed = self.features.changed_per_block(frame, prev) > 0
         if self.cfg.moving:
-            return changed.ravel(), None, self.matcher(frame, prev)
+            matches = self.matcher(frame, prev)
+            return ~matches[:, 0], None, matches  # vector (0, 0) reproduces exactly the unchanged blocks
+        changed = self.features.changed_per_block(frame, prev) > 0
         q_idx, q_ring = self.features.posterior(changed, bucket)
         return changed.ravel(), self.model.block_probabilities("q", q_idx, q_ring), None
 
@@ -242,12 +243,13 @@ class FrameCodec:
         return bits
 
     def _copy_costs(self, blocks, matches, p_prior, motion_prior, pixel_bits, history: bool):
-        """Bits to copy (inf where nothing reproduces the block) and to draw each of `blocks`, h included."""
+        """Bits to copy (inf where nothing reproduces the block) and to draw each of `blocks`, h included.
+        `matches` is (n, V), or (sets, n, V) to price several sets of reproducing vectors at once."""
         weights = motion_prior.weights(blocks, history)
-        vectors = self._canonical_vectors(weights, matches)
-        best = np.take_along_axis(weights, vectors[:, None], axis=1)[:, 0]
-        copy_bits = -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks])
-        copy_bits[~matches.any(axis=1)] = np.inf
+        best = np.where(matches, weights, -1).max(axis=-1)  # the canonical vector's weight (weights are >= 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            copy_bits = np.where(best > 0, -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks]),
+                                 np.inf)
         return copy_bits, pixel_bits[blocks] - np.log2(p_prior[blocks])
 
     def _choose_copies(self, h, changed, matches, p_prior, motion_prior, pixel_bits: np.ndarray,
@@ -282,12 +284,8 @@ class FrameCodec:
         # every lag at once: the prior over a block's vectors does not depend on the lag, only which
         # vectors reproduce the block does
         found = self.matcher.likely_for_blocks(frame, [older[lag] for lag in lags[1:]], left)  # (lags, n, V)
-        weights = motion_prior.weights(left, True)
         reproducing = np.concatenate([np.broadcast_to(matches[left], found.shape), found], axis=2)
-        best = np.where(reproducing, weights, -1).max(axis=2)  # the canonical vector's weight, -1 for none
-        with np.errstate(divide="ignore", invalid="ignore"):
-            copy_bits = np.where(best > 0, -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[left]), np.inf)
-        draw_bits = pixel_bits[left] - np.log2(p_prior[left])
+        copy_bits, draw_bits = self._copy_costs(left, reproducing, p_prior, motion_prior, pixel_bits, True)
         costs += list(np.minimum(copy_bits, draw_bits).sum(axis=1) + extra + lag_bits[1:])
         return int(lags[int(np.argmin(costs))])
 

@@ -38,11 +38,11 @@ PREV2_OFFSETS = tuple(map(tuple, arms(1, (2, 4, 6, 8, 12, 16, 20, 24), (2, 4, 8,
 # changed blocks of held-out play in all five games (measured: 16 to 24 vectors cover 96-100% of them).
 MOTIONS = tuple(map(tuple, [[0, 0]] + [o for o in arms(2, (3, 4, 5, 6, 8), (3, 4, 5, 6, 8)) if o != [0, 0]]
                     + [[4, 4], [4, -4], [-4, 4], [-4, -4]]))
-STILL = ((0, 0),)
+STILL = ((0, 0),)  # version-1 models: a copied block repeats frame t-1 in place
 # Copies from older frames (config.history = L): a copied block may instead read frame t-lag with one of
 # the same vectors, for one lag per frame in 2..L chosen by the encoder. Sprites that animate in cycles
 # (SpaceInvaders' aliens return to a pose every few frames) are copies from an older frame, never from t-1.
-MAX_HISTORY = 32  # version-1 models: a copied block repeats frame t-1 in place
+MAX_HISTORY = 32
 
 CURRENT_OFFSETS = ((0, -1), (0, -2), (0, -3), (-1, -2), (-1, -1), (-1, 0), (-2, 0), (-2, -1), (-2, 1), (-3, 0))
 

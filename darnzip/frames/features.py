@@ -236,7 +236,7 @@ class MotionMatcher:
                 return result
         cfg, m = self.cfg, self.cfg.margin
         h, w = cfg.height, cfg.width
-        if cfg.block == 8 and w % 8 == 0:
+        if self._word_rows:
             result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), prev)
         else:
             pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
@@ -248,10 +248,9 @@ class MotionMatcher:
 
     def for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
         """(n,) block indices -> (len(others), n, motions) bool: rows of `self(frame, other)` for those
-        blocks only, per frame of `others`, cheap enough for the encoder to try every older frame on the
-        few blocks no copy of t-1 codes (the word positions are worked out once for all of them)."""
+        blocks only, per frame of `others` (the word positions are worked out once for all of them)."""
         cfg = self.cfg
-        if not (cfg.block == 8 and cfg.width % 8 == 0):
+        if not self._word_rows:
             return np.stack([self(frame, other, remember=False)[blocks] for other in others])
         m = cfg.margin
         rows, bx, wanted = self._block_words(frame, blocks)
@@ -262,15 +261,10 @@ class MotionMatcher:
         _, padded_rows, words_per_row = self._shifted_words(others[0]).shape  # (dx values, padded H, W / 8)
         at = ((dxi[None, :, None] * padded_rows + m - dy[None, :, None] + rows[:, None, :]) * words_per_row
               + bx[:, None, None])  # (n, motions, k) flat word positions
-        outside = ~(rows < cfg.height)  # rows past the frame's edge match (a block's first row never is)
+        outside = ~(rows < cfg.height)[:, None, :]  # rows past the frame's edge match
         for i, other in enumerate(others):
-            words = self._shifted_words(other).reshape(-1)
-            # the first rows rule out most vectors; the other rows are compared where they match
-            first = words.take(at[:, :, 0]) == wanted[:, :1]
-            block, vector = np.nonzero(first)
-            rest = (words.take(at[block, vector, 1:]) == wanted[block, 1:]) | outside[block, 1:]
-            first[block, vector] = rest.all(axis=1)
-            out[i] = first
+            seen = self._shifted_words(other).reshape(-1).take(at)
+            out[i] = ((seen == wanted[:, None, :]) | outside).all(axis=2)
         return out
 
     def likely_for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
@@ -278,7 +272,7 @@ class MotionMatcher:
         different blocks' hashes collide, so only for estimates (the encoder's choice of lag), never for
         what a copy reproduces. Blocks cut by the frame's bottom edge are compared exactly."""
         cfg = self.cfg
-        if not (cfg.block == 8 and cfg.width % 8 == 0):
+        if not self._word_rows:
             return self.for_blocks(frame, others, blocks)
         m = cfg.margin
         rows, bx, wanted = self._block_words(frame, blocks)
@@ -319,6 +313,11 @@ class MotionMatcher:
             hashes += words[:, r:r + count] * _ROW_FACTORS[r]
         self._hashes = [(other, hashes)] + self._hashes[:max(self.cfg.history, 1)]
         return hashes
+
+    @functools.cached_property
+    def _word_rows(self) -> bool:
+        """Whether a block row is one uint64 word (8-pixel blocks, width a multiple of 8): the fast paths."""
+        return self.cfg.block == 8 and self.cfg.width % 8 == 0
 
     @functools.cached_property
     def _vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
