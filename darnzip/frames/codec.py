@@ -1,18 +1,22 @@
 """Bits-back coding of one frame given the two before it: a push/pop pair on one ANS stack.
 
 push(x): pop h_b ~ q for the blocks that a copy of frame t-1 reproduces (other blocks have h_b = 1 for
-certain), push the pixels of the blocks with h_b = 1 under the pixel model (one categorical call), push
+certain; still models), pop the copied blocks' motion vectors from their posterior (models with a vector
+posterior), push the pixels of the blocks with h_b = 1 under the pixel model (one categorical call), push
 the copied blocks' motion vectors under their prior (one categorical call; moving models only), push h
-under the prior (one Bernoulli call). pop is the exact reverse. Both sides compute every probability with
+under the prior (latent_context.py: one Bernoulli call, or one per anti-diagonal of blocks when decoding
+a model with a latent context). pop is the exact reverse. Both sides compute every probability with
 ExactFrameModel.
 
-A copied block's vector is not drawn from a posterior: it is the likeliest vector under the prior among
-those that reproduce the block (a point mass, so there is nothing to give back). constriction gives every
-symbol some probability, so a posterior restricted to the matching vectors could hand out a vector that
-does not reproduce the block; a deterministic choice cannot. Likewise a changed block that a vector
-reproduces is copied or drawn by the encoder's choice (whichever codes shorter), and an unchanged block is
-always copied: q is a point mass everywhere in a moving model. Still models give bits back over their
-unchanged blocks.
+A copied block's vector is the likeliest vector under the prior among those that reproduce the block (a
+point mass, nothing to give back), unless the model has a vector posterior: then it is popped from q(v),
+the prior restricted to exactly those vectors, and the decoder, which knows them once the frame is
+decoded, pushes it back. A copy then costs -log2 of the prior mass of all the vectors that reproduce the
+block, not of the likeliest one. q is coded over the reproducing vectors alone (constriction gives every
+symbol of a categorical some probability, so a q over all vectors could hand out one that does not
+reproduce the block). A changed block that a vector reproduces is copied or drawn by the encoder's choice
+(whichever codes shorter), and an unchanged block is always copied: h's q is a point mass in a moving
+model. Still models give bits back over their unchanged blocks' h.
 
 Models with a history also let a copied block read one older frame t-lag (2 <= lag <= config.history)
 with any of the vectors: the encoder picks the lag per frame (the one that codes the blocks no copy of
@@ -28,11 +32,10 @@ import torch
 
 from .coder_features import CoderFeatures
 from .features import available_from, drawn_pixels, geometry, MotionMatcher
+from .latent_context import BERNOULLI, PROB_SCALE, LatentPrior
 from .model import ExactFrameModel
 
-BERNOULLI = constriction.stream.model.Bernoulli(perfect=False)
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
-PROB_SCALE = 1.0 / (1 << 16)
 
 
 class FrameDecodeError(ValueError):
@@ -83,6 +86,10 @@ class FrameCodec:
         self.geometry = geometry(model.cfg)
         self.matcher = MotionMatcher(model.cfg)
         self.features = CoderFeatures(model.cfg)
+        # called, if set, with what each pushed frame was coded with: (latent prior, h, motion prior or
+        # None, copied blocks, whether they may read an older frame, their reproducing vectors or None).
+        # The scripts that fit tables on coded play read it; coding never does.
+        self.observer = None
         # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
         # when its block is copied (training cannot know which unchanged blocks the coder will draw), so
         # their availability map is the same for every frame.
@@ -91,8 +98,8 @@ class FrameCodec:
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
         """What frame t's probabilities condition on: padded t-1, the stacked padded t-1 and t-2 (flat)
-        that pixel contexts read, prior features, motion buckets, and (moving models) the motion prior's
-        inputs."""
+        that pixel contexts read, the prior over h, motion buckets, and (moving models) the motion
+        prior."""
         cfg, features = self.cfg, self.features
         if prev2 is None and cfg.moving:
             # Moving models see a stream's start as a still scene (t-2 = t-1): their pixel tables, trained on
@@ -102,11 +109,15 @@ class FrameCodec:
         padded_prev = features.padded(prev)
         padded_prev2 = features.padded(prev2) if prev2 is not None else np.full_like(padded_prev, cfg.outside)
         stacked = np.concatenate([padded_prev.ravel(), padded_prev2.ravel()])
-        motion_prior = None
+        motion_prior, unmatched_around = None, None
         if cfg.moving:
             predicted = self.matcher(prev, prev2)  # prev2 is set for moving models (above)
             motion_prior = MotionPrior(self.model, bucket, predicted, features.global_motion(predicted, bucket))
-        return padded_prev, stacked, prior_idx, prior_ring, bucket, motion_prior
+            if cfg.latent_context:
+                unmatched_around = features.count_around(~predicted.any(axis=1))
+        latent_prior = LatentPrior(self.model, self.model.block_logits("prior", prior_idx, prior_ring),
+                                   unmatched_around)
+        return padded_prev, stacked, latent_prior, bucket, motion_prior
 
     def _posterior(self, frame: np.ndarray, prev: np.ndarray, bucket: np.ndarray):
         """Which blocks changed since frame t-1, then either q(h_b = 1) (2**-16 units) for every block
@@ -187,9 +198,13 @@ class FrameCodec:
              bits_back: bool = True, older: dict[int, np.ndarray] | None = None) -> FrameBits:
         """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value. `older`
         maps lags (2 and up) to the frames t-lag that a history model may copy from."""
-        _, stacked, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
+        _, stacked, latent_prior, bucket, motion_prior = self._context(prev, prev2)
         changed, p_q, matches = self._posterior(frame, prev, bucket)
-        p_prior = self.model.block_probabilities("prior", prior_idx, prior_ring) * PROB_SCALE
+        # what the choices below price h with: with a latent context, its prior as if only the blocks no
+        # vector reproduces were drawn, then as the first choice of copies left it (the decoder never
+        # needs these)
+        must_draw = changed if matches is None else changed & ~matches.any(axis=1)
+        p_prior = latent_prior.probabilities(must_draw.astype(np.int64))
         free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
         bits = FrameBits()
@@ -213,6 +228,10 @@ class FrameCodec:
                 block = (y // self.cfg.block) * self.cfg.blocks_x + xx // self.cfg.block
                 block_bits = np.bincount(block, weights=pixel_bits, minlength=self.cfg.blocks)
                 self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits)
+                if self.cfg.latent_context:
+                    p_prior = latent_prior.probabilities(h)
+                    h = changed.astype(np.int32)
+                    self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits)
                 if len(lags) > 1:
                     lag = self._choose_lag(frame, older, lags, h, matches, p_prior, motion_prior, block_bits)
                     if lag:  # choose again with the older frame's vectors too (h is `changed` for moving models)
@@ -222,13 +241,16 @@ class FrameCodec:
                 drawn = h[block] == 1
                 probs, symbols, pixel_bits = probs[drawn], symbols[drawn], pixel_bits[drawn]
             bits.blocks_drawn = int(h.sum())
+        copies = np.flatnonzero(h == 0)
+        if matches is not None and len(copies):  # h, the lag and the copies are settled: pick the vectors
+            weights = motion_prior.weights(copies, lag > 0)
+            vectors, vector_posterior = self._pick_vectors(coder, weights, matches[copies], bits_back)
+            bits.posterior += vector_posterior
+        if bits.blocks_drawn:
             if len(symbols):
                 coder.encode_reverse(symbols, CATEGORICAL, probs)
             bits.pixels = float(pixel_bits.sum())
-        copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):
-            weights = motion_prior.weights(copies, lag > 0)
-            vectors = self._canonical_vectors(weights, matches[copies]).astype(np.int32)
             probs = weights / weights.sum(axis=1, keepdims=True)
             coder.encode_reverse(vectors, CATEGORICAL, probs)
             bits.prior += float(-np.log2(probs[np.arange(len(vectors)), vectors]).sum())
@@ -238,15 +260,67 @@ class FrameCodec:
                 coder.encode_reverse(symbol, CATEGORICAL, probs)
                 bits.prior += float(-np.log2(probs[0, symbol[0]]))
                 bits.lag = lag
-        coder.encode_reverse(h, BERNOULLI, p_prior)
-        bits.prior += _bits(p_prior, h)
+        bits.prior += latent_prior.encode(coder, h)
+        if self.observer is not None:
+            self.observer(latent_prior, h, motion_prior, copies, lag > 0,
+                          None if matches is None else matches[copies])
         return bits
+
+    @staticmethod
+    def _vector_posteriors(weights: np.ndarray, reproducing: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """q(v) of copied blocks (rows of prior `weights`) with more than one reproducing vector: the prior
+        restricted to those vectors. Grouped by how many there are, so that q never gives a vector that
+        does not reproduce its block any probability: (rows, their vectors' columns, q) per group."""
+        counts = reproducing.sum(axis=1)
+        rows = np.flatnonzero(counts > 1)
+        if not len(rows):
+            return []
+        rows = rows[np.argsort(counts[rows], kind="stable")]  # by k, block order within one k
+        row_of, columns = np.nonzero(reproducing[rows])  # each row's columns, increasing
+        q = weights[rows[row_of], columns].astype(np.float64)
+        sizes = counts[rows]
+        k_values, starts = np.unique(sizes, return_index=True)
+        bounds = np.append(starts, len(rows))
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        groups = []
+        for k, lo, hi in zip(k_values.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
+            cols = columns[offsets[lo]:offsets[hi]].reshape(hi - lo, k)
+            group_q = q[offsets[lo]:offsets[hi]].reshape(hi - lo, k)
+            groups.append((rows[lo:hi], cols, group_q / group_q.sum(axis=1, keepdims=True)))
+        return groups
+
+    def _pick_vectors(self, coder, weights: np.ndarray, reproducing: np.ndarray, bits_back: bool):
+        """The copied blocks' vectors and their posterior information (bits). With a vector posterior and
+        bits back, each is popped from q(v); otherwise it is the canonical vector (q a point mass)."""
+        vectors = self._canonical_vectors(weights, reproducing).astype(np.int32)
+        if not (self.cfg.vector_posterior and bits_back):
+            return vectors, 0.0
+        information = 0.0
+        for rows, columns, q in self._vector_posteriors(weights, reproducing):
+            picked = coder.decode(CATEGORICAL, q)
+            vectors[rows] = columns[np.arange(len(rows)), picked]
+            information += float(-np.log2(q[np.arange(len(rows)), picked]).sum())
+        return vectors, information
+
+    def _return_vector_bits(self, coder, weights: np.ndarray, reproducing: np.ndarray, vectors: np.ndarray) -> None:
+        """The decoder's half of `_pick_vectors` with bits back: push each vector back under q, last
+        group first."""
+        if not reproducing[np.arange(len(vectors)), vectors].all():
+            raise FrameDecodeError("a copied block's motion vector does not reproduce it")
+        for rows, columns, q in reversed(self._vector_posteriors(weights, reproducing)):
+            picked = np.argmax(columns == vectors[rows, None], axis=1).astype(np.int32)
+            coder.encode_reverse(picked, CATEGORICAL, q)
 
     def _copy_costs(self, blocks, matches, p_prior, motion_prior, pixel_bits, history: bool):
         """Bits to copy (inf where nothing reproduces the block) and to draw each of `blocks`, h included.
-        `matches` is (n, V), or (sets, n, V) to price several sets of reproducing vectors at once."""
+        `matches` is (n, V), or (sets, n, V) to price several sets of reproducing vectors at once. A copy
+        costs its vector's prior information less, with a vector posterior, what q gives back: the prior
+        mass of all the vectors that reproduce the block."""
         weights = motion_prior.weights(blocks, history)
-        best = np.where(matches, weights, -1).max(axis=-1)  # the canonical vector's weight (weights are >= 1)
+        if self.cfg.vector_posterior:
+            best = np.where(matches, weights, 0).sum(axis=-1)
+        else:
+            best = np.where(matches, weights, -1).max(axis=-1)  # the canonical vector's weight (weights >= 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             copy_bits = np.where(best > 0, -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks]),
                                  np.inf)
@@ -293,8 +367,8 @@ class FrameCodec:
             older: dict[int, np.ndarray] | None = None) -> np.ndarray:
         """Decode one frame: the exact inverse of `push` with the same context."""
         cfg = self.cfg
-        padded_prev, stacked, prior_idx, prior_ring, bucket, motion_prior = self._context(prev, prev2)
-        h = coder.decode(BERNOULLI, self.model.block_probabilities("prior", prior_idx, prior_ring) * PROB_SCALE)
+        padded_prev, stacked, latent_prior, bucket, motion_prior = self._context(prev, prev2)
+        h = latent_prior.decode(coder)
         copies = np.flatnonzero(h == 0)
         vectors, lag, lags = None, 0, self._lags(older)
         if motion_prior is not None and len(copies):
@@ -328,7 +402,9 @@ class FrameCodec:
         if lag:
             matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
         if vectors is not None:
-            if not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):
+            if cfg.vector_posterior and bits_back:
+                self._return_vector_bits(coder, weights, matches[copies], vectors)
+            elif not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):
                 raise FrameDecodeError("a copied block's motion vector is not the one the encoder chooses")
         if self.cfg.moving and h[~changed].any():
             raise FrameDecodeError("an unchanged block is drawn, which a moving model never does")

@@ -75,6 +75,11 @@ class CoderFeatures:
         return (bucket * NEIGHBOUR_VALUES + neighbours.ravel(),
                 np.minimum(ring, RING_VALUES - 1).ravel(), bucket)
 
+    def count_around(self, active: np.ndarray) -> np.ndarray:
+        """(blocks,) bool -> (blocks,) active blocks among each block's 3 x 3 (itself included)."""
+        grid = active.reshape(self.cfg.blocks_y, self.cfg.blocks_x)
+        return (self._neighbour_counts(grid)[0] + grid).ravel()
+
     def posterior(self, changed: np.ndarray, bucket: np.ndarray):
         """`posterior_features` (flattened): `changed` is the (blocks_y, blocks_x) grid of changed blocks."""
         neighbours, ring = self._neighbour_counts(changed)

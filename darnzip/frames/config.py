@@ -47,6 +47,13 @@ MAX_HISTORY = 32
 CURRENT_OFFSETS = ((0, -1), (0, -2), (0, -3), (-1, -2), (-1, -1), (-1, 0), (-2, 0), (-2, -1), (-2, 1), (-3, 0))
 
 
+def _flag(d: dict, name: str) -> bool:
+    value = d.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class FrameConfig:
     height: int
@@ -59,6 +66,8 @@ class FrameConfig:
     offsets_current: tuple[tuple[int, int], ...] = CURRENT_OFFSETS
     motions: tuple[tuple[int, int], ...] = STILL
     history: int = 0  # oldest frame t-L a copied block may read (0: frame t-1 only; moving models)
+    latent_context: bool = False  # p(h_b) also reads h of earlier blocks in the frame (latent_context.py)
+    vector_posterior: bool = False  # a copy's vector is drawn from q(v) over the vectors that reproduce it
 
     @property
     def moving(self) -> bool:
@@ -126,7 +135,9 @@ class FrameConfig:
             "offsets_prev2": [list(o) for o in self.offsets_prev2],
             "offsets_current": [list(o) for o in self.offsets_current],
         } | ({"motions": [list(v) for v in self.motions]} if self.moving else {}) \
-            | ({"history": self.history} if self.history else {})
+            | ({"history": self.history} if self.history else {}) \
+            | ({"latent_context": True} if self.latent_context else {}) \
+            | ({"vector_posterior": True} if self.vector_posterior else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -138,6 +149,10 @@ class FrameConfig:
             raise ValueError("motion vectors must be distinct and start with (0, 0)")
         if self.history and not (self.moving and 2 <= self.history <= MAX_HISTORY):
             raise ValueError(f"history needs motion vectors and a lag of 2 to {MAX_HISTORY}")
+        if self.latent_context and not self.moving:
+            raise ValueError("latent context needs motion vectors (it reads which blocks no copy reproduced)")
+        if self.vector_posterior and not self.moving:
+            raise ValueError("a vector posterior needs motion vectors")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FrameConfig":
@@ -154,4 +169,6 @@ class FrameConfig:
             offsets_current=tuple(tuple(int(v) for v in o) for o in d["offsets_current"]),
             motions=tuple(tuple(int(v) for v in o) for o in d.get("motions", STILL)),
             history=int(d.get("history", 0)),
+            latent_context=_flag(d, "latent_context"),
+            vector_posterior=_flag(d, "vector_posterior"),
         )

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ..quantized import EXACT_FLOAT32_LIMIT, sigmoid_table
 from .config import MOTION_BUCKETS, NEIGHBOUR_VALUES, RING_VALUES, FrameConfig
+from .latent_context import CONTEXTS, LOGIT_BINS, LOWEST_BIN
 
 ACTIVATION_LEVELS = 16  # hidden activation = clip(round(4a), 0, 16) / 4, as in the MNIST model
 EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
@@ -38,6 +39,13 @@ def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
     if cfg.history:
         shapes |= {"history_bucket": (MOTION_BUCKETS,), "lag_base": (cfg.history,)}
     return shapes
+
+
+def context_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
+    """Models with a latent context: the logit offset of p(h_b) per context of block b (latent_prior.py)
+    and per whole-nat bin of the block's own prior logit. Fitted on coded play by
+    scripts/add_latent_context.py; training carries it unchanged."""
+    return {"prior_context": (CONTEXTS, LOGIT_BINS)} if cfg.latent_context else {}
 
 
 def exp_table(frac_bits: int) -> np.ndarray:
@@ -65,8 +73,8 @@ class FrameDarn(torch.nn.Module):
         self.hidden_bias = torch.nn.Parameter(torch.zeros(cfg.hidden))
         self.output = torch.nn.Parameter(torch.randn(cfg.hidden, cfg.colours) * 0.1)
         self.output_bias = torch.nn.Parameter(torch.zeros(cfg.colours))
-        self.table_names = TABLE_NAMES + tuple(motion_shapes(cfg))
-        for name, shape in motion_shapes(cfg).items():
+        self.table_names = TABLE_NAMES + tuple(motion_shapes(cfg)) + tuple(context_shapes(cfg))
+        for name, shape in (motion_shapes(cfg) | context_shapes(cfg)).items():
             self.register_parameter(name, torch.nn.Parameter(torch.zeros(shape)))
         if cfg.moving:
             with torch.no_grad():
@@ -133,6 +141,7 @@ class ExactFrameModel:
             "q_ring": (RING_VALUES,), "q_position": (cfg.blocks,),
             "pixel_table": (cfg.vocabulary, cfg.hidden + cfg.colours), "hidden_bias": (cfg.hidden,),
             "output": (cfg.hidden, cfg.colours), "output_bias": (cfg.colours,), **motion_shapes(cfg),
+            **context_shapes(cfg),
         }
         for name, shape in expected.items():
             if name not in tensors or tuple(tensors[name].shape) != shape:
@@ -166,17 +175,33 @@ class ExactFrameModel:
         bound[cfg.hidden:] += out
         blocks = [t[a].abs().max() + t[b].abs().max() + t[c].abs().max()
                   for a, b, c in (("prior_table", "prior_ring", "prior_position"), ("q_table", "q_ring", "q_position"))]
+        if cfg.latent_context:
+            blocks[0] = blocks[0] + t["prior_context"].abs().max()
         if cfg.moving:
             blocks.append(sum(t[k].abs().max() for k in motion_shapes(cfg)))
         if bound.max() >= EXACT_FLOAT32_LIMIT or max(blocks) >= EXACT_FLOAT32_LIMIT:
             raise ValueError("model weights too large for exact float32 sums")
 
-    def block_probabilities(self, which: str, idx: np.ndarray, ring: np.ndarray) -> np.ndarray:
-        """P(h_b = 1) under the prior ("prior") or the posterior ("q") for one frame's (blocks,) features,
-        as int64 in units of 2**-16."""
+    def block_logits(self, which: str, idx: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """Integer logits of h_b = 1 under the prior ("prior", before any latent context) or the posterior
+        ("q") for one frame's (blocks,) features."""
         n = self.integers
-        logits = n[f"{which}_table"][idx] + n[f"{which}_ring"][ring] + n[f"{which}_position"]
+        return n[f"{which}_table"][idx] + n[f"{which}_ring"][ring] + n[f"{which}_position"]
+
+    def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
+        """Integer logits -> P = 1 as int64 in units of 2**-16 (the stored sigmoid table)."""
         return self.sigmoid[np.clip(logits, -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit]
+
+    def block_probabilities(self, which: str, idx: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """P(h_b = 1) under the prior ("prior", before any latent context) or the posterior ("q") for one
+        frame's (blocks,) features, as int64 in units of 2**-16."""
+        return self.probabilities_of(self.block_logits(which, idx, ring))
+
+    def context_logits(self, base: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        """Prior logits of some blocks given their base logits and latent contexts (latent_context.py):
+        the base plus the offset for the context and the base's whole-nat bin (arrays broadcast)."""
+        bins = np.clip(base >> self.frac_bits, LOWEST_BIN, LOWEST_BIN + LOGIT_BINS - 1) - LOWEST_BIN
+        return base + self.integers["prior_context"][contexts, bins]
 
     def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
                        history: bool = False) -> np.ndarray:
