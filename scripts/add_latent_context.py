@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from darnzip.frames.derive import derive_arguments, save_derived, training_frames
-from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, LOWEST_BIN
-from darnzip.frames.model import build_exact, motion_shapes
+from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, logit_bins
+from darnzip.frames.model import FrameDarn, build_exact, motion_shapes
 from darnzip.registry import resolve_frame_model
 
 MOTION_TABLES = ("motion_base", "motion_still", "motion_repeat", "motion_global", "history_bucket")
@@ -75,9 +75,8 @@ def code(loaded, cfg, tensors, chunks, motion_every: int = 4):
 def fit_offsets(recorder: Recorder, frac_bits: int, l2: float = 1e-2) -> np.ndarray:
     """(CONTEXTS, LOGIT_BINS) offsets in nats maximising the likelihood of the recorded latents."""
     base, contexts, h = (np.concatenate(v) for v in zip(*recorder.latents))
-    bins = np.clip(base >> frac_bits, LOWEST_BIN, LOWEST_BIN + LOGIT_BINS - 1) - LOWEST_BIN
+    index = torch.from_numpy(contexts * LOGIT_BINS + logit_bins(base, frac_bits))
     base = torch.from_numpy(base / float(1 << frac_bits))
-    index = torch.from_numpy(contexts * LOGIT_BINS + bins)
     target = torch.from_numpy(h.astype(np.float64))
     table = torch.zeros(CONTEXTS * LOGIT_BINS, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([table], max_iter=300, line_search_fn="strong_wolfe")
@@ -95,9 +94,13 @@ def fit_offsets(recorder: Recorder, frac_bits: int, l2: float = 1e-2) -> np.ndar
 
 def fit_motion(loaded, recorder: Recorder, start: dict, l2: float = 1e-3) -> dict:
     """Motion tables (nats) maximising sum over recorded copies of log (prior mass of the vectors that
-    reproduce the block): what a copy costs under the vector posterior. The logits are those of
-    ExactFrameModel.motion_weights."""
-    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in start.items()}
+    reproduce the block): what a copy costs under the vector posterior. The logits are the training
+    model's (FrameDarn.motion_logits), with the older frame's columns as in ExactFrameModel.motion_weights."""
+    model = FrameDarn(loaded.config).double()  # only its motion tables are used
+    params = {k: getattr(model, k) for k in start}
+    with torch.no_grad():
+        for k, v in start.items():
+            params[k].copy_(torch.from_numpy(np.asarray(v, dtype=np.float64)))
     groups = []
     for history in (False, True):
         rows = [r for r in recorder.copies if r[4] == history]
@@ -107,12 +110,9 @@ def fit_motion(loaded, recorder: Recorder, start: dict, l2: float = 1e-3) -> dic
             groups.append((history, bucket.long(), predicted.double(), shared.double(), reproducing))
 
     def logits(history, bucket, predicted, shared):
-        p = params
-        out = p["motion_base"] + p["motion_repeat"][bucket][:, None] * predicted + \
-            p["motion_global"][bucket][:, None] * shared
-        out = torch.cat([out[:, :1] + p["motion_still"][bucket][:, None], out[:, 1:]], dim=1)
+        out = model.motion_logits(bucket[:, None], predicted[:, None], shared)[:, 0]  # one block per row
         if history:
-            out = torch.cat([out, p["motion_base"] + p["history_bucket"][bucket][:, None]], dim=1)
+            out = torch.cat([out, model.motion_base + model.history_bucket[bucket][:, None]], dim=1)
         return out
 
     opt = torch.optim.LBFGS(list(params.values()), max_iter=40, line_search_fn="strong_wolfe")

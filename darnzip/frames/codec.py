@@ -32,7 +32,7 @@ import torch
 
 from .coder_features import CoderFeatures
 from .features import available_from, drawn_pixels, geometry, MotionMatcher
-from .latent_context import BERNOULLI, PROB_SCALE, LatentPrior
+from .latent_context import BERNOULLI, PROB_SCALE, LatentPrior, information
 from .model import ExactFrameModel
 
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
@@ -54,11 +54,6 @@ class FrameBits:
     @property
     def free_energy(self) -> float:
         return self.prior + self.pixels - self.posterior
-
-
-def _bits(p_one: np.ndarray, values: np.ndarray) -> float:
-    p = np.where(values == 1, p_one, 1.0 - p_one)
-    return float(-np.log2(p).sum())
 
 
 class MotionPrior:
@@ -214,7 +209,7 @@ class FrameCodec:
                 h[free] = coder.decode(BERNOULLI, p_free)
             else:
                 h[free] = (p_free >= 0.5).astype(np.int32)
-            bits.posterior = _bits(p_free, h[free])
+            bits.posterior = information(p_free, h[free])
         current = self.features.padded(frame).ravel()
         lag, lags = 0, self._lags(older)
         if h.any():

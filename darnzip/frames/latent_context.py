@@ -28,6 +28,22 @@ LOWEST_BIN = -12  # bins of the base logit: floor(logit in nats), clipped to -12
 LOGIT_BINS = 16
 
 
+def logit_bins(base: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Each base logit's bin (0..LOGIT_BINS - 1): its floor in whole nats, clipped."""
+    return np.clip(base >> frac_bits, LOWEST_BIN, LOWEST_BIN + LOGIT_BINS - 1) - LOWEST_BIN
+
+
+def context_index(neighbours: np.ndarray, around: np.ndarray) -> np.ndarray:
+    """A block's context from its latent neighbours (4 left + 2 above + 1 above-left) and how many blocks
+    around it no copy reproduced in t-1 (capped)."""
+    return neighbours * (UNMATCHED_CAP + 1) + around
+
+
+def information(p_one: np.ndarray, values: np.ndarray) -> float:
+    """Bits of binary `values` under P(1) = `p_one`."""
+    return float(-np.log2(np.where(values == 1, p_one, 1.0 - p_one)).sum())
+
+
 @functools.lru_cache(maxsize=8)
 def diagonal_order(blocks_y: int, blocks_x: int) -> np.ndarray:
     """Block indices by anti-diagonal, raster order within one: the order latents are coded in."""
@@ -78,7 +94,7 @@ class LatentPrior:
         grid = np.zeros((self.cfg.blocks_y + 1, self.cfg.blocks_x + 1), dtype=np.int64)
         grid[1:, 1:] = h.reshape(self.cfg.blocks_y, self.cfg.blocks_x)
         left, above, above_left = grid[self.y + 1, self.x], grid[self.y, self.x + 1], grid[self.y, self.x]
-        return ((left * 2 + above) * 2 + above_left) * (UNMATCHED_CAP + 1) + self.around
+        return context_index(left * 4 + above * 2 + above_left, self.around)
 
     def probabilities(self, h: np.ndarray) -> np.ndarray:
         """P(h_b = 1) of every block given the frame's latents `h` (only those a context reads count)."""
@@ -94,7 +110,7 @@ class LatentPrior:
             coder.encode_reverse(h[order], BERNOULLI, p[order])
         else:
             coder.encode_reverse(h, BERNOULLI, p)
-        return float(-np.log2(np.where(h == 1, p, 1.0 - p)).sum())
+        return information(p, h)
 
     def decode(self, coder) -> np.ndarray:
         """Pop a frame's latents (the inverse of `encode`)."""
@@ -103,7 +119,7 @@ class LatentPrior:
             return coder.decode(BERNOULLI, self.model.probabilities_of(self.base) * PROB_SCALE)
         # every block's probability for each of the 8 values its three latent neighbours can take, worked
         # out at once; the loop then reads one row per block, picked by its neighbours so far
-        contexts = np.arange(8) * (UNMATCHED_CAP + 1) + self.around[:, None]
+        contexts = context_index(np.arange(8), self.around[:, None])
         rows = self.model.probabilities_of(self.model.context_logits(self.base[:, None], contexts)).ravel() * PROB_SCALE
         right, below, below_right = successors(cfg.blocks_y, cfg.blocks_x)
         neighbours = np.zeros(cfg.blocks + 1, dtype=np.int64)  # 4 left + 2 above + 1 above-left, as decoded

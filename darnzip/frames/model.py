@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..quantized import EXACT_FLOAT32_LIMIT, sigmoid_table
 from .config import MOTION_BUCKETS, NEIGHBOUR_VALUES, RING_VALUES, FrameConfig
-from .latent_context import CONTEXTS, LOGIT_BINS, LOWEST_BIN
+from .latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 
 ACTIVATION_LEVELS = 16  # hidden activation = clip(round(4a), 0, 16) / 4, as in the MNIST model
 EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
@@ -42,7 +42,7 @@ def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
 
 
 def context_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
-    """Models with a latent context: the logit offset of p(h_b) per context of block b (latent_prior.py)
+    """Models with a latent context: the logit offset of p(h_b) per context of block b (latent_context.py)
     and per whole-nat bin of the block's own prior logit. Fitted on coded play by
     scripts/add_latent_context.py; training carries it unchanged."""
     return {"prior_context": (CONTEXTS, LOGIT_BINS)} if cfg.latent_context else {}
@@ -200,8 +200,7 @@ class ExactFrameModel:
     def context_logits(self, base: np.ndarray, contexts: np.ndarray) -> np.ndarray:
         """Prior logits of some blocks given their base logits and latent contexts (latent_context.py):
         the base plus the offset for the context and the base's whole-nat bin (arrays broadcast)."""
-        bins = np.clip(base >> self.frac_bits, LOWEST_BIN, LOWEST_BIN + LOGIT_BINS - 1) - LOWEST_BIN
-        return base + self.integers["prior_context"][contexts, bins]
+        return base + self.integers["prior_context"][contexts, logit_bins(base, self.frac_bits)]
 
     def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
                        history: bool = False) -> np.ndarray:
