@@ -122,10 +122,20 @@ def context_model(history_model, tmp_path_factory):
                                 list(sprite_frames(60, seed=21)))
 
 
-@pytest.fixture(params=["still", "moving", "history", "context"])
+@pytest.fixture(scope="module")
+def class_model(context_model, tmp_path_factory):
+    """The context model whose copies code their vector's class instead of popping it from the posterior
+    (what scripts/add_vector_classes.py ships)."""
+    cfg, tensors = _script("add_vector_classes").with_vector_classes(context_model)
+    stem = tmp_path_factory.mktemp("class-model") / "sprites-classes-v1"
+    save_frame_model(stem, "sprites-classes-v1", cfg, tensors, context_model.exact.frac_bits, context_model.reference)
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+@pytest.fixture(params=["still", "moving", "history", "context", "class"])
 def any_model(request):
-    """Each test that takes this runs with a still model, a moving one, one with a history, and one with a
-    latent context."""
+    """Each test that takes this runs with a still model, a moving one, one with a history, one with a
+    latent context and a vector posterior, and one with a latent context and vector classes."""
     return request.getfixturevalue(f"{request.param}_model" if request.param != "still" else "frame_model")
 
 
@@ -376,7 +386,7 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
     assert r.exit_code == 0, r.output
-    assert "atari-pong-v4" in r.output and "40 modelled" in r.output  # the newest of v1 to v4
+    assert "atari-pong-v5" in r.output and "40 modelled" in r.output  # the newest of v1 to v5
     r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
@@ -545,6 +555,27 @@ def test_key_frames_code_a_reset_from_a_reference(any_model, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(starting, richer.chunk_codec().decode(chunk, 0)))
 
 
+def test_key_frame_trials_plans_are_reused_exactly(class_model, tmp_path, monkeypatch):
+    """A model whose plans pop nothing reuses the key-frame trials' plans in the real pass: the chunk is the
+    same, word for word, as when every frame is worked out again, and fewer frames are planned."""
+    from darnzip.frames import codec as frame_codec
+    from darnzip.frames.container import KIND_KEY
+
+    screen = _reset_screen(class_model)
+    richer = _with_references(class_model, screen[None], tmp_path, "sprites-classes-refs")
+    frames = list(sprite_frames(30, seed=8))
+    frames[12] = class_model.palette.to_rgb(screen)
+    planned = []
+    plan = frame_codec.FrameCodec.plan
+    monkeypatch.setattr(frame_codec.FrameCodec, "plan", lambda self, *a, **k: planned.append(1) or plan(self, *a, **k))
+    reused, _ = richer.chunk_codec().encode(frames)
+    with_reuse = len(planned)
+    monkeypatch.setattr(frame_codec.FrameCodec, "plans_need_the_coder", property(lambda self: True))
+    fresh, _ = richer.chunk_codec().encode(frames)
+    assert np.array_equal(reused.words, fresh.words) and np.array_equal(reused.kinds, fresh.kinds)
+    assert 12 in np.flatnonzero(reused.kinds == KIND_KEY) and with_reuse < len(planned) - with_reuse
+
+
 def test_key_frame_naming_a_missing_reference_is_rejected(frame_model, tmp_path):
     screen = _reset_screen(frame_model)
     richer = _with_references(frame_model, screen[None], tmp_path, "sprites-refs-2")
@@ -637,8 +668,7 @@ def test_latents_decode_one_diagonal_at_a_time_exactly():
         coder = constriction.stream.stack.AnsCoder()
         coder.encode_reverse(np.array([3], dtype=np.int32), constriction.stream.model.Categorical(perfect=False),
                              np.full((1, 5), 0.2))  # something underneath that must survive
-        bits = prior.encode(coder, h)
-        assert bits == pytest.approx(-np.log2(np.where(h == 1, prior.probabilities(h), 1 - prior.probabilities(h))).sum())
+        prior.push(coder, h, prior.probabilities(h))
         decoder = constriction.stream.stack.AnsCoder(coder.get_compressed())
         assert np.array_equal(prior.decode(decoder), h)
         assert decoder.decode(constriction.stream.model.Categorical(perfect=False), np.full((1, 5), 0.2))[0] == 3
@@ -722,3 +752,97 @@ def test_latent_context_needs_motion_vectors_and_survives_the_model_file(context
         FrameConfig(24, 40, (1, 2), vector_posterior=True)
     cfg = FrameConfig(24, 40, (1, 2), motions=MOTIONS, vector_posterior=True)
     assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg and context_model.config.vector_posterior
+
+
+def _exact_first_of_class(cfg: FrameConfig, sources: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
+    """The vector classes by definition: per block and vector (source s, motion v at column s * V + v),
+    the first column that reads exactly the same pixels for the block's pixels inside the frame."""
+    m, k = cfg.margin, cfg.block
+    out = np.empty((len(blocks), len(sources) * len(cfg.motions)), dtype=np.int64)
+    for row, b in enumerate(blocks):
+        by, bx = divmod(int(b), cfg.blocks_x)
+        reads = []
+        for source in sources:
+            pp = np.full((cfg.height + 2 * m, cfg.width + 2 * m), cfg.outside, dtype=np.int64)
+            pp[m:m + cfg.height, m:m + cfg.width] = source
+            for dy, dx in cfg.motions:
+                y0, x0 = by * k, bx * k
+                y1, x1 = min(y0 + k, cfg.height), min(x0 + k, cfg.width)
+                reads.append(pp[m + y0 - dy:m + y1 - dy, m + x0 - dx:m + x1 - dx].tobytes())
+        out[row] = [reads.index(r) for r in reads]
+    return out
+
+
+@pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 32, 8), (21, 19, 8), (30, 44, 4)])
+def test_vector_classes_group_exactly_the_vectors_that_read_the_same_content(height, width, block):
+    """Both the word path (8-pixel blocks, width a multiple of 8; blocks cut by the bottom edge too) and the
+    pixel path give each vector the first vector, over t-1 and an older frame, that reads the same pixels."""
+    from darnzip.frames.features import MotionMatcher, first_of_class
+
+    rng = np.random.default_rng(height * width)
+    cfg = FrameConfig(height, width, (1, 2, 3), block=block, hidden=4, motions=MOTIONS)
+    frames = np.zeros((2, height, width), dtype=np.uint8)  # flat background: many vectors read alike
+    for f in frames:
+        for _ in range(4):  # and a few sprites
+            y, x = rng.integers(0, height - 3), rng.integers(0, width - 3)
+            f[y:y + 3, x:x + 3] = rng.integers(0, 3, (3, 3))
+    matcher = MotionMatcher(cfg)
+    blocks = np.arange(cfg.blocks)
+    for sources in ([frames[0]], [frames[0], frames[1]]):
+        found = first_of_class(matcher.content_hashes(sources, blocks))
+        expected = _exact_first_of_class(cfg, sources, blocks)
+        assert np.array_equal(found, expected)
+        assert (found < np.arange(found.shape[1])).any()  # some vectors do share a class
+
+
+def test_vector_classes_cost_what_the_posterior_returns_without_initial_bits(context_model, class_model):
+    """A copy by class costs -log2 of the prior mass of the vectors that reproduce the block, which is what
+    a copy from the posterior comes to once its bits are back: the same choices and free energy per frame,
+    except for the chunk's last-pushed frame (no bits to pop: the posterior model takes the likeliest
+    vector), and fewer real words, as no pop reaches below the bottom of the stack."""
+    frames = list(sprite_frames(60, seed=25))
+    posterior_chunk, posterior = context_model.chunk_codec().encode(frames)
+    class_chunk, classes = class_model.chunk_codec().encode(frames)
+    assert [b.blocks_drawn for b in classes.frames] == [b.blocks_drawn for b in posterior.frames]
+    by_class = np.array([b.free_energy for b in classes.frames])
+    from_posterior = np.array([b.free_energy for b in posterior.frames])
+    assert np.allclose(by_class[:-1], from_posterior[:-1], rtol=0, atol=1e-6)
+    assert by_class[-1] < from_posterior[-1]
+    assert all(b.posterior == 0 for b in classes.frames) and sum(b.posterior for b in posterior.frames) > 0
+    assert len(class_chunk.words) < len(posterior_chunk.words)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, class_model.chunk_codec().decode(class_chunk, 0)))
+
+
+def test_decoder_rejects_a_vector_that_is_not_the_first_of_its_class(class_model, monkeypatch):
+    """An encoder that codes the right probabilities but names a class by its last vector makes a stream
+    this model never writes: decoding it fails with a clear error instead of accepting a second spelling
+    of the same frames."""
+    from darnzip.frames import codec as frame_codec
+
+    def spread(labels, pick):  # per row, the first or last column with each column's label
+        return np.array([[pick(np.flatnonzero(row == row[v])) for v in range(len(row))] for row in labels])
+
+    frames = list(sprite_frames(20, seed=26))
+    honest = class_model.chunk_codec()
+    probabilities = frame_codec.FrameCodec._class_probabilities
+    with monkeypatch.context() as patch:
+        patch.setattr(frame_codec.FrameCodec, "_vector_classes",
+                      lambda self, sources, blocks: spread(frame_codec.first_of_class(
+                          self.matcher.content_hashes(sources, blocks)), np.max))
+        patch.setattr(frame_codec.FrameCodec, "_class_probabilities",
+                      staticmethod(lambda weights, classes: probabilities(weights, spread(classes, np.min))))
+        with np.errstate(divide="ignore"):  # the forged symbols have no prior mass
+            forged, _ = class_model.chunk_codec().encode(frames)
+    with pytest.raises(ArchiveError, match="first of its class"):
+        honest.decode(forged, 0)
+
+
+def test_vector_classes_need_motion_vectors_and_exclude_the_posterior(class_model):
+    with pytest.raises(ValueError, match="vector classes"):
+        FrameConfig(24, 40, (1, 2), vector_classes=True)
+    with pytest.raises(ValueError, match="not both"):
+        FrameConfig(24, 40, (1, 2), motions=MOTIONS, vector_classes=True, vector_posterior=True)
+    cfg = FrameConfig(24, 40, (1, 2), motions=MOTIONS, vector_classes=True)
+    assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert "vector_classes" not in FrameConfig(24, 40, (1, 2), motions=MOTIONS).to_dict()  # older files unchanged
+    assert class_model.config.vector_classes and not class_model.config.vector_posterior

@@ -69,17 +69,17 @@ class FrameChunkCodec:
         r = int(np.argmin(distance))
         return r, distance[r]
 
-    def _choose_keys(self, kinds: np.ndarray, indexed: list[np.ndarray | None]) -> dict[int, int]:
-        """Mark key frames in `kinds` (in place) and return their reference indices. A frame with no
-        modelled frame before it takes the reference it differs from least. A later frame becomes a key
-        frame when it differs from some reference in under half as many pixels as from the previous frame
-        and coding it and the frame after it is cheaper that way (trial pushes on a scratch stack: the
-        frame after a key frame has no t-2, which was measured to cost more than the key frame saves
-        on some Freeway frames). In scrolling games mid-play frames often differ from a reference a
-        little less than from the frame before, yet cost 10-50x more from it (measured on Riverraid):
-        hence the factor of two, which also keeps the trials rare."""
+    def _choose_keys(self, kinds: np.ndarray, indexed: list[np.ndarray | None]) -> tuple[dict[int, int], dict]:
+        """Mark key frames in `kinds` (in place) and return their reference indices, and the trials' plans
+        that the chosen contexts can reuse. A frame with no modelled frame before it takes the reference it
+        differs from least. A later frame becomes a key frame when it differs from some reference in under
+        half as many pixels as from the previous frame and coding it and the frame after it is cheaper that
+        way (trial plans without bits back: the frame after a key frame has no t-2, which was measured to
+        cost more than the key frame saves on some Freeway frames). In scrolling games mid-play frames
+        often differ from a reference a little less than from the frame before, yet cost 10-50x more from
+        it (measured on Riverraid): hence the factor of two, which also keeps the trials rare."""
         keys: dict[int, int] = {}
-        scratch = constriction.stream.stack.AnsCoder()
+        plans: dict = {}
         for i in np.flatnonzero(kinds == KIND_MODELLED):
             r, from_reference = self.nearest_reference(indexed[i])
             if i == 0 or kinds[i - 1] == KIND_RAW:
@@ -88,17 +88,25 @@ class FrameChunkCodec:
                 continue
             if not closer_to_reference(from_reference, int(np.count_nonzero(indexed[i] != indexed[i - 1]))):
                 continue
-            costs = []
+            trials = []
             for kind in (KIND_MODELLED, KIND_KEY):
                 trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
                 trial_kinds[i] = kind
                 span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
-                costs.append(sum(self.codec.push(scratch, indexed[j], *self.context(j, trial_kinds, indexed, trial_keys),
-                                                 bits_back=False, older=self.older(j, indexed)).free_energy
-                                 for j in span))
+                trials.append({self._plan_key(j, trial_kinds, indexed, trial_keys):
+                               self.codec.plan(indexed[j], *self.context(j, trial_kinds, indexed, trial_keys),
+                                               self.older(j, indexed)) for j in span})
+            costs = [sum(plan.bits.free_energy for plan in trial.values()) for trial in trials]
             if costs[1] < costs[0]:
                 kinds[i], keys[i] = KIND_KEY, r
-        return keys
+            if not self.codec.plans_need_the_coder:
+                plans.update(trials[int(costs[1] < costs[0])])
+        return keys, plans
+
+    def _plan_key(self, i: int, kinds: np.ndarray, indexed: list[np.ndarray | None], keys: dict[int, int]):
+        """What a plan of frame i depends on: the frame and its context frames (by identity: they live as
+        long as the chunk's encoding) and its older frames (fixed by i)."""
+        return (i,) + tuple(id(f) for f in self.context(i, kinds, indexed, keys))
 
     def encode(self, rgb_frames: list[np.ndarray]) -> tuple[FrameChunk, ChunkStats]:
         kinds = np.empty(len(rgb_frames), dtype=np.uint8)
@@ -113,15 +121,19 @@ class FrameChunkCodec:
             if idx is None:
                 raw_shapes.append(rgb.shape[:2])
                 raw_parts.append(np.ascontiguousarray(rgb).tobytes())
-        keys = self._choose_keys(kinds, indexed)
+        keys, plans = self._choose_keys(kinds, indexed)
         side = zstandard.ZstdCompressor(level=RAW_ZSTD_LEVEL).compress(b"".join(raw_parts)) if raw_parts else b""
         coder = constriction.stream.stack.AnsCoder()
         modelled = np.flatnonzero(kinds != KIND_RAW)
         bits: dict[int, FrameBits] = {}
         initial = 0.0
         for n, i in enumerate(modelled[::-1]):
-            prev, prev2 = self.context(i, kinds, indexed, keys)
-            bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0, older=self.older(i, indexed))
+            plan = plans.pop(self._plan_key(i, kinds, indexed, keys), None)
+            if plan is not None:  # worked out by a key-frame trial in this very context
+                bits[i] = self.codec.emit(coder, plan)
+            else:
+                prev, prev2 = self.context(i, kinds, indexed, keys)
+                bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0, older=self.older(i, indexed))
             if n == 0:
                 initial = bits[i].posterior
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,

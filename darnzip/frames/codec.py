@@ -1,17 +1,27 @@
 """Bits-back coding of one frame given the two before it: a push/pop pair on one ANS stack.
 
-push(x): pop h_b ~ q for the blocks that a copy of frame t-1 reproduces (other blocks have h_b = 1 for
-certain; still models), pop the copied blocks' motion vectors from their posterior (models with a vector
-posterior), push the pixels of the blocks with h_b = 1 under the pixel model (one categorical call), push
-the copied blocks' motion vectors under their prior (one categorical call; moving models only), push h
-under the prior (latent_context.py: one Bernoulli call, or one per anti-diagonal of blocks when decoding
-a model with a latent context). pop is the exact reverse. Both sides compute every probability with
-ExactFrameModel.
+push(x) = emit(plan(x)): pop h_b ~ q for the blocks that a copy of frame t-1 reproduces (other blocks
+have h_b = 1 for certain; still models), pop the copied blocks' motion vectors from their posterior
+(models with a vector posterior), push the pixels of the blocks with h_b = 1 under the pixel model (one
+categorical call), push the copied blocks' motion vectors (or their classes) under their prior (moving
+models only), push h under the prior (latent_context.py: one Bernoulli call, or one per anti-diagonal of
+blocks when decoding a model with a latent context). pop is the exact reverse. Both sides compute every
+probability with ExactFrameModel. A plan that pops nothing depends on the frames alone, so the chunk
+encoder reuses its key-frame trials' plans.
 
-A copied block's vector is the likeliest vector under the prior among those that reproduce the block (a
-point mass, nothing to give back), unless the model has a vector posterior: then it is popped from q(v),
-the prior restricted to exactly those vectors, and the decoder, which knows them once the frame is
-decoded, pushes it back. A copy then costs -log2 of the prior mass of all the vectors that reproduce the
+A model with vector classes (config.vector_classes) codes no vector as such: vectors that read the same
+pixels for a block form a class, which the decoder can work out from frames t-1 and t-lag before it
+decodes frame t, and a copy names the class of the vectors that reproduce its block (by its first
+vector), at -log2 of their prior mass: in two steps, whether it is the still class (the vectors that
+read what (0, 0) reads: exactly the unchanged blocks; one Bernoulli over the copies), then, for the
+other copies, which class among the rest (one categorical call). That is what a vector posterior costs
+once its bits are back, without popping anything, so nothing is paid at the bottom of the stack and
+the chunk's last-pushed frame pays no more than the others.
+
+Otherwise a copied block's vector is the likeliest vector under the prior among those that reproduce
+the block (a point mass, nothing to give back), unless the model has a vector posterior: then it is
+popped from q(v), the prior restricted to exactly those vectors, and the decoder, which knows them once
+the frame is decoded, pushes it back. A copy then costs -log2 of the prior mass of all the vectors that reproduce the
 block, not of the likeliest one. q is coded over the reproducing vectors alone (constriction gives every
 symbol of a categorical some probability, so a q over all vectors could hand out one that does not
 reproduce the block). A changed block that a vector reproduces is copied or drawn by the encoder's choice
@@ -31,7 +41,7 @@ import numpy as np
 import torch
 
 from .coder_features import CoderFeatures
-from .features import available_from, drawn_pixels, geometry, MotionMatcher
+from .features import available_from, drawn_pixels, first_of_class, geometry, MotionMatcher
 from .latent_context import BERNOULLI, PROB_SCALE, LatentPrior, information
 from .model import ExactFrameModel
 
@@ -54,6 +64,18 @@ class FrameBits:
     @property
     def free_energy(self) -> float:
         return self.prior + self.pixels - self.posterior
+
+
+@dataclasses.dataclass
+class FramePlan:
+    """One frame worked out for pushing: what `FrameCodec.emit` pushes, in that order, as (symbols, model,
+    probabilities), then h with its prior's probabilities; and the frame's information."""
+    latent_prior: LatentPrior
+    h: np.ndarray
+    bits: FrameBits = dataclasses.field(default_factory=FrameBits)
+    pushes: list = dataclasses.field(default_factory=list)
+    p_latent: np.ndarray | None = None
+    observed: tuple = ()  # what the codec's observer is called with
 
 
 class MotionPrior:
@@ -189,12 +211,26 @@ class FrameCodec:
         partial = self.model.table_sums(torch.from_numpy(self.features.context(stacked, where, y, x)))
         return y, x, where, step, available, partial
 
+    @property
+    def plans_need_the_coder(self) -> bool:
+        """Whether working out a frame pops bits back from the stack (a still model's h, a vector
+        posterior). Otherwise a plan depends on the frames alone and can be reused (chunks.py)."""
+        return not self.cfg.moving or self.cfg.vector_posterior
+
     def push(self, coder, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
              bits_back: bool = True, older: dict[int, np.ndarray] | None = None) -> FrameBits:
         """Encode `frame` (H, W palette indices). Without bits back, h takes q's likelier value. `older`
         maps lags (2 and up) to the frames t-lag that a history model may copy from."""
+        return self.emit(coder, self.plan(frame, prev, prev2, older, coder if bits_back else None))
+
+    def plan(self, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
+             older: dict[int, np.ndarray] | None = None, popper=None) -> FramePlan:
+        """Everything `push` codes for `frame`, and its information: h, the lag, the copies' vectors, with
+        their probabilities. Bits back are popped from `popper` (None: q's likelier values instead)."""
         _, stacked, latent_prior, bucket, motion_prior = self._context(prev, prev2)
         changed, p_q, matches = self._posterior(frame, prev, bucket)
+        if self.cfg.vector_classes:
+            matches = self._named_by_class(matches, [prev])
         # what the choices below price h with: with a latent context, its prior as if only the blocks no
         # vector reproduces were drawn, then as the first choice of copies left it (the decoder never
         # needs these)
@@ -202,11 +238,12 @@ class FrameCodec:
         p_prior = latent_prior.probabilities(must_draw.astype(np.int64))
         free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
-        bits = FrameBits()
+        plan = FramePlan(latent_prior, h)
+        bits = plan.bits
         if len(free):
             p_free = p_q[free] * PROB_SCALE
-            if bits_back:
-                h[free] = coder.decode(BERNOULLI, p_free)
+            if popper is not None:
+                h[free] = popper.decode(BERNOULLI, p_free)
             else:
                 h[free] = (p_free >= 0.5).astype(np.int32)
             bits.posterior = information(p_free, h[free])
@@ -225,41 +262,131 @@ class FrameCodec:
                 self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits)
                 if self.cfg.latent_context:
                     p_prior = latent_prior.probabilities(h)
-                    h = changed.astype(np.int32)
+                    h[:] = changed
                     self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits)
                 if len(lags) > 1:
                     lag = self._choose_lag(frame, older, lags, h, matches, p_prior, motion_prior, block_bits)
                     if lag:  # choose again with the older frame's vectors too (h is `changed` for moving models)
                         matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
-                        h = changed.astype(np.int32)
+                        if self.cfg.vector_classes:
+                            matches = self._named_by_class(matches, [prev, older[lag]])
+                        h[:] = changed
                         self._choose_copies(h, changed, matches, p_prior, motion_prior, block_bits, True)
                 drawn = h[block] == 1
                 probs, symbols, pixel_bits = probs[drawn], symbols[drawn], pixel_bits[drawn]
             bits.blocks_drawn = int(h.sum())
+            bits.pixels = float(pixel_bits.sum())
+            plan.pushes.append((symbols, CATEGORICAL, probs))
         copies = np.flatnonzero(h == 0)
         if matches is not None and len(copies):  # h, the lag and the copies are settled: pick the vectors
             weights = motion_prior.weights(copies, lag > 0)
-            vectors, vector_posterior = self._pick_vectors(coder, weights, matches[copies], bits_back)
-            bits.posterior += vector_posterior
-        if bits.blocks_drawn:
-            if len(symbols):
-                coder.encode_reverse(symbols, CATEGORICAL, probs)
-            bits.pixels = float(pixel_bits.sum())
-        if matches is not None and len(copies):
-            probs = weights / weights.sum(axis=1, keepdims=True)
-            coder.encode_reverse(vectors, CATEGORICAL, probs)
-            bits.prior += float(-np.log2(probs[np.arange(len(vectors)), vectors]).sum())
+            if self.cfg.vector_classes:
+                bits.prior += self._plan_vector_classes(plan, prev, older[lag] if lag else None, copies,
+                                                        matches[copies], weights)
+            else:
+                vectors, vector_posterior = self._pick_vectors(popper, weights, matches[copies])
+                bits.posterior += vector_posterior
+                vector_probs = weights / weights.sum(axis=1, keepdims=True)
+                plan.pushes.append((vectors, CATEGORICAL, vector_probs))
+                bits.prior += float(-np.log2(vector_probs[np.arange(len(vectors)), vectors]).sum())
             if len(lags) > 1:
-                probs = self._lag_probabilities(lags)
+                lag_probs = self._lag_probabilities(lags)
                 symbol = np.flatnonzero(lags == lag).astype(np.int32)
-                coder.encode_reverse(symbol, CATEGORICAL, probs)
-                bits.prior += float(-np.log2(probs[0, symbol[0]]))
+                plan.pushes.append((symbol, CATEGORICAL, lag_probs))
+                bits.prior += float(-np.log2(lag_probs[0, symbol[0]]))
                 bits.lag = lag
-        bits.prior += latent_prior.encode(coder, h)
+        plan.p_latent = latent_prior.probabilities(h)
+        bits.prior += information(plan.p_latent, h)
+        plan.observed = (latent_prior, h, motion_prior, copies, lag > 0, None if matches is None else matches[copies])
+        return plan
+
+    def emit(self, coder, plan: FramePlan) -> FrameBits:
+        """Push a planned frame: its pixels, the copies' vectors (or classes), the lag, then h."""
+        for symbols, model, probabilities in plan.pushes:
+            if len(symbols):
+                coder.encode_reverse(symbols, model, probabilities)
+        plan.latent_prior.push(coder, plan.h, plan.p_latent)
         if self.observer is not None:
-            self.observer(latent_prior, h, motion_prior, copies, lag > 0,
-                          None if matches is None else matches[copies])
-        return bits
+            self.observer(*plan.observed)
+        return plan.bits
+
+    def _vector_classes(self, sources: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
+        """(n, V * len(sources)): for each vector of each block, the first vector that reads the same
+        content from `sources` (frame t-1, then the older frame), by content hash. Both sides compute it
+        from frames they have before the vectors are coded."""
+        return first_of_class(self.matcher.content_hashes(sources, blocks))
+
+    def _reads_as_still(self, prev: np.ndarray, older_frame: np.ndarray | None, blocks: np.ndarray) -> np.ndarray:
+        """(n, V or 2V) bool: the vectors that read for each block exactly what vector (0, 0) reads, its
+        own pixels in frame t-1 (the still class; compared exactly, over the pixels inside the frame)."""
+        same = self.matcher(prev, prev, remember=False)[blocks]
+        if older_frame is None:
+            return same
+        return np.concatenate([same, self.matcher(prev, older_frame, remember=False)[blocks]], axis=1)
+
+    def _named_by_class(self, matches: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
+        """`matches` without the changed blocks whose class's first vector does not reproduce them (two
+        different contents with one hash: never seen, but the decoder copies the first vector, so the
+        encoder must draw such a block). An unchanged block's class starts with (0, 0), which reproduces it."""
+        rows = np.flatnonzero(~matches[:, 0] & matches.any(axis=1))
+        if len(rows):
+            classes = self._vector_classes(sources, rows)
+            matches = matches.copy()
+            matches[rows] &= np.take_along_axis(matches[rows], classes, axis=1)
+        return matches
+
+    @staticmethod
+    def _still_probabilities(weights: np.ndarray, still: np.ndarray) -> np.ndarray:
+        """P(a copy's vector is in the still class): that class's share of the prior mass."""
+        return np.where(still, weights, 0).sum(axis=1) / weights.sum(axis=1)
+
+    @staticmethod
+    def _class_probabilities(weights: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Categorical rows over vectors where each class's first vector carries the prior mass (`weights`)
+        of the whole class and the others none."""
+        n, columns = weights.shape
+        at = (np.arange(n)[:, None] * columns + classes).ravel()
+        mass = np.bincount(at, weights=weights.ravel(), minlength=n * columns).reshape(n, columns)
+        mass /= mass.sum(axis=1, keepdims=True)
+        return mass
+
+    def _plan_vector_classes(self, plan: FramePlan, prev, older_frame, copies, reproducing, weights) -> float:
+        """Plan the copies' vector classes (config.vector_classes) and return their information. A copy
+        names the class of the vectors that reproduce it, which costs -log2 of their prior mass, what a
+        vector posterior's bits back come to, with nothing popped. In two steps, so that only moved blocks
+        need their classes worked out: whether the class is the still one (an unchanged block: one
+        Bernoulli per copy), then, for the others, the class by its first vector, among the rest."""
+        still = self._reads_as_still(prev, older_frame, copies)
+        p_still = self._still_probabilities(weights, still)
+        in_still = reproducing[:, 0].astype(np.int32)  # (0, 0) reproduces exactly the unchanged blocks
+        moved = np.flatnonzero(in_still == 0)
+        if len(moved):
+            classes = self._vector_classes([prev] + ([older_frame] if older_frame is not None else []), copies[moved])
+            rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
+            vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
+            plan.pushes.append((vectors, CATEGORICAL, rows))
+        plan.pushes.append((in_still, BERNOULLI, p_still))
+        information_bits = information(p_still, in_still)
+        if len(moved):
+            information_bits += float(-np.log2(rows[np.arange(len(moved)), vectors]).sum())
+        return information_bits
+
+    def _pop_vector_classes(self, coder, prev, older_frame, copies, weights) -> np.ndarray:
+        """The decoder's half of `_plan_vector_classes`: the copies' vectors (each its class's first)."""
+        still = self._reads_as_still(prev, older_frame, copies)
+        in_still = coder.decode(BERNOULLI, self._still_probabilities(weights, still))
+        vectors = np.zeros(len(copies), dtype=np.int32)
+        moved = np.flatnonzero(in_still == 0)
+        if len(moved):
+            rest = np.where(still[moved], 0, weights[moved])
+            if not rest.any(axis=1).all():
+                raise FrameDecodeError("a copied block leaves the still class, which holds every vector")
+            classes = self._vector_classes([prev] + ([older_frame] if older_frame is not None else []), copies[moved])
+            picked = coder.decode(CATEGORICAL, self._class_probabilities(rest, classes))
+            if np.any(classes[np.arange(len(moved)), picked] != picked) or still[moved, picked].any():
+                raise FrameDecodeError("a copied block's motion vector is not the first of its class")
+            vectors[moved] = picked
+        return vectors
 
     @staticmethod
     def _vector_posteriors(weights: np.ndarray, reproducing: np.ndarray) -> list[tuple[np.ndarray, ...]]:
@@ -284,15 +411,16 @@ class FrameCodec:
             groups.append((rows[lo:hi], cols, group_q / group_q.sum(axis=1, keepdims=True)))
         return groups
 
-    def _pick_vectors(self, coder, weights: np.ndarray, reproducing: np.ndarray, bits_back: bool):
+    def _pick_vectors(self, popper, weights: np.ndarray, reproducing: np.ndarray):
         """The copied blocks' vectors and their posterior information (bits). With a vector posterior and
-        bits back, each is popped from q(v); otherwise it is the canonical vector (q a point mass)."""
+        bits back (a `popper`), each is popped from q(v); otherwise it is the canonical vector (q a point
+        mass)."""
         vectors = self._canonical_vectors(weights, reproducing).astype(np.int32)
-        if not (self.cfg.vector_posterior and bits_back):
+        if not (self.cfg.vector_posterior and popper is not None):
             return vectors, 0.0
         information = 0.0
         for rows, columns, q in self._vector_posteriors(weights, reproducing):
-            picked = coder.decode(CATEGORICAL, q)
+            picked = popper.decode(CATEGORICAL, q)
             vectors[rows] = columns[np.arange(len(rows)), picked]
             information += float(-np.log2(q[np.arange(len(rows)), picked]).sum())
         return vectors, information
@@ -312,7 +440,7 @@ class FrameCodec:
         costs its vector's prior information less, with a vector posterior, what q gives back: the prior
         mass of all the vectors that reproduce the block."""
         weights = motion_prior.weights(blocks, history)
-        if self.cfg.vector_posterior:
+        if self.cfg.vector_posterior or self.cfg.vector_classes:  # both charge the mass of the whole set
             best = np.where(matches, weights, 0).sum(axis=-1)
         else:
             best = np.where(matches, weights, -1).max(axis=-1)  # the canonical vector's weight (weights >= 1)
@@ -370,7 +498,10 @@ class FrameCodec:
             if len(lags) > 1:
                 lag = int(lags[coder.decode(CATEGORICAL, self._lag_probabilities(lags))[0]])
             weights = motion_prior.weights(copies, lag > 0)
-            vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
+            if cfg.vector_classes:
+                vectors = self._pop_vector_classes(coder, prev, older[lag] if lag else None, copies, weights)
+            else:
+                vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()
         if h.any() or (vectors is not None and vectors.any()):
             m = cfg.margin
@@ -394,9 +525,9 @@ class FrameCodec:
             if vectors is not None and frame.max() >= cfg.colours:
                 raise FrameDecodeError("a motion vector reads beyond the previous frame")
         changed, p_q, matches = self._posterior(frame, prev, bucket)
-        if lag:
+        if lag and not cfg.vector_classes:
             matches = np.concatenate([matches, self.matcher(frame, older[lag], remember=False)], axis=1)
-        if vectors is not None:
+        if vectors is not None and not cfg.vector_classes:  # a class's first vector reproduces it by construction
             if cfg.vector_posterior and bits_back:
                 self._return_vector_bits(coder, weights, matches[copies], vectors)
             elif not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):

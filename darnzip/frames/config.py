@@ -68,6 +68,7 @@ class FrameConfig:
     history: int = 0  # oldest frame t-L a copied block may read (0: frame t-1 only; moving models)
     latent_context: bool = False  # p(h_b) also reads h of earlier blocks in the frame (latent_context.py)
     vector_posterior: bool = False  # a copy's vector is drawn from q(v) over the vectors that reproduce it
+    vector_classes: bool = False  # a copy codes the class of vectors that read the same content (codec.py)
 
     @property
     def moving(self) -> bool:
@@ -137,7 +138,8 @@ class FrameConfig:
         } | ({"motions": [list(v) for v in self.motions]} if self.moving else {}) \
             | ({"history": self.history} if self.history else {}) \
             | ({"latent_context": True} if self.latent_context else {}) \
-            | ({"vector_posterior": True} if self.vector_posterior else {})
+            | ({"vector_posterior": True} if self.vector_posterior else {}) \
+            | ({"vector_classes": True} if self.vector_classes else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -153,6 +155,10 @@ class FrameConfig:
             raise ValueError("latent context needs motion vectors (it reads which blocks no copy reproduced)")
         if self.vector_posterior and not self.moving:
             raise ValueError("a vector posterior needs motion vectors")
+        if self.vector_classes and not self.moving:
+            raise ValueError("vector classes need motion vectors")
+        if self.vector_classes and self.vector_posterior:
+            raise ValueError("a model codes a copy's vector by its class or from a posterior, not both")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FrameConfig":
@@ -171,4 +177,5 @@ class FrameConfig:
             history=int(d.get("history", 0)),
             latent_context=_flag(d, "latent_context"),
             vector_posterior=_flag(d, "vector_posterior"),
+            vector_classes=_flag(d, "vector_classes"),
         )

@@ -102,15 +102,13 @@ class LatentPrior:
             return self.model.probabilities_of(self.base) * PROB_SCALE
         return self.model.probabilities_of(self.model.context_logits(self.base, self.contexts(h))) * PROB_SCALE
 
-    def encode(self, coder, h: np.ndarray) -> float:
-        """Push `h` (int32, one per block); returns its information content in bits."""
-        p = self.probabilities(h)
+    def push(self, coder, h: np.ndarray, p: np.ndarray) -> None:
+        """Push `h` (int32, one per block) with its probabilities `p` (`probabilities(h)`)."""
         if self.cfg.latent_context:
             order = diagonal_order(self.cfg.blocks_y, self.cfg.blocks_x)
             coder.encode_reverse(h[order], BERNOULLI, p[order])
         else:
             coder.encode_reverse(h, BERNOULLI, p)
-        return information(p, h)
 
     def decode(self, coder) -> np.ndarray:
         """Pop a frame's latents (the inverse of `encode`)."""
