@@ -9,7 +9,11 @@ play (never the held-out evaluation seeds).
   the vectors that reproduce the block, so a copy costs the prior mass of all of them. The motion tables
   (base logits, the still / repeat / shared bonuses and the older-frame offset) were trained for the
   likeliest vector alone, so they are fitted again for that marginal cost on the copies the encoder
-  makes. --canonical-vectors keeps the source's point mass and its motion tables.
+  makes. --vector-classes names each copy's vector class instead (config.vector_classes: the same cost,
+  with nothing popped, so the fit sees what real chunks pay). --canonical-vectors keeps the source's
+  point mass and its motion tables.
+- --add-motions widens the source's vector set (Pong's paddles and ball move further than 8 pixels
+  between the frames the models see); the new vectors' base logits are fitted with the other tables.
 
 Each round codes the training chunks with the current tables, records what every pushed frame was coded
 with (FrameCodec.observer), and fits both tables (L-BFGS on the CPU); the encoder's copy-or-draw choices
@@ -18,6 +22,9 @@ latents code exactly as in the source. The round whose real coded size is smalle
 
     python scripts/add_latent_context.py --game riverraid --from atari-riverraid-v4 \
         --to atari-riverraid-v5 --register
+    python scripts/add_latent_context.py --game pong --from atari-pong-v3 --to atari-pong-v6 \
+        --vector-classes --motion-every 1 --rounds 3 \
+        --add-motions "10,0;-10,0;12,0;-12,0;14,0;-14,0;16,0;-16,0;4,8;4,-8;-4,8;-4,-8;8,4;8,-4;-8,4;-8,-4"
 """
 from __future__ import annotations
 
@@ -35,16 +42,36 @@ from darnzip.registry import resolve_frame_model
 MOTION_TABLES = ("motion_base", "motion_still", "motion_repeat", "motion_global", "history_bucket")
 
 
-def with_context(loaded, offsets: np.ndarray, vector_posterior: bool = True, motion: dict | None = None):
+def with_context(loaded, offsets: np.ndarray, vector_posterior: bool = True, motion: dict | None = None,
+                 vector_classes: bool = False):
     """(config, integer tensors) of `loaded` with the latent-context table `offsets` (nats) and, if
-    given, motion tables `motion` (nats) in place of its own."""
-    cfg = dataclasses.replace(loaded.config, latent_context=True, vector_posterior=vector_posterior)
+    given, motion tables `motion` (nats) in place of its own; copies pop their vectors from the posterior,
+    name their vector classes (which cost the same, with nothing popped), or take the likeliest vector."""
+    cfg = dataclasses.replace(loaded.config, latent_context=True,
+                              vector_posterior=vector_posterior and not vector_classes, vector_classes=vector_classes)
     scale = 1 << loaded.exact.frac_bits
     tensors = {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
     tensors["prior_context"] = np.rint(offsets * scale).astype(np.int32)
     for name, value in (motion or {}).items():
         tensors[name] = np.rint(np.asarray(value) * scale).astype(np.int32)
     return cfg, tensors
+
+
+def with_more_motions(loaded, extra: list[tuple[int, int]]):
+    """`loaded` with more motion vectors, each with the source's lowest base logit (the fit then sets
+    it): for objects that move further per frame than the shared vector set reaches."""
+    cfg = dataclasses.replace(loaded.config, motions=loaded.config.motions + tuple(extra))
+    if cfg.margin != loaded.config.margin:
+        raise SystemExit("the added vectors reach further than the model's context offsets")
+    tensors = {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
+    base = tensors["motion_base"]
+    tensors["motion_base"] = np.concatenate([base, np.full(len(extra), base.min(), dtype=np.int32)])
+    return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
+
+
+def parse_motions(text: str) -> list[tuple[int, int]]:
+    """"dy,dx;dy,dx;..." -> [(dy, dx), ...]"""
+    return [tuple(int(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
 
 
 class Recorder:
@@ -133,10 +160,14 @@ def main() -> None:
     ap = derive_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=1000, help="training frames to fit on")
     ap.add_argument("--chunk", type=int, default=500,
-                    help="frames per fitting chunk (near the 512 of real use: a chunk's last-pushed frame takes "
-                         "the likeliest vectors, whose cost the motion refit does not see)")
+                    help="frames per fitting chunk (near the 512 of real use: with a vector posterior, a chunk's "
+                         "last-pushed frame takes the likeliest vectors, whose cost the motion refit does not see)")
     ap.add_argument("--rounds", type=int, default=2, help="fits, each on what the last round's tables coded")
     ap.add_argument("--motion-every", type=int, default=4, help="fit the motion tables on every n-th frame's copies")
+    ap.add_argument("--add-motions", default="",
+                    help="motion vectors to add to the source's, as dy,dx;dy,dx;... (fitted with the rest)")
+    ap.add_argument("--vector-classes", action="store_true",
+                    help="copies name their vector class (config.vector_classes) instead of popping a vector")
     ap.add_argument("--canonical-vectors", action="store_true",
                     help="keep the source's point-mass choice of a copy's vector and its motion tables")
     args = ap.parse_args()
@@ -144,7 +175,12 @@ def main() -> None:
     loaded = resolve_frame_model(args.source)
     if loaded.config.latent_context or loaded.config.vector_posterior or not loaded.config.moving:
         raise SystemExit(f"{args.source}: needs a moving model without a latent context or vector posterior")
-    vector_posterior = not args.canonical_vectors
+    if args.vector_classes and args.canonical_vectors:
+        raise SystemExit("--vector-classes and --canonical-vectors exclude each other")
+    added = parse_motions(args.add_motions)
+    if added:
+        loaded = with_more_motions(loaded, added)
+    vector_posterior = not args.canonical_vectors  # or vector classes: the same cost for a copy
     rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
     source = sum(32 * len(loaded.chunk_codec().encode(chunk)[0].words) for chunk in chunks) / len(rgb)
@@ -155,8 +191,8 @@ def main() -> None:
     log = []
 
     def trial(round_, offsets, motion, refit_motion):
-        bits, recorder = code(loaded, *with_context(loaded, offsets, vector_posterior, motion), chunks,
-                              args.motion_every)
+        tables = with_context(loaded, offsets, vector_posterior, motion, args.vector_classes)
+        bits, recorder = code(loaded, *tables, chunks, args.motion_every)
         log.append({"round": round_, "motion_tables_refitted": refit_motion, "bits_per_frame": round(bits, 2)})
         print(json.dumps({"model": args.source, **log[-1]}), flush=True)
         return bits, offsets, motion, recorder
@@ -172,14 +208,17 @@ def main() -> None:
             tried.append(trial(round_, offsets, fit_motion(loaded, current[3], current[2]), True))
         current = min(tried, key=lambda t: t[0])
         best = min(best, current, key=lambda t: t[0])
-    cfg, tensors = with_context(loaded, best[1], vector_posterior, best[2])
+    cfg, tensors = with_context(loaded, best[1], vector_posterior, best[2], args.vector_classes)
     provenance = {"training_frames": args.frames, "chunk": args.chunk, "rounds": args.rounds,
-                  "vector_posterior": vector_posterior, "motion_every": args.motion_every,
+                  "vector_posterior": cfg.vector_posterior, "vector_classes": cfg.vector_classes,
+                  "added_motions": [list(v) for v in added],
+                  "motion_every": args.motion_every,
                   "source_bits_per_frame": round(source, 2), "fit": log, "bits_per_frame": round(best[0], 2)}
     save_derived(args, loaded, cfg, tensors, np.stack(loaded.references[1:]) if len(loaded.references) > 1 else None,
                  "latent_context", provenance,
                  "whose prior over a block's latent also reads the latents coded before it in the frame"
-                 + ("" if args.canonical_vectors else ", and whose copies draw their vector from its posterior"))
+                 + ("" if args.canonical_vectors else ", and whose copies name their vector's class"
+                    if args.vector_classes else ", and whose copies draw their vector from its posterior"))
 
 
 if __name__ == "__main__":

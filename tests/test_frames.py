@@ -386,7 +386,7 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
     assert r.exit_code == 0, r.output
-    assert "atari-pong-v5" in r.output and "40 modelled" in r.output  # the newest of v1 to v5
+    assert "atari-pong-v6" in r.output and "40 modelled" in r.output  # the newest of v1 to v6
     r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
@@ -846,3 +846,38 @@ def test_vector_classes_need_motion_vectors_and_exclude_the_posterior(class_mode
     assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg
     assert "vector_classes" not in FrameConfig(24, 40, (1, 2), motions=MOTIONS).to_dict()  # older files unchanged
     assert class_model.config.vector_classes and not class_model.config.vector_posterior
+
+
+def test_added_motion_vectors_copy_what_moved_further(moving_model):
+    """scripts/add_latent_context.py --add-motions: a frame scrolled by 10 pixels, beyond the shared
+    vector set, is copied with the added vector instead of drawn, and still decodes exactly."""
+    script = _script("add_latent_context")
+    assert script.parse_motions("10,0; 0,-10") == [(10, 0), (0, -10)]
+    wider = script.with_more_motions(moving_model, [(0, 10)])
+    assert wider.config.motions[-1] == (0, 10) and len(wider.config.motions) == len(MOTIONS) + 1
+    first = sprite_frames(1, seed=27)[0]
+    scrolled = first.copy()
+    scrolled[:, 10:] = first[:, :-10]
+    frames = [first, scrolled]
+    _, narrow_stats = moving_model.chunk_codec().encode(frames)
+    chunk, wide_stats = wider.chunk_codec().encode(frames)
+    assert wide_stats.frames[1].blocks_drawn < narrow_stats.frames[1].blocks_drawn
+    assert all(np.array_equal(a, b) for a, b in zip(frames, wider.chunk_codec().decode(chunk, 0)))
+    with pytest.raises(SystemExit, match="reach further"):
+        script.with_more_motions(moving_model, [(0, 40)])
+
+
+def test_a_hash_collision_costs_bits_never_a_wrong_frame(class_model, monkeypatch):
+    """Were every content to share one hash, each moved block's class would start at (0, 0), which does not
+    reproduce it: the encoder draws those blocks instead, and the stream still decodes exactly."""
+    from darnzip.frames import features
+
+    frames = list(sprite_frames(20, seed=28))
+    honest_chunk, honest = class_model.chunk_codec().encode(frames)
+    monkeypatch.setattr(features.MotionMatcher, "content_hashes",
+                        lambda self, sources, blocks: np.zeros((len(blocks), len(sources) * len(self.cfg.motions)),
+                                                               dtype=np.uint64))
+    codec = class_model.chunk_codec()
+    chunk, colliding = codec.encode(frames)
+    assert sum(b.blocks_drawn for b in colliding.frames) > sum(b.blocks_drawn for b in honest.frames)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, codec.decode(chunk, 0)))
