@@ -21,8 +21,8 @@ the chunk's last-pushed frame pays no more than the others.
 Otherwise a copied block's vector is the likeliest vector under the prior among those that reproduce
 the block (a point mass, nothing to give back), unless the model has a vector posterior: then it is
 popped from q(v), the prior restricted to exactly those vectors, and the decoder, which knows them once
-the frame is decoded, pushes it back. A copy then costs -log2 of the prior mass of all the vectors that reproduce the
-block, not of the likeliest one. q is coded over the reproducing vectors alone (constriction gives every
+the frame is decoded, pushes it back. A copy then costs -log2 of the prior mass of all the vectors that
+reproduce the block, not of the likeliest one. q is coded over the reproducing vectors alone (constriction gives every
 symbol of a categorical some probability, so a q over all vectors could hand out one that does not
 reproduce the block). A changed block that a vector reproduces is copied or drawn by the encoder's choice
 (whichever codes shorter), and an unchanged block is always copied: h's q is a point mass in a moving
@@ -281,8 +281,8 @@ class FrameCodec:
         if matches is not None and len(copies):  # h, the lag and the copies are settled: pick the vectors
             weights = motion_prior.weights(copies, lag > 0)
             if self.cfg.vector_classes:
-                bits.prior += self._plan_vector_classes(plan, prev, older[lag] if lag else None, copies,
-                                                        matches[copies], weights)
+                sources = [prev, older[lag]] if lag else [prev]
+                bits.prior += self._plan_vector_classes(plan, sources, copies, matches[copies], weights)
             else:
                 vectors, vector_posterior = self._pick_vectors(popper, weights, matches[copies])
                 bits.posterior += vector_posterior
@@ -316,13 +316,12 @@ class FrameCodec:
         from frames they have before the vectors are coded."""
         return first_of_class(self.matcher.content_hashes(sources, blocks))
 
-    def _reads_as_still(self, prev: np.ndarray, older_frame: np.ndarray | None, blocks: np.ndarray) -> np.ndarray:
-        """(n, V or 2V) bool: the vectors that read for each block exactly what vector (0, 0) reads, its
-        own pixels in frame t-1 (the still class; compared exactly, over the pixels inside the frame)."""
-        same = self.matcher(prev, prev, remember=False)[blocks]
-        if older_frame is None:
-            return same
-        return np.concatenate([same, self.matcher(prev, older_frame, remember=False)[blocks]], axis=1)
+    def _reads_as_still(self, sources: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
+        """(n, V * len(sources)) bool: the vectors that read for each block exactly what vector (0, 0)
+        reads, its own pixels in frame t-1 = sources[0] (the still class; compared exactly, over the
+        pixels inside the frame)."""
+        prev = sources[0]
+        return np.concatenate([self.matcher(prev, source, remember=False)[blocks] for source in sources], axis=1)
 
     def _named_by_class(self, matches: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
         """`matches` without the changed blocks whose class's first vector does not reproduce them (two
@@ -350,18 +349,18 @@ class FrameCodec:
         mass /= mass.sum(axis=1, keepdims=True)
         return mass
 
-    def _plan_vector_classes(self, plan: FramePlan, prev, older_frame, copies, reproducing, weights) -> float:
+    def _plan_vector_classes(self, plan: FramePlan, sources, copies, reproducing, weights) -> float:
         """Plan the copies' vector classes (config.vector_classes) and return their information. A copy
         names the class of the vectors that reproduce it, which costs -log2 of their prior mass, what a
         vector posterior's bits back come to, with nothing popped. In two steps, so that only moved blocks
         need their classes worked out: whether the class is the still one (an unchanged block: one
         Bernoulli per copy), then, for the others, the class by its first vector, among the rest."""
-        still = self._reads_as_still(prev, older_frame, copies)
+        still = self._reads_as_still(sources, copies)
         p_still = self._still_probabilities(weights, still)
         in_still = reproducing[:, 0].astype(np.int32)  # (0, 0) reproduces exactly the unchanged blocks
         moved = np.flatnonzero(in_still == 0)
         if len(moved):
-            classes = self._vector_classes([prev] + ([older_frame] if older_frame is not None else []), copies[moved])
+            classes = self._vector_classes(sources, copies[moved])
             rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
             vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
             plan.pushes.append((vectors, CATEGORICAL, rows))
@@ -371,9 +370,9 @@ class FrameCodec:
             information_bits += float(-np.log2(rows[np.arange(len(moved)), vectors]).sum())
         return information_bits
 
-    def _pop_vector_classes(self, coder, prev, older_frame, copies, weights) -> np.ndarray:
+    def _pop_vector_classes(self, coder, sources, copies, weights) -> np.ndarray:
         """The decoder's half of `_plan_vector_classes`: the copies' vectors (each its class's first)."""
-        still = self._reads_as_still(prev, older_frame, copies)
+        still = self._reads_as_still(sources, copies)
         in_still = coder.decode(BERNOULLI, self._still_probabilities(weights, still))
         vectors = np.zeros(len(copies), dtype=np.int32)
         moved = np.flatnonzero(in_still == 0)
@@ -381,7 +380,7 @@ class FrameCodec:
             rest = np.where(still[moved], 0, weights[moved])
             if not rest.any(axis=1).all():
                 raise FrameDecodeError("a copied block leaves the still class, which holds every vector")
-            classes = self._vector_classes([prev] + ([older_frame] if older_frame is not None else []), copies[moved])
+            classes = self._vector_classes(sources, copies[moved])
             picked = coder.decode(CATEGORICAL, self._class_probabilities(rest, classes))
             if np.any(classes[np.arange(len(moved)), picked] != picked) or still[moved, picked].any():
                 raise FrameDecodeError("a copied block's motion vector is not the first of its class")
@@ -499,7 +498,7 @@ class FrameCodec:
                 lag = int(lags[coder.decode(CATEGORICAL, self._lag_probabilities(lags))[0]])
             weights = motion_prior.weights(copies, lag > 0)
             if cfg.vector_classes:
-                vectors = self._pop_vector_classes(coder, prev, older[lag] if lag else None, copies, weights)
+                vectors = self._pop_vector_classes(coder, [prev, older[lag]] if lag else [prev], copies, weights)
             else:
                 vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()
