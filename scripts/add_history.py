@@ -16,8 +16,7 @@ import json
 import numpy as np
 
 from darnzip.frames.config import MOTION_BUCKETS
-from darnzip.frames.derive import derive_arguments, save_derived, training_frames
-from darnzip.frames.model import build_exact
+from darnzip.frames.derive import derive_arguments, integer_tensors, save_derived, training_frames, with_tables
 from darnzip.registry import resolve_frame_model
 
 
@@ -26,7 +25,7 @@ def with_history(loaded, history: int, offset: float, lag_logits: np.ndarray):
     lag_logits (history,) in nats for none, then lags 2..history."""
     cfg = dataclasses.replace(loaded.config, history=history)
     scale = 1 << loaded.exact.frac_bits
-    tensors = {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
+    tensors = integer_tensors(loaded)
     tensors["history_bucket"] = np.full(MOTION_BUCKETS, round(offset * scale), dtype=np.int32)
     tensors["lag_base"] = np.rint(np.asarray(lag_logits) * scale).astype(np.int32)
     return cfg, tensors
@@ -34,7 +33,7 @@ def with_history(loaded, history: int, offset: float, lag_logits: np.ndarray):
 
 def measure(loaded, cfg, tensors, chunks: list[list[np.ndarray]]) -> tuple[float, np.ndarray]:
     """Coded bits per frame over `chunks` (real ANS words) and how often each lag (0, 2..history) was picked."""
-    codec = dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits)).chunk_codec()
+    codec = with_tables(loaded, cfg, tensors).chunk_codec()
     bits, frames, picked = 0, 0, np.zeros(cfg.history + 1, dtype=np.int64)
     for chunk in chunks:
         coded, stats = codec.encode(chunk)
@@ -76,7 +75,7 @@ def main() -> None:
     loaded = resolve_frame_model(args.source)
     rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    baseline, _ = measure(loaded, loaded.config, {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}, chunks)
+    baseline, _ = measure(loaded, loaded.config, integer_tensors(loaded), chunks)
     print(json.dumps({"model": args.source, "bits_per_frame": round(baseline, 2)}), flush=True)
     offsets = [float(v) for v in args.offsets.split(",")]
     offset, lag_logits, log = fit(loaded, args.history, chunks, offsets)

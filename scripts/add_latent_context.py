@@ -34,9 +34,10 @@ import json
 import numpy as np
 import torch
 
-from darnzip.frames.derive import derive_arguments, save_derived, training_frames
+from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_frames,
+                                   with_tables)
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, logit_bins
-from darnzip.frames.model import FrameDarn, build_exact, motion_shapes
+from darnzip.frames.model import FrameDarn, motion_shapes
 from darnzip.registry import resolve_frame_model
 
 MOTION_TABLES = ("motion_base", "motion_still", "motion_repeat", "motion_global", "history_bucket")
@@ -50,7 +51,7 @@ def with_context(loaded, offsets: np.ndarray, vector_posterior: bool = True, mot
     cfg = dataclasses.replace(loaded.config, latent_context=True,
                               vector_posterior=vector_posterior and not vector_classes, vector_classes=vector_classes)
     scale = 1 << loaded.exact.frac_bits
-    tensors = {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
+    tensors = integer_tensors(loaded)
     tensors["prior_context"] = np.rint(offsets * scale).astype(np.int32)
     for name, value in (motion or {}).items():
         tensors[name] = np.rint(np.asarray(value) * scale).astype(np.int32)
@@ -63,10 +64,10 @@ def with_more_motions(loaded, extra: list[tuple[int, int]]):
     cfg = dataclasses.replace(loaded.config, motions=loaded.config.motions + tuple(extra))
     if cfg.margin != loaded.config.margin:
         raise SystemExit("the added vectors reach further than the model's context offsets")
-    tensors = {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
+    tensors = integer_tensors(loaded)
     base = tensors["motion_base"]
     tensors["motion_base"] = np.concatenate([base, np.full(len(extra), base.min(), dtype=np.int32)])
-    return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
+    return with_tables(loaded, cfg, tensors)
 
 
 def parse_motions(text: str) -> list[tuple[int, int]]:
@@ -93,10 +94,9 @@ class Recorder:
 
 def code(loaded, cfg, tensors, chunks, motion_every: int = 4):
     """Coded bits per frame over `chunks` (real ANS words), and the Recorder that watched them."""
-    codec = dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits)).chunk_codec()
+    codec = with_tables(loaded, cfg, tensors).chunk_codec()
     codec.codec.observer = recorder = Recorder(motion_every)
-    bits = sum(32 * len(codec.encode(chunk)[0].words) for chunk in chunks)
-    return bits / sum(len(c) for c in chunks), recorder
+    return coded_bits(codec, chunks), recorder
 
 
 def fit_offsets(recorder: Recorder, frac_bits: int, l2: float = 1e-2) -> np.ndarray:
@@ -183,7 +183,7 @@ def main() -> None:
     vector_posterior = not args.canonical_vectors  # or vector classes: the same cost for a copy
     rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    source = sum(32 * len(loaded.chunk_codec().encode(chunk)[0].words) for chunk in chunks) / len(rgb)
+    source = coded_bits(loaded.chunk_codec(), chunks)
     print(json.dumps({"model": args.source, "source_bits_per_frame": round(source, 2)}), flush=True)
     scale = float(1 << loaded.exact.frac_bits)
     offsets = np.zeros((CONTEXTS, LOGIT_BINS))

@@ -16,21 +16,15 @@ import json
 
 import numpy as np
 
-from darnzip.frames.derive import derive_arguments, save_derived, training_frames
-from darnzip.frames.model import build_exact
+from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_frames,
+                                   with_tables)
 from darnzip.registry import resolve_frame_model
 
 
 def with_vector_classes(loaded):
     """(config, integer tensors) of `loaded` coding its copies by vector class."""
     cfg = dataclasses.replace(loaded.config, vector_posterior=False, vector_classes=True)
-    return cfg, {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
-
-
-def coded_bits(loaded, chunks: list[list[np.ndarray]]) -> float:
-    """Real ANS bits per frame over `chunks`."""
-    codec = loaded.chunk_codec()
-    return sum(32 * len(codec.encode(chunk)[0].words) for chunk in chunks) / sum(map(len, chunks))
+    return cfg, integer_tensors(loaded)
 
 
 def main():
@@ -43,12 +37,12 @@ def main():
     if not loaded.config.moving or loaded.config.vector_classes:
         raise SystemExit(f"{args.source}: needs a moving model that does not code vector classes yet")
     cfg, tensors = with_vector_classes(loaded)
-    derived = dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
+    derived = with_tables(loaded, cfg, tensors)
     rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
     measured = {"training_frames": len(rgb), "chunk": args.chunk,
-                "source_bits_per_frame": round(coded_bits(loaded, chunks), 2),
-                "bits_per_frame": round(coded_bits(derived, chunks), 2)}
+                "source_bits_per_frame": round(coded_bits(loaded.chunk_codec(), chunks), 2),
+                "bits_per_frame": round(coded_bits(derived.chunk_codec(), chunks), 2)}
     print(json.dumps({"model": args.source, **measured}), flush=True)
     save_derived(args, loaded, cfg, tensors, np.stack(loaded.references[1:]) if len(loaded.references) > 1 else None,
                  "vector_classes", measured, "whose copies code the class of vectors that read the same content")

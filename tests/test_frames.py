@@ -19,6 +19,7 @@ from cli.main import main
 from darnzip.container import ArchiveError
 from darnzip.frames.config import MOTIONS, STILL, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
+from darnzip.frames.derive import with_tables
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, LatentPrior, diagonal_order
 from darnzip.frames.model import FrameDarn, build_exact
 from darnzip.frames.modelfile import load_frame_model, save_frame_model
@@ -698,7 +699,7 @@ def test_zero_table_codes_like_the_source_model(history_model):
     """With every offset zero a latent-context model is its source: same choices, same bits per frame."""
     script = _script("add_latent_context")
     cfg, tensors = script.with_context(history_model, np.zeros((CONTEXTS, LOGIT_BINS)), vector_posterior=False)
-    zero = dataclasses.replace(history_model, exact=build_exact(cfg, tensors, history_model.exact.frac_bits))
+    zero = with_tables(history_model, cfg, tensors)
     frames = list(sprite_frames(40, seed=22))
     _, source = history_model.chunk_codec().encode(frames)
     _, same = zero.chunk_codec().encode(frames)
@@ -710,7 +711,7 @@ def test_fitted_context_shortens_the_latents_and_the_stream(history_model, conte
     posterior), on other frames than the fit's: real coded words and free energy both drop."""
     frames = list(sprite_frames(120, seed=23))
     cfg, tensors = _script("add_latent_context").with_context(history_model, np.zeros((CONTEXTS, LOGIT_BINS)))
-    unfitted = dataclasses.replace(history_model, exact=build_exact(cfg, tensors, history_model.exact.frac_bits))
+    unfitted = with_tables(history_model, cfg, tensors)
     plain_chunk, plain = unfitted.chunk_codec().encode(frames)
     fitted_chunk, fitted = context_model.chunk_codec().encode(frames)
     assert len(fitted_chunk.words) < 0.9 * len(plain_chunk.words)  # measured 85 against 101 words
@@ -730,7 +731,7 @@ def test_vector_posterior_gives_bits_back_over_equivalent_vectors(history_model)
     sizes, picked = [], []
     for vector_posterior in (False, True):
         cfg, tensors = script.with_context(history_model, zero, vector_posterior)
-        loaded = dataclasses.replace(history_model, exact=build_exact(cfg, tensors, history_model.exact.frac_bits))
+        loaded = with_tables(history_model, cfg, tensors)
         chunk, stats = loaded.chunk_codec().encode(frames)
         sizes.append(32 * len(chunk.words))
         picked.append(sum(b.posterior for b in stats.frames))

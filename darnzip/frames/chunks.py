@@ -93,9 +93,12 @@ class FrameChunkCodec:
                 trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
                 trial_kinds[i] = kind
                 span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
-                trials.append({self._plan_key(j, trial_kinds, indexed, trial_keys):
-                               self.codec.plan(indexed[j], *self.context(j, trial_kinds, indexed, trial_keys),
-                                               self.older(j, indexed)) for j in span})
+                trial = {}
+                for j in span:
+                    prev, prev2 = self.context(j, trial_kinds, indexed, trial_keys)
+                    trial[self._plan_key(j, prev, prev2)] = self.codec.plan(indexed[j], prev, prev2,
+                                                                            self.older(j, indexed))
+                trials.append(trial)
             costs = [sum(plan.bits.free_energy for plan in trial.values()) for trial in trials]
             if costs[1] < costs[0]:
                 kinds[i], keys[i] = KIND_KEY, r
@@ -103,10 +106,11 @@ class FrameChunkCodec:
                 plans.update(trials[int(costs[1] < costs[0])])
         return keys, plans
 
-    def _plan_key(self, i: int, kinds: np.ndarray, indexed: list[np.ndarray | None], keys: dict[int, int]):
+    @staticmethod
+    def _plan_key(i: int, prev: np.ndarray, prev2: np.ndarray | None) -> tuple:
         """What a plan of frame i depends on: the frame and its context frames (by identity: they live as
         long as the chunk's encoding) and its older frames (fixed by i)."""
-        return (i,) + tuple(id(f) for f in self.context(i, kinds, indexed, keys))
+        return i, id(prev), id(prev2)
 
     def encode(self, rgb_frames: list[np.ndarray]) -> tuple[FrameChunk, ChunkStats]:
         kinds = np.empty(len(rgb_frames), dtype=np.uint8)
@@ -128,11 +132,11 @@ class FrameChunkCodec:
         bits: dict[int, FrameBits] = {}
         initial = 0.0
         for n, i in enumerate(modelled[::-1]):
-            plan = plans.pop(self._plan_key(i, kinds, indexed, keys), None)
+            prev, prev2 = self.context(i, kinds, indexed, keys)
+            plan = plans.pop(self._plan_key(i, prev, prev2), None)
             if plan is not None:  # worked out by a key-frame trial in this very context
                 bits[i] = self.codec.emit(coder, plan)
             else:
-                prev, prev2 = self.context(i, kinds, indexed, keys)
                 bits[i] = self.codec.push(coder, indexed[i], prev, prev2, bits_back=n > 0, older=self.older(i, indexed))
             if n == 0:
                 initial = bits[i].posterior

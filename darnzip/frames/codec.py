@@ -48,6 +48,11 @@ from .model import ExactFrameModel
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 
 
+def categorical_information(probs: np.ndarray, symbols: np.ndarray) -> float:
+    """Bits of `symbols` under categorical rows `probs`, one row per symbol."""
+    return float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
+
+
 class FrameDecodeError(ValueError):
     """The stream does not decode to a frame the model could have coded (a damaged or foreign stream)."""
 
@@ -288,12 +293,12 @@ class FrameCodec:
                 bits.posterior += vector_posterior
                 vector_probs = weights / weights.sum(axis=1, keepdims=True)
                 plan.pushes.append((vectors, CATEGORICAL, vector_probs))
-                bits.prior += float(-np.log2(vector_probs[np.arange(len(vectors)), vectors]).sum())
+                bits.prior += categorical_information(vector_probs, vectors)
             if len(lags) > 1:
                 lag_probs = self._lag_probabilities(lags)
                 symbol = np.flatnonzero(lags == lag).astype(np.int32)
                 plan.pushes.append((symbol, CATEGORICAL, lag_probs))
-                bits.prior += float(-np.log2(lag_probs[0, symbol[0]]))
+                bits.prior += categorical_information(lag_probs, symbol)
                 bits.lag = lag
         plan.p_latent = latent_prior.probabilities(h)
         bits.prior += information(plan.p_latent, h)
@@ -358,16 +363,15 @@ class FrameCodec:
         still = self._reads_as_still(sources, copies)
         p_still = self._still_probabilities(weights, still)
         in_still = reproducing[:, 0].astype(np.int32)  # (0, 0) reproduces exactly the unchanged blocks
+        information_bits = information(p_still, in_still)
         moved = np.flatnonzero(in_still == 0)
         if len(moved):
             classes = self._vector_classes(sources, copies[moved])
             rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
             vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
             plan.pushes.append((vectors, CATEGORICAL, rows))
+            information_bits += categorical_information(rows, vectors)
         plan.pushes.append((in_still, BERNOULLI, p_still))
-        information_bits = information(p_still, in_still)
-        if len(moved):
-            information_bits += float(-np.log2(rows[np.arange(len(moved)), vectors]).sum())
         return information_bits
 
     def _pop_vector_classes(self, coder, sources, copies, weights) -> np.ndarray:
@@ -417,12 +421,12 @@ class FrameCodec:
         vectors = self._canonical_vectors(weights, reproducing).astype(np.int32)
         if not (self.cfg.vector_posterior and popper is not None):
             return vectors, 0.0
-        information = 0.0
+        information_bits = 0.0
         for rows, columns, q in self._vector_posteriors(weights, reproducing):
             picked = popper.decode(CATEGORICAL, q)
             vectors[rows] = columns[np.arange(len(rows)), picked]
-            information += float(-np.log2(q[np.arange(len(rows)), picked]).sum())
-        return vectors, information
+            information_bits += categorical_information(q, picked)
+        return vectors, information_bits
 
     def _return_vector_bits(self, coder, weights: np.ndarray, reproducing: np.ndarray, vectors: np.ndarray) -> None:
         """The decoder's half of `_pick_vectors` with bits back: push each vector back under q, last

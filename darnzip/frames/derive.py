@@ -3,12 +3,14 @@ history): the steps every such script shares, so each script holds only what it 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from ..registry import register_model, registry
 from .config import FrameConfig
+from .model import build_exact
 from .modelfile import LoadedFrameModel, save_frame_model
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -34,6 +36,22 @@ def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
     from .atari import GAMES, frames_array
 
     return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
+
+
+def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:
+    """A copy of the model's integer tensors, as the model file stores them (int32), to add to or edit."""
+    return {k: v.astype(np.int32) for k, v in loaded.exact.integers.items()}
+
+
+def with_tables(loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray]) -> LoadedFrameModel:
+    """`loaded` (its palette and reference frames) with another architecture and tables, not written out:
+    what the scripts measure before they save."""
+    return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
+
+
+def coded_bits(chunk_codec, chunks: list[list[np.ndarray]]) -> float:
+    """Real ANS bits per frame when `chunk_codec` codes `chunks` (RGB frames)."""
+    return sum(32 * len(chunk_codec.encode(chunk)[0].words) for chunk in chunks) / sum(map(len, chunks))
 
 
 def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray],
