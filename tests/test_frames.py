@@ -794,6 +794,9 @@ def test_vector_classes_group_exactly_the_vectors_that_read_the_same_content(hei
         expected = _exact_first_of_class(cfg, sources, blocks)
         assert np.array_equal(found, expected)
         assert (found < np.arange(found.shape[1])).any()  # some vectors do share a class
+        fresh = MotionMatcher(cfg)  # hashes are kept per source frame: blocks asked for piecemeal agree
+        for part in (blocks[::3], blocks[1::2], blocks):
+            assert np.array_equal(fresh.content_hashes(sources, part), matcher.content_hashes(sources, blocks)[part])
 
 
 def test_vector_classes_cost_what_the_posterior_returns_without_initial_bits(context_model, class_model):

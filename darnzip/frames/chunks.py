@@ -88,23 +88,27 @@ class FrameChunkCodec:
                 continue
             if not closer_to_reference(from_reference, int(np.count_nonzero(indexed[i] != indexed[i - 1]))):
                 continue
-            trials = []
-            for kind in (KIND_MODELLED, KIND_KEY):
-                trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
-                trial_kinds[i] = kind
-                span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
-                trial = {}
-                for j in span:
+            trials = [{}, {}]
+            span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
+            for j in span:
+                for kind, trial in zip((KIND_MODELLED, KIND_KEY), trials):
+                    trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
+                    trial_kinds[i] = kind
                     prev, prev2 = self.context(j, trial_kinds, indexed, trial_keys)
                     trial[self._plan_key(j, prev, prev2)] = self.codec.plan(indexed[j], prev, prev2,
                                                                             self.older(j, indexed))
-                trials.append(trial)
-            costs = [sum(plan.bits.free_energy for plan in trial.values()) for trial in trials]
+                if j == i and not self._cost(trials[1]) < self._cost(trials[0]):
+                    break  # the frame after a key frame has no t-2, which never made it cheaper in trials
+            costs = [self._cost(trial) for trial in trials]
             if costs[1] < costs[0]:
                 kinds[i], keys[i] = KIND_KEY, r
             if not self.codec.plans_need_the_coder:
                 plans.update(trials[int(costs[1] < costs[0])])
         return keys, plans
+
+    @staticmethod
+    def _cost(trial: dict) -> float:
+        return sum(plan.bits.free_energy for plan in trial.values())
 
     @staticmethod
     def _plan_key(i: int, prev: np.ndarray, prev2: np.ndarray | None) -> tuple:

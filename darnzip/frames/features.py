@@ -258,7 +258,8 @@ class MotionMatcher:
         self.cfg = cfg
         self._recent: list[tuple] = []
         self._words: list[tuple] = []
-        self._hashes: list[tuple] = []
+        self._content: list[tuple] = []
+        self._padded_frames: list[tuple] = []
 
     def __call__(self, frame: np.ndarray, prev: np.ndarray, remember: bool = True) -> np.ndarray:
         """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches. Pairs that
@@ -300,24 +301,20 @@ class MotionMatcher:
         return out
 
     def likely_for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
-        """`for_blocks` by comparing one 64-bit hash per block instead of its rows: equal to it unless two
-        different blocks' hashes collide, so only for estimates (the encoder's choice of lag), never for
-        what a copy reproduces. Blocks cut by the frame's bottom edge are compared exactly."""
+        """`for_blocks` by comparing one 64-bit hash per block and vector (`content_hashes`, kept per
+        source frame, so a block asked about again, as by the next frames' choices of lag, costs nothing)
+        instead of its rows: equal to it unless two different blocks' hashes collide, so only for
+        estimates (the encoder's choice of lag), never for what a copy reproduces. Blocks cut by the
+        frame's bottom edge are compared exactly."""
         cfg = self.cfg
         if not self._word_rows:
             return self.for_blocks(frame, others, blocks)
-        m = cfg.margin
-        rows, bx, wanted = self._block_words(frame, blocks)
+        _, _, wanted = self._block_words(frame, blocks)
         block_hash = (mixed(wanted) * _POSITION_FACTORS[:cfg.block]).sum(axis=1)
-        dy, dxi = self._vector_rows
         out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
-        if not len(others):
-            return out
-        _, hash_rows, words_per_row = self._window_hashes(others[0]).shape
-        at = (dxi[None, :] * hash_rows + m - dy[None, :] + rows[:, :1]) * words_per_row + bx[:, None]  # (n, V)
         for i, other in enumerate(others):
-            out[i] = self._window_hashes(other).reshape(-1).take(at) == block_hash[:, None]
-        cut = rows[:, -1] >= cfg.height
+            out[i] = self._source_hashes(other, blocks) == block_hash[:, None]
+        cut = (blocks // cfg.blocks_x + 1) * cfg.block > cfg.height
         if cut.any():
             out[:, cut] = self.for_blocks(frame, others, blocks[cut])
         return out
@@ -326,23 +323,41 @@ class MotionMatcher:
         """(n,) block indices -> (n, V * len(sources)) uint64: the hash of what vector v reads for each
         block from source frame s (column s * V + v), over the block's pixels inside the frame only.
         Vectors that read the same content get the same hash (vector classes group them so)."""
-        found = [self._word_hashes(src, blocks) if self._word_rows else self._pixel_hashes(src, blocks)
-                 for src in sources]
+        found = [self._source_hashes(src, blocks) for src in sources]
         return found[0] if len(found) == 1 else np.concatenate(found, axis=1)
 
+    def _source_hashes(self, source: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """`content_hashes` for one source frame, each block's row worked out once per source (the encoder
+        asks for the same blocks again once it has chosen a lag, and for the copies among them)."""
+        cfg = self.cfg
+        entry = next((e for e in self._content if e[0] is source), None)
+        if entry is None:
+            entry = (source, np.zeros((cfg.blocks, len(cfg.motions)), dtype=np.uint64),
+                     np.zeros(cfg.blocks, dtype=bool))
+            self._content = [entry] + self._content[:max(cfg.history, 1)]
+        _, table, known = entry
+        missing = blocks[~known[blocks]]
+        if len(missing):
+            table[missing] = self._word_hashes(source, missing) if self._word_rows \
+                else self._pixel_hashes(source, missing)
+            known[missing] = True
+        return table[blocks]
+
     def _word_hashes(self, source: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-        """`content_hashes` for one source frame, from its shifted words: the same sum as
-        `_window_hashes`, with the rows past the frame's bottom edge left out."""
+        """`_source_hashes` for 8-pixel blocks: per block and vector, the block's row words as the vector
+        reads them, each mixed, times its row's factor, summed (rows past the frame's bottom edge left
+        out). The words are read straight off the padded frame, 8 bytes from any pixel, which costs less
+        than building the shifted copies for the few blocks asked about."""
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
         by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
-        dy, dxi = self._vector_rows
-        words = self._shifted_words(source)
-        _, padded_rows, words_per_row = words.shape
+        dy, dx = self._vector_offsets
+        padded = self._padded(source)
+        row_bytes = padded.shape[1]
+        from_pixel = np.ndarray((padded.size - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
         rows = by[:, None] * k + np.arange(k)  # (n, k) the block's pixel rows
-        at = (((dxi[:, None] * padded_rows + m - dy[:, None])[None, :, :] + rows[:, None, :]) * words_per_row
-              + bx[:, None, None])  # (n, V, k) where each vector reads each row's word
+        at = ((m - dy)[None, :, None] + rows[:, None, :]) * row_bytes + (m - dx + bx[:, None] * k)[:, :, None]
         factors = np.where(rows < cfg.height, _POSITION_FACTORS[:k], np.uint64(0))[:, None, :]
-        return (mixed(words.reshape(-1).take(at)) * factors).sum(axis=2, dtype=np.uint64)
+        return (mixed(from_pixel.take(at)) * factors).sum(axis=2, dtype=np.uint64)
 
     def _pixel_hashes(self, source: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """`_word_hashes` for any block size and width: each pixel's value and position in the block,
@@ -370,22 +385,6 @@ class MotionMatcher:
         words = np.ascontiguousarray(frame, dtype=np.uint8).view(np.uint64)
         return rows, bx, np.pad(words, ((0, cfg.blocks_y * k - cfg.height), (0, 0)))[rows, bx[:, None]]
 
-    def _window_hashes(self, other: np.ndarray) -> np.ndarray:
-        """Per distinct dx, padded row y and word column: the hash of the block-high column of words from
-        row y down in `other`'s shifted copy (cached per frame, like the shifted words)."""
-        for frame, hashes in self._hashes:
-            if frame is other:
-                return hashes
-        words = mixed(self._shifted_words(other))
-        k = self.cfg.block
-        count = words.shape[1] - k + 1
-        hashes = words[:, :count] * _POSITION_FACTORS[0]
-        term = np.empty_like(hashes)
-        for r in range(1, k):
-            hashes += np.multiply(words[:, r:r + count], _POSITION_FACTORS[r], out=term)
-        self._hashes = [(other, hashes)] + self._hashes[:max(self.cfg.history, 1)]
-        return hashes
-
     @functools.cached_property
     def _word_rows(self) -> bool:
         """Whether a block row is one uint64 word (8-pixel blocks, width a multiple of 8): the fast paths."""
@@ -396,6 +395,24 @@ class MotionMatcher:
         """Per motion vector: dy, and the index of its dx among the distinct dx values."""
         dxs = sorted({dx for _, dx in self.cfg.motions})
         return (np.array([dy for dy, _ in self.cfg.motions]), np.array([dxs.index(dx) for _, dx in self.cfg.motions]))
+
+    @functools.cached_property
+    def _vector_offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per motion vector: dy and dx."""
+        return np.array([dy for dy, _ in self.cfg.motions]), np.array([dx for _, dx in self.cfg.motions])
+
+    def _padded(self, frame: np.ndarray) -> np.ndarray:
+        """`frame` inside its margin of the outside index, with rows below it to the last block's end
+        (cached per frame, like the shifted words)."""
+        for seen, padded in self._padded_frames:
+            if seen is frame:
+                return padded
+        cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
+        h, w = cfg.height, cfg.width
+        padded = np.full((h + 2 * m + cfg.blocks_y * k - h, w + 2 * m), cfg.outside, dtype=np.uint8)
+        padded[m:m + h, m:m + w] = frame
+        self._padded_frames = [(frame, padded)] + self._padded_frames[:2 * max(cfg.history, 1)]
+        return padded
 
     def _shifted_words(self, other: np.ndarray) -> np.ndarray:
         """`other` padded, then one copy read at x - dx per distinct dx, as uint64 words (cached per frame;
