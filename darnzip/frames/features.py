@@ -438,7 +438,9 @@ class MotionMatcher:
         equal = np.ones((len(cfg.motions), cfg.blocks_y * k, w // 8), dtype=bool)  # rows past the edge match
         for i, (dy, dxi) in enumerate(zip(*self._vector_rows)):
             np.equal(words, shifted[dxi, m - dy:m - dy + h], out=equal[i, :h])
-        blocks = equal.reshape(len(cfg.motions), cfg.blocks_y, k, cfg.blocks_x).all(axis=2)
+        blocks = equal[:, 0::k].copy()  # a block matches where all its k rows do: AND of row slices
+        for r in range(1, k):  # (numpy's all() over a middle axis of length k was measured 4x slower)
+            blocks &= equal[:, r::k]
         return blocks.reshape(len(cfg.motions), -1).T
 
     def _by_pixels(self, frame: np.ndarray, pp: np.ndarray) -> np.ndarray:
