@@ -98,7 +98,7 @@ class FrameChunkCodec:
                     trial[self._plan_key(j, prev, prev2)] = self.codec.plan(indexed[j], prev, prev2,
                                                                             self.older(j, indexed))
                 if j == i and not self._cost(trials[1]) < self._cost(trials[0]):
-                    break  # the frame after a key frame has no t-2, which never made it cheaper in trials
+                    break  # the frame after (no t-2) won back what the key frame lost once in 111 (README)
             costs = [self._cost(trial) for trial in trials]
             if costs[1] < costs[0]:
                 kinds[i], keys[i] = KIND_KEY, r

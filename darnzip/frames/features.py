@@ -396,8 +396,8 @@ class MotionMatcher:
     @functools.cached_property
     def _vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Per motion vector: dy, and the index of its dx among the distinct dx values."""
-        dxs = sorted({dx for _, dx in self.cfg.motions})
-        return (np.array([dy for dy, _ in self.cfg.motions]), np.array([dxs.index(dx) for _, dx in self.cfg.motions]))
+        dy, dx = self._vector_offsets
+        return dy, np.searchsorted(np.unique(dx), dx)
 
     @functools.cached_property
     def _vector_offsets(self) -> tuple[np.ndarray, np.ndarray]:
@@ -405,8 +405,8 @@ class MotionMatcher:
         return np.array([dy for dy, _ in self.cfg.motions]), np.array([dx for _, dx in self.cfg.motions])
 
     def _padded(self, frame: np.ndarray) -> np.ndarray:
-        """`frame` inside its margin of the outside index, with rows below it to the last block's end
-        (cached per frame, like the shifted words)."""
+        """`frame` inside its margin of the outside index, with more rows below it so that block rows
+        past the frame's bottom edge can be read too (cached per frame, like the shifted words)."""
         for seen, padded in self._padded_frames:
             if seen is frame:
                 return padded
@@ -418,16 +418,13 @@ class MotionMatcher:
         return padded
 
     def _shifted_words(self, other: np.ndarray) -> np.ndarray:
-        """`other` padded, then one copy read at x - dx per distinct dx, as uint64 words (cached per frame;
-        rows are padded further so block rows past the frame's bottom edge can be read too)."""
+        """`other` padded (`_padded`), then one copy read at x - dx per distinct dx, as uint64 words
+        (cached per frame)."""
         for frame, words in self._words:
             if frame is other:
                 return words
-        cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
-        h, w = cfg.height, cfg.width
-        extra = cfg.blocks_y * k - h
-        pp = np.full((h + 2 * m + extra, w + 2 * m), cfg.outside, dtype=np.uint8)
-        pp[m:m + h, m:m + w] = other
+        cfg, m, w = self.cfg, self.cfg.margin, self.cfg.width
+        pp = self._padded(other)
         dxs = sorted({dx for _, dx in cfg.motions})
         words = np.stack([np.ascontiguousarray(pp[:, m - dx:m - dx + w]).view(np.uint64) for dx in dxs])
         self._words = [(other, words)] + self._words[:max(cfg.history, 1)]
