@@ -89,12 +89,12 @@ class FrameChunkCodec:
             if not closer_to_reference(from_reference, int(np.count_nonzero(indexed[i] != indexed[i - 1]))):
                 continue
             trials = [{}, {}]
+            trial_keys, trial_kinds = {**keys, i: r}, [kinds.copy(), kinds.copy()]
+            trial_kinds[0][i], trial_kinds[1][i] = KIND_MODELLED, KIND_KEY
             span = [i] + ([i + 1] if i + 1 < len(kinds) and kinds[i + 1] == KIND_MODELLED else [])
             for j in span:
-                for kind, trial in zip((KIND_MODELLED, KIND_KEY), trials):
-                    trial_kinds, trial_keys = kinds.copy(), {**keys, i: r}
-                    trial_kinds[i] = kind
-                    prev, prev2 = self.context(j, trial_kinds, indexed, trial_keys)
+                for kinds_tried, trial in zip(trial_kinds, trials):
+                    prev, prev2 = self.context(j, kinds_tried, indexed, trial_keys)
                     trial[self._plan_key(j, prev, prev2)] = self.codec.plan(indexed[j], prev, prev2,
                                                                             self.older(j, indexed))
                 if j == i and not self._cost(trials[1]) < self._cost(trials[0]):

@@ -246,6 +246,22 @@ def first_of_class(hashes: np.ndarray) -> np.ndarray:
     return first.reshape(n, columns) - row_start
 
 
+class _FrameCache:
+    """What was worked out for the last `size` frames, found by identity (the cache holds the frames, so
+    an id is never reused under it)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: list[tuple] = []
+
+    def get(self, frame: np.ndarray):
+        return next((value for seen, value in self._entries if seen is frame), None)
+
+    def put(self, frame: np.ndarray, value):
+        self._entries = [(frame, value)] + self._entries[:self.size - 1]
+        return value
+
+
 class MotionMatcher:
     """`motion_matches` for one frame pair in numpy, fast enough for the coder. With 8-pixel blocks, a
     block row of 8 bytes is one uint64: the previous frame is copied once per horizontal shift, and each
@@ -257,9 +273,13 @@ class MotionMatcher:
     def __init__(self, cfg: FrameConfig):
         self.cfg = cfg
         self._recent: list[tuple] = []
-        self._words: list[tuple] = []
-        self._content: list[tuple] = []
-        self._padded_frames: list[tuple] = []
+        spread = max(cfg.history, 1)
+        self._words = _FrameCache(spread + 1)
+        self._padded_frames = _FrameCache(2 * spread + 1)
+        # content hashes: key-frame trials, which often come in runs, ask about 15 older frames each
+        # (kept for history + 1 frames, SpaceInvaders compressed about 20% slower; this is about 14 MB for
+        # Seaquest)
+        self._content = _FrameCache(4 * spread + 1)
 
     def __call__(self, frame: np.ndarray, prev: np.ndarray, remember: bool = True) -> np.ndarray:
         """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches. Pairs that
@@ -267,14 +287,10 @@ class MotionMatcher:
         for a, b, result in self._recent:
             if a is frame and b is prev:
                 return result
-        cfg, m = self.cfg, self.cfg.margin
-        h, w = cfg.height, cfg.width
         if self._word_rows:
             result = self._by_words(np.ascontiguousarray(frame, dtype=np.uint8), prev)
         else:
-            pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint8)
-            pp[m:m + h, m:m + w] = prev
-            result = self._by_pixels(frame, pp)
+            result = self._by_pixels(frame, self._padded(prev))
         if remember:
             self._recent = [(frame, prev, result)] + self._recent[:2]
         return result
@@ -329,16 +345,13 @@ class MotionMatcher:
     def _source_hashes(self, source: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """`content_hashes` for one source frame, each block's row worked out once per source (the encoder
         asks for the same blocks again once it has chosen a lag, for the copies among them, and in the
-        next frames' choices of lag). Rows are kept for the last 4 * history + 1 source frames (about
-        14 MB for Seaquest): key-frame trials, which often come in runs, ask about 15 older frames each
-        (kept for history + 1 frames, SpaceInvaders compressed about 20% slower)."""
+        next frames' choices of lag)."""
         cfg = self.cfg
-        entry = next((e for e in self._content if e[0] is source), None)
+        entry = self._content.get(source)
         if entry is None:
-            entry = (source, np.zeros((cfg.blocks, len(cfg.motions)), dtype=np.uint64),
-                     np.zeros(cfg.blocks, dtype=bool))
-            self._content = [entry] + self._content[:4 * max(cfg.history, 1)]
-        _, table, known = entry
+            entry = self._content.put(source, (np.zeros((cfg.blocks, len(cfg.motions)), dtype=np.uint64),
+                                               np.zeros(cfg.blocks, dtype=bool)))
+        table, known = entry
         missing = blocks[~known[blocks]]
         if len(missing):
             table[missing] = self._word_hashes(source, missing) if self._word_rows \
@@ -367,8 +380,7 @@ class MotionMatcher:
         mixed, summed over the block's pixels inside the frame."""
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
         h, w = cfg.height, cfg.width
-        pp = np.full((h + 2 * m, w + 2 * m), cfg.outside, dtype=np.uint64)
-        pp[m:m + h, m:m + w] = source
+        pp = self._padded(source)
         by, bx = blocks // cfg.blocks_x, blocks % cfg.blocks_x
         y = by[:, None] * k + np.arange(k).repeat(k)  # (n, k * k), raster order within the block
         x = bx[:, None] * k + np.tile(np.arange(k), k)
@@ -376,7 +388,7 @@ class MotionMatcher:
         motions = np.asarray(cfg.motions)
         read_y = np.where(inside, y + m, 0)[:, None, :] - motions[None, :, :1]
         read_x = np.where(inside, x + m, 0)[:, None, :] - motions[None, :, 1:]
-        codes = mixed(pp[read_y, read_x] | (np.arange(k * k, dtype=np.uint64) << np.uint64(8)))
+        codes = mixed(pp[read_y, read_x].astype(np.uint64) | (np.arange(k * k, dtype=np.uint64) << np.uint64(8)))
         return np.where(inside[:, None, :], codes, np.uint64(0)).sum(axis=2, dtype=np.uint64)
 
     def _block_words(self, frame: np.ndarray, blocks: np.ndarray):
@@ -407,28 +419,26 @@ class MotionMatcher:
     def _padded(self, frame: np.ndarray) -> np.ndarray:
         """`frame` inside its margin of the outside index, with more rows below it so that block rows
         past the frame's bottom edge can be read too (cached per frame, like the shifted words)."""
-        for seen, padded in self._padded_frames:
-            if seen is frame:
-                return padded
+        padded = self._padded_frames.get(frame)
+        if padded is not None:
+            return padded
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
         h, w = cfg.height, cfg.width
         padded = np.full((h + 2 * m + cfg.blocks_y * k - h, w + 2 * m), cfg.outside, dtype=np.uint8)
         padded[m:m + h, m:m + w] = frame
-        self._padded_frames = [(frame, padded)] + self._padded_frames[:2 * max(cfg.history, 1)]
-        return padded
+        return self._padded_frames.put(frame, padded)
 
     def _shifted_words(self, other: np.ndarray) -> np.ndarray:
         """`other` padded (`_padded`), then one copy read at x - dx per distinct dx, as uint64 words
         (cached per frame)."""
-        for frame, words in self._words:
-            if frame is other:
-                return words
+        words = self._words.get(other)
+        if words is not None:
+            return words
         cfg, m, w = self.cfg, self.cfg.margin, self.cfg.width
         pp = self._padded(other)
         dxs = sorted({dx for _, dx in cfg.motions})
         words = np.stack([np.ascontiguousarray(pp[:, m - dx:m - dx + w]).view(np.uint64) for dx in dxs])
-        self._words = [(other, words)] + self._words[:max(cfg.history, 1)]
-        return words
+        return self._words.put(other, words)
 
     def _by_words(self, frame: np.ndarray, prev: np.ndarray) -> np.ndarray:
         cfg, m, k = self.cfg, self.cfg.margin, self.cfg.block
