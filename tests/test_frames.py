@@ -442,6 +442,11 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
         assert both.shape == (2, len(some), len(MOTIONS))
         assert np.array_equal(both[0], exact[some]) and np.array_equal(both[1], older[some])
         assert np.array_equal(matcher.likely_for_blocks(frames[t], [frames[t - 1], frames[0]], some), both)
+        if matcher._word_rows:  # the lag choice's window hashes are the content hashes of uncut blocks
+            whole = np.arange(cfg.blocks)
+            uncut = whole[(whole // cfg.blocks_x + 1) * block <= height]
+            windows = matcher._window_hashes(frames[0]).take(matcher._window_positions(uncut))
+            assert np.array_equal(windows, matcher.content_hashes([frames[0]], uncut))
 
 
 @pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])
