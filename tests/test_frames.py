@@ -646,6 +646,23 @@ def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, h
     assert one == _archive(history_model, frames, workers=2)
 
 
+def test_skipping_the_lag_search_changes_no_choice(history_model, monkeypatch):
+    """`_no_lag_can_win` only skips searches whose answer would be no lag: the chunk is the same with the
+    search always run, and both kinds of frame occur (some skipped, some copying an older frame)."""
+    from darnzip.frames import codec as frame_codec
+
+    frames = animated_frames(30, seed=5) + list(sprite_frames(30, seed=6))
+    skipped = []
+    bound = frame_codec.FrameCodec._no_lag_can_win
+    monkeypatch.setattr(frame_codec.FrameCodec, "_no_lag_can_win",
+                        lambda self, *a: skipped.append(bound(self, *a)) or skipped[-1])
+    chunk, stats = history_model.chunk_codec().encode(frames)
+    assert any(skipped) and any(b.lag > 0 for b in stats.frames)
+    monkeypatch.setattr(frame_codec.FrameCodec, "_no_lag_can_win", lambda self, *a: False)
+    searched, _ = history_model.chunk_codec().encode(frames)
+    assert searched.to_bytes() == chunk.to_bytes()
+
+
 def test_history_needs_motion_vectors_and_survives_the_model_file():
     with pytest.raises(ValueError, match="history"):
         FrameConfig(24, 40, (1, 2), history=4)
