@@ -82,12 +82,12 @@ class FrameChunkCodec:
         """Mark key frames in `kinds` (in place) and return their reference indices, and the trials' plans
         that the chosen contexts can reuse. A frame with no modelled frame before it takes the reference it
         differs from least. A later frame becomes a key frame when it differs from some reference in far
-        fewer pixels than from the previous frame (`worth_a_key_trial`) and coding it and the frame after it is cheaper that
-        way (trial plans without bits back: the frame after a key frame has no t-2, which was measured to
-        cost more than the key frame saves on some Freeway frames). In scrolling games mid-play frames
-        often differ from a reference a little less than from the frame before, yet cost 10-50x more from
-        it (measured on Riverraid): hence the bound on the ratio (`worth_a_key_trial`), which also keeps
-        the trials rare."""
+        fewer pixels than from the previous frame (`worth_a_key_trial`) and coding it and the frame after
+        it is cheaper that way (trial plans without bits back: the frame after a key frame has no t-2,
+        which was measured to cost more than the key frame saves on some Freeway frames). In scrolling
+        games mid-play frames often differ from a reference a little less than from the frame before, yet
+        cost 10-50x more from it (measured on Riverraid): hence the bound on the ratio
+        (`worth_a_key_trial`), which also keeps the trials rare."""
         keys: dict[int, int] = {}
         plans: dict = {}
         for i in np.flatnonzero(kinds == KIND_MODELLED):
