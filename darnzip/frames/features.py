@@ -246,6 +246,12 @@ def first_of_class(hashes: np.ndarray) -> np.ndarray:
     return first.reshape(n, columns) - row_start
 
 
+def _word_at_every_pixel(padded: np.ndarray) -> np.ndarray:
+    """The 8 bytes that start at each pixel of a flat uint8 frame, as a uint64 view (no copy): a block row
+    as any vector reads it."""
+    return np.ndarray((padded.size - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
+
+
 class _FrameCache:
     """What was worked out for the last `size` frames, found by identity (the cache holds the frames, so
     an id is never reused under it)."""
@@ -322,9 +328,9 @@ class MotionMatcher:
     def likely_for_blocks(self, frame: np.ndarray, others: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
         """`for_blocks` by comparing one 64-bit hash per block and vector (`content_hashes`, read off each
         source frame's window hashes, kept per frame for the next frames' choices of lag) instead of its
-        rows: equal to it unless two different blocks' hashes collide, so only for
-        estimates (the encoder's choice of lag), never for what a copy reproduces. Blocks cut by the
-        frame's bottom edge are compared exactly."""
+        rows: equal to it unless two different blocks' hashes collide, so only for estimates (the encoder's
+        choice of lag), never for what a copy reproduces. Blocks cut by the frame's bottom edge are
+        compared exactly."""
         cfg = self.cfg
         if not self._word_rows:
             return self.for_blocks(frame, others, blocks)
@@ -382,7 +388,7 @@ class MotionMatcher:
             k = self.cfg.block
             padded = self._padded(source)
             row_bytes = padded.shape[1]
-            words = mixed(np.ndarray((padded.size - 7,), dtype=np.uint64, buffer=padded, strides=(1,)).copy())
+            words = mixed(_word_at_every_pixel(padded).copy())
             n = len(words) - (k - 1) * row_bytes
             table, term = words[:n] * _POSITION_FACTORS[0], np.empty(n, dtype=np.uint64)
             for r in range(1, k):
@@ -400,7 +406,7 @@ class MotionMatcher:
         dy, dx = self._vector_offsets
         padded = self._padded(source)
         row_bytes = padded.shape[1]
-        from_pixel = np.ndarray((padded.size - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
+        from_pixel = _word_at_every_pixel(padded)
         rows = by[:, None] * k + np.arange(k)  # (n, k) the block's pixel rows
         at = ((m - dy)[None, :, None] + rows[:, None, :]) * row_bytes + (m - dx + bx[:, None] * k)[:, :, None]
         factors = np.where(rows < cfg.height, _POSITION_FACTORS[:k], np.uint64(0))[:, None, :]
