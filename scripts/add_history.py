@@ -83,7 +83,7 @@ def main() -> None:
     provenance = {"training_frames": args.frames, "chunk": args.chunk, "offset": offset,
                   "lag_logits": [round(float(v), 3) for v in lag_logits],
                   "bits_per_frame_before": round(baseline, 2), "fit": log}
-    save_derived(args, loaded, cfg, tensors, np.stack(loaded.references[1:]) if len(loaded.references) > 1 else None,
+    save_derived(args, loaded, cfg, tensors, None,
                  "history", provenance, f"whose copies may also read one of the last {args.history} frames")
 
 

@@ -214,7 +214,7 @@ def main() -> None:
                   "added_motions": [list(v) for v in added],
                   "motion_every": args.motion_every,
                   "source_bits_per_frame": round(source, 2), "fit": log, "bits_per_frame": round(best[0], 2)}
-    save_derived(args, loaded, cfg, tensors, np.stack(loaded.references[1:]) if len(loaded.references) > 1 else None,
+    save_derived(args, loaded, cfg, tensors, None,
                  "latent_context", provenance,
                  "whose prior over a block's latent also reads the latents coded before it in the frame"
                  + ("" if args.canonical_vectors else ", and whose copies name their vector's class"

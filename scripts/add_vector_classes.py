@@ -44,7 +44,7 @@ def main():
                 "source_bits_per_frame": round(coded_bits(loaded.chunk_codec(), chunks), 2),
                 "bits_per_frame": round(coded_bits(derived.chunk_codec(), chunks), 2)}
     print(json.dumps({"model": args.source, **measured}), flush=True)
-    save_derived(args, loaded, cfg, tensors, np.stack(loaded.references[1:]) if len(loaded.references) > 1 else None,
+    save_derived(args, loaded, cfg, tensors, None,
                  "vector_classes", measured, "whose copies code the class of vectors that read the same content")
 
 

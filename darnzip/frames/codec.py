@@ -85,6 +85,7 @@ class FramePlan:
     pushes: list = dataclasses.field(default_factory=list)
     p_latent: np.ndarray | None = None
     observed: tuple = ()  # what the codec's observer is called with
+    frames: tuple = ()  # (frame, t-1, t-2 or None) as planned: what the pixel observer is called with, and h
 
 
 class MotionPrior:
@@ -116,6 +117,9 @@ class FrameCodec:
         # None, copied blocks, whether they may read an older frame, their reproducing vectors or None).
         # The scripts that fit tables on coded play read it; coding never does.
         self.observer = None
+        # called, if set, with (frame, t-1, t-2 or None, h) of each pushed frame: what
+        # scripts/finetune_pixels.py reads to train the pixel model on the blocks the coder draws
+        self.pixel_observer = None
         # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
         # when its block is copied (training cannot know which unchanged blocks the coder will draw), so
         # their availability map is the same for every frame.
@@ -203,22 +207,43 @@ class FrameCodec:
                        known: np.ndarray) -> np.ndarray:
         """Categorical rows for pixels given the table sums of their context-frame groups (`partial`) and
         the current frame as far as it is known (`neighbours`, `known` from `_neighbours`)."""
-        values = np.where(known, current[neighbours], np.int64(self.cfg.unknown)) + self.geometry.current_base_np
+        values = self._current_values(current, neighbours, known)
         weights = self.model.weights_from_sums(partial + self.model.table_sums(torch.from_numpy(values)))
         return weights / weights.sum(axis=1, keepdims=True)
+
+    def _current_values(self, current: np.ndarray, neighbours: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Vocabulary indices of the current-frame groups: each neighbour's colour, or `unknown`."""
+        return np.where(known, current[neighbours], np.int64(self.cfg.unknown)) + self.geometry.current_base_np
 
     def _availability(self, drawn_blocks: np.ndarray) -> np.ndarray:
         """Flat padded map of the step after which each current-frame pixel is known (`available_from`)."""
         drawn = drawn_pixels(torch.from_numpy(drawn_blocks).unsqueeze(0), self.cfg)
         return available_from(drawn, self.cfg).view(-1).numpy()
 
+    def _available(self, h: np.ndarray) -> np.ndarray:
+        """The availability map for a frame whose drawn blocks are `h == 1` (the same for every frame of a
+        moving model)."""
+        return self._every_block_available if self.cfg.moving else self._availability(h == 1)
+
     def _pixel_setup(self, h: np.ndarray, stacked: np.ndarray, blocks: np.ndarray | None = None):
         """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
         positions, steps, the availability map, context sums."""
         y, x, where, step = self.features.pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
-        available = self._every_block_available if self.cfg.moving else self._availability(h == 1)
+        available = self._available(h)
         partial = self.model.table_sums(torch.from_numpy(self.features.context(stacked, where, y, x)))
         return y, x, where, step, available, partial
+
+    def drawn_pixel_features(self, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
+                             h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels that `h` draws in `frame`, in coding order, as the pixel model reads them: (N,
+        feature groups + current groups) vocabulary indices (what `table_sums` adds up), and (N,) their
+        palette indices. For training the pixel model on the coder's own draws; coding never calls it."""
+        _, stacked, *_ = self._context(prev, prev2)
+        y, x, where, step = self.features.pixels(np.flatnonzero(h == 1))
+        available = self._available(h)
+        neighbours, known = self._neighbours(available, where, step)
+        values = self._current_values(self.features.padded(frame).ravel(), neighbours, known)
+        return np.concatenate([self.features.context(stacked, where, y, x), values], axis=1), frame[y, x]
 
     @property
     def plans_need_the_coder(self) -> bool:
@@ -247,7 +272,7 @@ class FrameCodec:
         p_prior = latent_prior.probabilities(must_draw.astype(np.int64))
         free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
-        plan = FramePlan(latent_prior, h)
+        plan = FramePlan(latent_prior, h, frames=(frame, prev, prev2))
         bits = plan.bits
         if len(free):
             p_free = p_q[free] * PROB_SCALE
@@ -325,6 +350,8 @@ class FrameCodec:
         plan.latent_prior.push(coder, plan.h, plan.p_latent)
         if self.observer is not None:
             self.observer(*plan.observed)
+        if self.pixel_observer is not None:
+            self.pixel_observer(*plan.frames, plan.h)
         return plan.bits
 
     def _vector_classes(self, sources: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:

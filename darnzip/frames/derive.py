@@ -57,7 +57,10 @@ def coded_bits(chunk_codec, chunks: list[list[np.ndarray]]) -> float:
 def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray],
                  more_references: np.ndarray | None, added: str, provenance: dict, what: str) -> str:
     """Write the new model file (the source's JSON fields kept, `provenance` under `added`), print its
-    hash and size, and pin it in the registry with --register, described as the source plus `what`."""
+    hash and size, and pin it in the registry with --register, described as the source plus `what`.
+    `more_references` are the reference frames after the first; None keeps the source's."""
+    if more_references is None and len(loaded.references) > 1:
+        more_references = np.stack(loaded.references[1:])
     info = {k: v for k, v in loaded.info.items() if k not in ("model_id", "architecture", "quantization",
                                                                  "weights_sha256")}
     info[added] = {"weights_from": {"model": loaded.model_id, "sha256": loaded.sha256}, **provenance}

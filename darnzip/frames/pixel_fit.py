@@ -1,0 +1,98 @@
+"""Fitting a frame model's pixel tables to the pixels its coder actually draws.
+
+`train.py` fits the pixel model on every changed block of training play. The coder of a model with
+motion vectors and older frames draws far fewer: only the blocks that no copy codes more cheaply (a
+shot crossing an alien, a new score digit). Those are the pixels whose bits reach the archive, so this
+fits the pixel tables again on exactly the features the coder reads for them
+(`FrameCodec.drawn_pixel_features`), gathered by coding training play. Only the pixel tables move; the
+block, motion and latent-context tables stay as they are. Drawn pixels are few (a few hundred a frame),
+so this runs on the CPU.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import FrameDarn
+
+PIXEL_TABLES = ("pixel_table", "hidden_bias", "output", "output_bias")
+
+
+class DrawnPixels:
+    """A FrameCodec pixel observer: the features and colours of every pixel the coder drew."""
+
+    def __init__(self, codec):
+        self.codec = codec
+        self._features: list[np.ndarray] = []
+        self._symbols: list[np.ndarray] = []
+        self.frames = 0
+
+    def __call__(self, frame, prev, prev2, h) -> None:
+        self.frames += 1
+        if h.any():
+            features, symbols = self.codec.drawn_pixel_features(frame, prev, prev2, h)
+            self._features.append(features.astype(np.int16))  # a vocabulary has fewer than 2**15 rows
+            self._symbols.append(symbols.astype(np.uint8))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, groups) int16 vocabulary indices and (N,) uint8 palette indices."""
+        if not self._features:
+            return np.zeros((0, 0), dtype=np.int16), np.zeros(0, dtype=np.uint8)
+        return np.concatenate(self._features), np.concatenate(self._symbols)
+
+
+def _batch(features: np.ndarray, symbols: np.ndarray, rows) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(features[rows].astype(np.int64)), torch.from_numpy(symbols[rows].astype(np.int64))
+
+
+@torch.no_grad()
+def pixel_bits(model: FrameDarn, features: np.ndarray, symbols: np.ndarray, batch: int = 16384) -> float:
+    """Total bits of the pixels under the float model (its hidden layer quantised, as the coder's)."""
+    total = 0.0
+    for start in range(0, len(symbols), batch):
+        f, y = _batch(features, symbols, slice(start, start + batch))
+        total += F.cross_entropy(model.pixel_logits(f), y, reduction="sum").item()
+    return total / math.log(2)
+
+
+def fit_pixel_tables(model: FrameDarn, train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray],
+                     epochs: int = 4, lr: float = 1e-3, batch: int = 4096, seed: int = 0,
+                     progress: Callable[[dict], None] | None = None) -> tuple[FrameDarn, list[dict]]:
+    """Adam on the pixel tables alone (cosine schedule), minimising the bits of the `train` pixels; keeps
+    the epoch (0 = the tables as given) with the fewest bits on the `validation` pixels. Returns the
+    model and one record per epoch."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name in PIXEL_TABLES)
+    opt = torch.optim.Adam([getattr(model, name) for name in PIXEL_TABLES], lr=lr)
+    steps = max(1, len(train[1]) // batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=lr / 20)
+    generator = torch.Generator().manual_seed(seed)
+    log = [{"epoch": 0, "validation_bits": round(pixel_bits(model, *validation), 1)}]
+    best_bits, best_state = log[0]["validation_bits"], copy.deepcopy(model.state_dict())
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(train[1]), generator=generator).numpy()
+        total = 0.0
+        for step in range(steps):
+            f, y = _batch(*train, order[step * batch:(step + 1) * batch])
+            loss = F.cross_entropy(model.pixel_logits(f), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(y)
+        record = {"epoch": epoch, "train_bits_per_pixel": round(total / math.log(2) / (steps * batch), 4),
+                  "validation_bits": round(pixel_bits(model, *validation), 1)}
+        log.append(record)
+        if progress is not None:
+            progress(record)
+        if record["validation_bits"] < best_bits:
+            best_bits, best_state = record["validation_bits"], copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    return model, log

@@ -1,0 +1,95 @@
+"""Fit a frame model's pixel tables to the blocks its coder draws (darnzip/frames/pixel_fit.py): a new
+model version with the same architecture and block, motion and latent-context tables, fitted on the CPU
+on the project's own training play (seed 1) and validated on other play (seed 2000), never on the
+held-out evaluation seeds.
+
+Each round codes the training chunks and the validation chunks with the current tables, records every
+drawn pixel's features (FrameCodec.pixel_observer), fits the pixel tables on the training pixels
+(keeping the epoch with the fewest bits on the validation pixels), and codes the validation chunks with
+the quantised result. The encoder's copy-or-draw choices read the pixel model, hence the rounds. The
+round whose validation chunks code shortest (real ANS words) is kept; round 0 is the source.
+
+    python scripts/finetune_pixels.py --game spaceinvaders --from atari-spaceinvaders-v7 \
+        --to atari-spaceinvaders-v8 --register
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+
+from darnzip.frames.atari import GAMES, frames_array
+from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
+from darnzip.frames.model import FrameDarn
+from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables
+from darnzip.registry import resolve_frame_model
+
+VALIDATION_SEED = 2000
+
+
+def code_and_record(loaded, chunks) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+    """Real coded bits per frame of `chunks` (RGB frames) under `loaded`, and the pixels it drew."""
+    chunk_codec = loaded.chunk_codec()
+    chunk_codec.codec.pixel_observer = drawn = DrawnPixels(chunk_codec.codec)
+    bits = sum(32 * len(chunk_codec.encode(chunk)[0].words) for chunk in chunks)
+    return bits / sum(map(len, chunks)), drawn.arrays()
+
+
+def main() -> None:
+    ap = derive_arguments(__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=3000, help="training frames (seed-1 play) to code and fit on")
+    ap.add_argument("--validation-frames", type=int, default=1000, help="frames of seed-2000 play to validate on")
+    ap.add_argument("--chunk", type=int, default=512, help="frames per coded chunk (as in real use)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=4, help="passes over the drawn pixels per round")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    source = resolve_frame_model(args.source)
+    game = next(g for g in GAMES if g.lower() == args.game)
+    split = lambda rgb: [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
+    train_chunks = split(np.asarray(training_frames(args.game, args.frames)[:args.frames]))
+    val_chunks = split(frames_array(game, args.validation_frames, VALIDATION_SEED))
+
+    current, tensors = source, source.exact.integers
+    best = (None, None, None)
+    log = []
+    start = time.time()
+    for round_ in range(args.rounds + 1):
+        val_bits, val_pixels = code_and_record(current, val_chunks)
+        record = {"round": round_, "validation_bits_per_frame": round(val_bits, 2),
+                  "drawn_pixels_per_validation_frame": round(len(val_pixels[1]) / args.validation_frames, 1)}
+        if best[0] is None or val_bits < best[0]:
+            best = (val_bits, tensors, round_)
+        if round_ == args.rounds:
+            log.append(record)
+            print(json.dumps({"model": args.source, **record}), flush=True)
+            break
+        _, train_pixels = code_and_record(current, train_chunks)
+        model = FrameDarn.from_integers(current.config, current.exact.integers, current.exact.frac_bits)
+        model, epochs = fit_pixel_tables(model, train_pixels, val_pixels, epochs=args.epochs, lr=args.lr, seed=round_,
+                                         progress=lambda r: print(json.dumps(r), flush=True))
+        record |= {"training_pixels": len(train_pixels[1]), "epochs": epochs, "seconds": round(time.time() - start)}
+        log.append(record)
+        print(json.dumps({"model": args.source, **record}), flush=True)
+        tensors = {k: v.astype(np.int32) for k, v in current.exact.integers.items()}
+        tensors |= {k: v for k, v in model.quantize(current.exact.frac_bits).items() if k in
+                    ("pixel_table", "hidden_bias", "output", "output_bias")}
+        current = with_tables(source, source.config, tensors)
+
+    bits, tensors, kept = best
+    if kept == 0:
+        raise SystemExit(f"{args.source}: no round coded the validation play shorter; nothing written")
+    provenance = {"training_frames": args.frames, "validation_frames": args.validation_frames,
+                  "validation_seed": VALIDATION_SEED, "chunk": args.chunk, "kept_round": kept,
+                  "validation_bits_per_frame": round(bits, 2), "rounds": log}
+    save_derived(args, source, source.config, {k: np.asarray(v, dtype=np.int32) for k, v in tensors.items()}, None,
+                 "pixel_fit", provenance, "with its pixel tables fitted to the blocks its coder draws")
+
+
+if __name__ == "__main__":
+    main()
