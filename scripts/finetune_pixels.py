@@ -23,7 +23,7 @@ import torch
 from darnzip.frames.atari import GAMES, frames_array
 from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
 from darnzip.frames.model import FrameDarn
-from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables
+from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables, joined, weighted
 from darnzip.registry import resolve_frame_model
 
 VALIDATION_SEED = 2000
@@ -37,6 +37,29 @@ def code_and_record(loaded, chunks) -> tuple[float, tuple[np.ndarray, np.ndarray
     return bits / sum(map(len, chunks)), drawn.arrays()
 
 
+def record_chunk_starts(loaded, rgb: np.ndarray, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels drawn when every `every`-th frame starts a chunk (or is a key frame): coded from its
+    nearest reference frame, with no frame t-2. Real chunks have few such frames, yet they draw most of
+    their blocks; fitted without them, Riverraid's tables spent 9,284 bits more on one chunk's first
+    frame (measured)."""
+    chunk_codec = loaded.chunk_codec()
+    drawn = DrawnPixels(chunk_codec.codec)
+    for frame in rgb[::every]:
+        frame = chunk_codec.palette.indices(frame)
+        reference = chunk_codec.references[chunk_codec.nearest_reference(frame)[0]]
+        drawn(frame, reference, None, chunk_codec.codec.plan(frame, reference, None).h)
+    return drawn.arrays()
+
+
+def with_chunk_starts(loaded, pixels, rgb: np.ndarray, every: int, chunk: int):
+    """The drawn `pixels` of coded chunks (weight 1) and those of `record_chunk_starts`, weighted by how
+    much more often they were sampled than a chunk has a first frame (every / chunk): counted as often
+    as in real use, from more frames."""
+    if not every:
+        return weighted(*pixels)
+    return joined(weighted(*pixels), weighted(*record_chunk_starts(loaded, rgb, every), every / chunk))
+
+
 def main() -> None:
     ap = derive_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=3000, help="training frames (seed-1 play) to code and fit on")
@@ -45,6 +68,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=4, help="passes over the drawn pixels per round")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--reference-every", type=int, default=32,
+                    help="also fit on every n-th frame coded from its nearest reference frame, as a chunk's "
+                         "first frame is, weighted n / chunk (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -52,8 +78,9 @@ def main() -> None:
     source = resolve_frame_model(args.source)
     game = next(g for g in GAMES if g.lower() == args.game)
     split = lambda rgb: [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    train_chunks = split(np.asarray(training_frames(args.game, args.frames)[:args.frames]))
-    val_chunks = split(frames_array(game, args.validation_frames, VALIDATION_SEED))
+    train_rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
+    val_rgb = frames_array(game, args.validation_frames, VALIDATION_SEED)
+    train_chunks, val_chunks = split(train_rgb), split(val_rgb)
 
     current, tensors = source, source.exact.integers
     best = (None, None, None)
@@ -70,6 +97,8 @@ def main() -> None:
             print(json.dumps({"model": args.source, **record}), flush=True)
             break
         _, train_pixels = code_and_record(current, train_chunks)
+        train_pixels = with_chunk_starts(current, train_pixels, train_rgb, args.reference_every, args.chunk)
+        val_pixels = with_chunk_starts(current, val_pixels, val_rgb, args.reference_every, args.chunk)
         model = FrameDarn.from_integers(current.config, current.exact.integers, current.exact.frac_bits)
         model, epochs = fit_pixel_tables(model, train_pixels, val_pixels, epochs=args.epochs, lr=args.lr, seed=round_,
                                          progress=lambda r: print(json.dumps(r), flush=True))
@@ -85,6 +114,7 @@ def main() -> None:
     if kept == 0:
         raise SystemExit(f"{args.source}: no round coded the validation play shorter; nothing written")
     provenance = {"training_frames": args.frames, "validation_frames": args.validation_frames,
+                  "reference_every": args.reference_every,
                   "validation_seed": VALIDATION_SEED, "chunk": args.chunk, "kept_round": kept,
                   "validation_bits_per_frame": round(bits, 2), "rounds": log}
     save_derived(args, source, source.config, {k: np.asarray(v, dtype=np.int32) for k, v in tensors.items()}, None,

@@ -387,7 +387,7 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "pong.npy"), "-T", "1"])
     assert r.exit_code == 0, r.output
-    assert "atari-pong-v6" in r.output and "40 modelled" in r.output  # the newest of v1 to v6
+    assert "atari-pong-v7" in r.output and "40 modelled" in r.output  # the newest of v1 to v7
     r = runner.invoke(main, ["decompress", str(tmp_path / "pong.npy.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(np.load(tmp_path / "back.npy"), frames)
@@ -928,7 +928,7 @@ def test_fitting_the_pixel_tables_to_the_drawn_blocks_shortens_other_streams(cla
     """The sprite model was trained for 40 steps on every changed block; fitted again on the pixels its
     coder draws in one stream (the epoch picked on a second), it codes a third stream in fewer real
     words, and that stream decodes."""
-    from darnzip.frames.pixel_fit import PIXEL_TABLES, fit_pixel_tables
+    from darnzip.frames.pixel_fit import PIXEL_TABLES, fit_pixel_tables, weighted
 
     script = _script("finetune_pixels")
     _, train_pixels = script.code_and_record(class_model, [list(sprite_frames(120, seed=28))])
@@ -936,7 +936,7 @@ def test_fitting_the_pixel_tables_to_the_drawn_blocks_shortens_other_streams(cla
     other = list(sprite_frames(80, seed=29))
     before, _ = script.code_and_record(class_model, [other])
     model = FrameDarn.from_integers(class_model.config, class_model.exact.integers, class_model.exact.frac_bits)
-    model, log = fit_pixel_tables(model, train_pixels, val_pixels, epochs=3, lr=3e-3, batch=512)
+    model, log = fit_pixel_tables(model, weighted(*train_pixels), weighted(*val_pixels), epochs=3, lr=3e-3, batch=512)
     assert min(r["validation_bits"] for r in log) < log[0]["validation_bits"]
     tensors = {k: v.astype(np.int32) for k, v in class_model.exact.integers.items()}
     tensors |= {k: v for k, v in model.quantize(class_model.exact.frac_bits).items() if k in PIXEL_TABLES}

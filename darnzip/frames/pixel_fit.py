@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .model import FrameDarn
 
 PIXEL_TABLES = ("pixel_table", "hidden_bias", "output", "output_bias")
+Pixels = tuple  # (N, groups) int16 vocabulary indices, (N,) uint8 colours, (N,) float32 weights
 
 
 class DrawnPixels:
@@ -40,53 +41,66 @@ class DrawnPixels:
             self._symbols.append(symbols.astype(np.uint8))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, groups) int16 vocabulary indices and (N,) uint8 palette indices."""
+        """(N, groups) int16 vocabulary indices and (N,) uint8 palette indices (`weighted` adds weights)."""
         if not self._features:
             return np.zeros((0, 0), dtype=np.int16), np.zeros(0, dtype=np.uint8)
         return np.concatenate(self._features), np.concatenate(self._symbols)
 
 
-def _batch(features: np.ndarray, symbols: np.ndarray, rows) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(features[rows].astype(np.int64)), torch.from_numpy(symbols[rows].astype(np.int64))
+def _batch(pixels: Pixels, rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    features, symbols, weights = pixels
+    return (torch.from_numpy(features[rows].astype(np.int64)), torch.from_numpy(symbols[rows].astype(np.int64)),
+            torch.from_numpy(np.asarray(weights[rows], dtype=np.float32)))
+
+
+def weighted(features: np.ndarray, symbols: np.ndarray, weight: float = 1.0) -> Pixels:
+    """Pixels that count `weight` times each in the fit (the drawn pixels of frames sampled more often
+    than real chunks have them count less)."""
+    return features, symbols, np.full(len(symbols), weight, dtype=np.float32)
+
+
+def joined(*parts: Pixels) -> Pixels:
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
 @torch.no_grad()
-def pixel_bits(model: FrameDarn, features: np.ndarray, symbols: np.ndarray, batch: int = 16384) -> float:
-    """Total bits of the pixels under the float model (its hidden layer quantised, as the coder's)."""
+def pixel_bits(model: FrameDarn, pixels: Pixels, batch: int = 16384) -> float:
+    """Weighted total bits of the pixels under the float model (its hidden layer quantised, as the
+    coder's)."""
     total = 0.0
-    for start in range(0, len(symbols), batch):
-        f, y = _batch(features, symbols, slice(start, start + batch))
-        total += F.cross_entropy(model.pixel_logits(f), y, reduction="sum").item()
+    for start in range(0, len(pixels[1]), batch):
+        f, y, w = _batch(pixels, slice(start, start + batch))
+        total += (F.cross_entropy(model.pixel_logits(f), y, reduction="none") * w).sum().item()
     return total / math.log(2)
 
 
-def fit_pixel_tables(model: FrameDarn, train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray],
+def fit_pixel_tables(model: FrameDarn, train: Pixels, validation: Pixels,
                      epochs: int = 4, lr: float = 1e-3, batch: int = 4096, seed: int = 0,
                      progress: Callable[[dict], None] | None = None) -> tuple[FrameDarn, list[dict]]:
-    """Adam on the pixel tables alone (cosine schedule), minimising the bits of the `train` pixels; keeps
-    the epoch (0 = the tables as given) with the fewest bits on the `validation` pixels. Returns the
-    model and one record per epoch."""
+    """Adam on the pixel tables alone (cosine schedule), minimising the weighted bits of the `train`
+    pixels; keeps the epoch (0 = the tables as given) with the fewest weighted bits on the `validation`
+    pixels. Returns the model and one record per epoch."""
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name in PIXEL_TABLES)
     opt = torch.optim.Adam([getattr(model, name) for name in PIXEL_TABLES], lr=lr)
     steps = max(1, len(train[1]) // batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=lr / 20)
     generator = torch.Generator().manual_seed(seed)
-    log = [{"epoch": 0, "validation_bits": round(pixel_bits(model, *validation), 1)}]
+    log = [{"epoch": 0, "validation_bits": round(pixel_bits(model, validation), 1)}]
     best_bits, best_state = log[0]["validation_bits"], copy.deepcopy(model.state_dict())
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(train[1]), generator=generator).numpy()
         total = 0.0
         for step in range(steps):
-            f, y = _batch(*train, order[step * batch:(step + 1) * batch])
-            loss = F.cross_entropy(model.pixel_logits(f), y)
+            f, y, w = _batch(train, order[step * batch:(step + 1) * batch])
+            loss = (F.cross_entropy(model.pixel_logits(f), y, reduction="none") * w).sum() / w.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item() * len(y)
-        record = {"epoch": epoch, "train_bits_per_pixel": round(total / math.log(2) / (steps * batch), 4),
-                  "validation_bits": round(pixel_bits(model, *validation), 1)}
+            total += loss.item()
+        record = {"epoch": epoch, "train_bits_per_pixel": round(total / math.log(2) / steps, 4),
+                  "validation_bits": round(pixel_bits(model, validation), 1)}
         log.append(record)
         if progress is not None:
             progress(record)
