@@ -23,7 +23,7 @@ import torch
 from darnzip.frames.atari import GAMES, frames_array
 from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
 from darnzip.frames.model import FrameDarn
-from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables, joined, weighted
+from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables, joined, weighted, with_pixel_tables
 from darnzip.registry import resolve_frame_model
 
 VALIDATION_SEED = 2000
@@ -105,9 +105,7 @@ def main() -> None:
         record |= {"training_pixels": len(train_pixels[1]), "epochs": epochs, "seconds": round(time.time() - start)}
         log.append(record)
         print(json.dumps({"model": args.source, **record}), flush=True)
-        tensors = {k: v.astype(np.int32) for k, v in current.exact.integers.items()}
-        tensors |= {k: v for k, v in model.quantize(current.exact.frac_bits).items() if k in
-                    ("pixel_table", "hidden_bias", "output", "output_bias")}
+        tensors = with_pixel_tables(current.exact.integers, model, current.exact.frac_bits)
         current = with_tables(source, source.config, tensors)
 
     bits, tensors, kept = best

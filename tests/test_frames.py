@@ -928,7 +928,7 @@ def test_fitting_the_pixel_tables_to_the_drawn_blocks_shortens_other_streams(cla
     """The sprite model was trained for 40 steps on every changed block; fitted again on the pixels its
     coder draws in one stream (the epoch picked on a second), it codes a third stream in fewer real
     words, and that stream decodes."""
-    from darnzip.frames.pixel_fit import PIXEL_TABLES, fit_pixel_tables, weighted
+    from darnzip.frames.pixel_fit import PIXEL_TABLES, fit_pixel_tables, weighted, with_pixel_tables
 
     script = _script("finetune_pixels")
     _, train_pixels = script.code_and_record(class_model, [list(sprite_frames(120, seed=28))])
@@ -938,8 +938,8 @@ def test_fitting_the_pixel_tables_to_the_drawn_blocks_shortens_other_streams(cla
     model = FrameDarn.from_integers(class_model.config, class_model.exact.integers, class_model.exact.frac_bits)
     model, log = fit_pixel_tables(model, weighted(*train_pixels), weighted(*val_pixels), epochs=3, lr=3e-3, batch=512)
     assert min(r["validation_bits"] for r in log) < log[0]["validation_bits"]
-    tensors = {k: v.astype(np.int32) for k, v in class_model.exact.integers.items()}
-    tensors |= {k: v for k, v in model.quantize(class_model.exact.frac_bits).items() if k in PIXEL_TABLES}
+    tensors = with_pixel_tables(class_model.exact.integers, model, class_model.exact.frac_bits)
+    assert all(np.array_equal(tensors[k], class_model.exact.integers[k]) for k in tensors if k not in PIXEL_TABLES)
     fitted = with_tables(class_model, class_model.config, tensors)
     after, _ = script.code_and_record(fitted, [other])
     assert after < 0.95 * before  # measured 21.6 -> 20.0 bits/frame

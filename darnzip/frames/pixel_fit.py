@@ -5,8 +5,8 @@ motion vectors and older frames draws far fewer: only the blocks that no copy co
 shot crossing an alien, a new score digit). Those are the pixels whose bits reach the archive, so this
 fits the pixel tables again on exactly the features the coder reads for them
 (`FrameCodec.drawn_pixel_features`), gathered by coding training play. Only the pixel tables move; the
-block, motion and latent-context tables stay as they are. Drawn pixels are few (a few hundred a frame),
-so this runs on the CPU.
+block, motion and latent-context tables stay as they are. Drawn pixels are few (hundreds to a few
+thousand a frame), so this runs on the CPU.
 """
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ class DrawnPixels:
         if not self._features:
             return np.zeros((0, 0), dtype=np.int16), np.zeros(0, dtype=np.uint8)
         return np.concatenate(self._features), np.concatenate(self._symbols)
+
+
+def with_pixel_tables(integers: dict[str, np.ndarray], model: FrameDarn, frac_bits: int) -> dict[str, np.ndarray]:
+    """A model file's integer tensors (`integers`) with the pixel tables of the float `model`, quantised."""
+    tensors = {name: np.asarray(value, dtype=np.int32) for name, value in integers.items()}
+    return tensors | {name: value for name, value in model.quantize(frac_bits).items() if name in PIXEL_TABLES}
 
 
 def _batch(pixels: Pixels, rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
