@@ -99,7 +99,9 @@ def test_disk_full_leaves_no_output(tmp_path, monkeypatch):
 
 def test_sigint_leaves_no_output_and_exits_130(tmp_path):
     model = GOLDEN / "autoregressive-2layer-model.safetensors"
-    images = (np.random.default_rng(0).random((400000, 8, 7)) < 0.25).astype(np.uint8)
+    # enough work that compression cannot finish while a loaded machine keeps this process from sending
+    # the signal (400,000 images took 2-3 s, and once, with another install running, ended first)
+    images = (np.random.default_rng(0).random((2000000, 8, 7)) < 0.25).astype(np.uint8)
     np.save(tmp_path / "big.npy", images)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "compress", str(tmp_path / "big.npy"), "-o",
                              str(tmp_path / "big.dz"), "--model", str(model), "-T", "1", "-q", "--chunk-size", "500"],
