@@ -47,7 +47,7 @@ def record_chunk_starts(loaded, rgb: np.ndarray, every: int) -> tuple[np.ndarray
     for frame in rgb[::every]:
         frame = chunk_codec.palette.indices(frame)
         reference = chunk_codec.references[chunk_codec.nearest_reference(frame)[0]]
-        drawn(frame, reference, None, chunk_codec.codec.plan(frame, reference, None).h)
+        drawn(chunk_codec.codec.plan(frame, reference, None))
     return drawn.arrays()
 
 
@@ -115,8 +115,8 @@ def main() -> None:
                   "reference_every": args.reference_every,
                   "validation_seed": VALIDATION_SEED, "chunk": args.chunk, "kept_round": kept,
                   "validation_bits_per_frame": round(bits, 2), "rounds": log}
-    save_derived(args, source, source.config, {k: np.asarray(v, dtype=np.int32) for k, v in tensors.items()}, None,
-                 "pixel_fit", provenance, "with its pixel tables fitted to the blocks its coder draws")
+    save_derived(args, source, source.config, tensors, None, "pixel_fit", provenance,
+                 "with its pixel tables fitted to the blocks its coder draws")
 
 
 if __name__ == "__main__":

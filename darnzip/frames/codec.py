@@ -85,7 +85,8 @@ class FramePlan:
     pushes: list = dataclasses.field(default_factory=list)
     p_latent: np.ndarray | None = None
     observed: tuple = ()  # what the codec's observer is called with
-    frames: tuple = ()  # (frame, t-1, t-2 or None) as planned: what the pixel observer is called with, and h
+    frame: np.ndarray | None = None  # the frame and its stacked context frames, for `drawn_pixel_features`
+    stacked: np.ndarray | None = None
 
 
 class MotionPrior:
@@ -117,8 +118,8 @@ class FrameCodec:
         # None, copied blocks, whether they may read an older frame, their reproducing vectors or None).
         # The scripts that fit tables on coded play read it; coding never does.
         self.observer = None
-        # called, if set, with (frame, t-1, t-2 or None, h) of each pushed frame: what
-        # scripts/finetune_pixels.py reads to train the pixel model on the blocks the coder draws
+        # called, if set, with the plan of each pushed frame: scripts/finetune_pixels.py reads its drawn
+        # pixels (`drawn_pixel_features`) to train the pixel model on the blocks the coder draws
         self.pixel_observer = None
         # Moving models read a current-frame neighbour only if it comes earlier in the coding order, even
         # when its block is copied (training cannot know which unchanged blocks the coder will draw), so
@@ -233,17 +234,15 @@ class FrameCodec:
         partial = self.model.table_sums(torch.from_numpy(self.features.context(stacked, where, y, x)))
         return y, x, where, step, available, partial
 
-    def drawn_pixel_features(self, frame: np.ndarray, prev: np.ndarray, prev2: np.ndarray | None,
-                             h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The pixels that `h` draws in `frame`, in coding order, as the pixel model reads them: (N,
+    def drawn_pixel_features(self, plan: FramePlan) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels that a planned frame draws, in coding order, as the pixel model reads them: (N,
         feature groups + current groups) vocabulary indices (what `table_sums` adds up), and (N,) their
         palette indices. For training the pixel model on the coder's own draws; coding never calls it."""
-        _, stacked, *_ = self._context(prev, prev2)
+        frame, h = plan.frame, plan.h
         y, x, where, step = self.features.pixels(np.flatnonzero(h == 1))
-        available = self._available(h)
-        neighbours, known = self._neighbours(available, where, step)
+        neighbours, known = self._neighbours(self._available(h), where, step)
         values = self._current_values(self.features.padded(frame).ravel(), neighbours, known)
-        return np.concatenate([self.features.context(stacked, where, y, x), values], axis=1), frame[y, x]
+        return np.concatenate([self.features.context(plan.stacked, where, y, x), values], axis=1), frame[y, x]
 
     @property
     def plans_need_the_coder(self) -> bool:
@@ -272,7 +271,7 @@ class FrameCodec:
         p_prior = latent_prior.probabilities(must_draw.astype(np.int64))
         free = self._bits_back_blocks(changed)
         h = changed.astype(np.int32)
-        plan = FramePlan(latent_prior, h, frames=(frame, prev, prev2))
+        plan = FramePlan(latent_prior, h, frame=frame, stacked=stacked)
         bits = plan.bits
         if len(free):
             p_free = p_q[free] * PROB_SCALE
@@ -351,7 +350,7 @@ class FrameCodec:
         if self.observer is not None:
             self.observer(*plan.observed)
         if self.pixel_observer is not None:
-            self.pixel_observer(*plan.frames, plan.h)
+            self.pixel_observer(plan)
         return plan.bits
 
     def _vector_classes(self, sources: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:

@@ -33,10 +33,10 @@ class DrawnPixels:
         self._symbols: list[np.ndarray] = []
         self.frames = 0
 
-    def __call__(self, frame, prev, prev2, h) -> None:
+    def __call__(self, plan) -> None:
         self.frames += 1
-        if h.any():
-            features, symbols = self.codec.drawn_pixel_features(frame, prev, prev2, h)
+        if plan.h.any():
+            features, symbols = self.codec.drawn_pixel_features(plan)
             self._features.append(features.astype(np.int16))  # a vocabulary has fewer than 2**15 rows
             self._symbols.append(symbols.astype(np.uint8))
 
