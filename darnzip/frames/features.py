@@ -258,13 +258,17 @@ class _FrameCache:
 
     def __init__(self, size: int):
         self.size = size
-        self._entries: list[tuple] = []
+        self._entries: dict[int, tuple] = {}  # id -> (frame, value), oldest first
 
     def get(self, frame: np.ndarray):
-        return next((value for seen, value in self._entries if seen is frame), None)
+        entry = self._entries.get(id(frame))
+        return None if entry is None else entry[1]
 
     def put(self, frame: np.ndarray, value):
-        self._entries = [(frame, value)] + self._entries[:self.size - 1]
+        self._entries.pop(id(frame), None)
+        self._entries[id(frame)] = (frame, value)
+        while len(self._entries) > self.size:
+            del self._entries[next(iter(self._entries))]
         return value
 
 
@@ -280,15 +284,19 @@ class MotionMatcher:
         self.cfg = cfg
         self._recent: list[tuple] = []
         spread = max(cfg.history, 1)
-        self._words = _FrameCache(spread + 1)
+        # per-frame tables that are read again mostly while the frame is t-1 or a recent older frame are
+        # kept for at most 17 frames, whatever the history (a long one would otherwise hold ~80 MB of them)
+        near = min(spread, 16)
+        self._words = _FrameCache(near + 1)
         self._padded_frames = _FrameCache(2 * spread + 1)
         # content hashes, block by block, for vector classes (frame t-1 and the chosen older frame): on
         # 1,000 held-out frames, keeping history + 1 frames hashed as many blocks as keeping four times as
         # many (SpaceInvaders 18,986 against 18,899, Seaquest 9,953 against 9,934)
-        self._content = _FrameCache(spread + 1)
-        # window hashes, for the encoder's choice of lag (on 1,000 held-out frames, SpaceInvaders built 1,166
-        # tables with this size and 1,148 with 4 * spread + 1; each is 428 KB)
-        self._windows = _FrameCache(2 * spread + 1)
+        self._content = _FrameCache(near + 1)
+        # window hashes, for the encoder's choice of lag, which asks every older frame at once: all of them,
+        # and more for the backward walk (on 1,000 held-out frames, SpaceInvaders with a history of 16 built
+        # 1,166 tables with 2 * 16 + 1 kept and 1,148 with 4 * 16 + 1; each is 428 KB)
+        self._windows = _FrameCache(spread + near + 1)
 
     def __call__(self, frame: np.ndarray, prev: np.ndarray, remember: bool = True) -> np.ndarray:
         """(H, W) x 2 palette-index frames -> (blocks, motions) bool, equal to motion_matches. Pairs that
