@@ -5,8 +5,15 @@ The tables are small (a logit offset per motion bucket for reading the older fra
 lag), so they are fitted on the CPU by measuring real code lengths: a grid over the offset, then the lag
 logits set from how often the encoder picks each lag, and the grid again.
 
+With --extend, the source already has a history and keeps every table it fitted since (the offsets per
+motion bucket among them); only its lags go further back. The new lags start at the source's least
+likely lag, then every lag's logit is set from how often the encoder picks it, round after round; the
+round with the smallest real coded size is kept (round 0 is the source's logits, extended).
+
     python scripts/add_history.py --game spaceinvaders --from atari-spaceinvaders-v3 \
         --to atari-spaceinvaders-v4 --register
+    python scripts/add_history.py --game spaceinvaders --from atari-spaceinvaders-v8 \
+        --to atari-spaceinvaders-v9 --history 128 --extend --frames 2000 --chunk 500 --register
 """
 from __future__ import annotations
 
@@ -29,6 +36,34 @@ def with_history(loaded, history: int, offset: float, lag_logits: np.ndarray):
     tensors["history_bucket"] = np.full(MOTION_BUCKETS, round(offset * scale), dtype=np.int32)
     tensors["lag_base"] = np.rint(np.asarray(lag_logits) * scale).astype(np.int32)
     return cfg, tensors
+
+
+def with_longer_history(loaded, history: int, lag_logits: np.ndarray):
+    """(config, integer tensors) of a model that has a history, reaching back to `history`, with its other
+    tables as they are: lag_logits (history,) in nats for none, then lags 2..history."""
+    cfg = dataclasses.replace(loaded.config, history=history)
+    tensors = integer_tensors(loaded)
+    tensors["lag_base"] = np.rint(np.asarray(lag_logits) * (1 << loaded.exact.frac_bits)).astype(np.int32)
+    return cfg, tensors
+
+
+def extend(loaded, history: int, chunks, rounds: int) -> tuple[np.ndarray, list[dict]]:
+    """Lag logits (nats) for `loaded`'s history made longer, fitted from how often each lag is picked."""
+    own = loaded.exact.integers["lag_base"] / (1 << loaded.exact.frac_bits)
+    if history < len(own):
+        raise SystemExit(f"--extend makes a history longer: the source's reaches {len(own)}")
+    lag_logits = np.concatenate([own, np.full(history - len(own), own[1:].min())])
+    log, best = [], None
+    for round_ in range(rounds + 1):
+        cfg, tensors = with_longer_history(loaded, history, lag_logits)
+        bits, picked = measure(loaded, cfg, tensors, chunks)
+        log.append({"round": round_, "bits_per_frame": round(bits, 2), "lags_picked": picked.tolist()})
+        print(json.dumps(log[-1]), flush=True)
+        if best is None or bits < best[0]:
+            best = (bits, lag_logits.copy())
+        lag_logits = np.log((picked + 1.0) / (picked.sum() + len(picked)))  # add-one smoothing
+        lag_logits -= lag_logits[0]
+    return best[1], log
 
 
 def measure(loaded, cfg, tensors, chunks: list[list[np.ndarray]]) -> tuple[float, np.ndarray]:
@@ -70,6 +105,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=400, help="training frames to fit on")
     ap.add_argument("--chunk", type=int, default=100, help="frames per fitting chunk")
     ap.add_argument("--offsets", default="0,1.5,3,4.5", help="history logit offsets (nats) to try")
+    ap.add_argument("--extend", action="store_true", help="make the source's history longer, keeping its tables")
+    ap.add_argument("--rounds", type=int, default=2, help="with --extend: refits of the lag logits")
     args = ap.parse_args()
 
     loaded = resolve_frame_model(args.source)
@@ -77,12 +114,17 @@ def main() -> None:
     chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
     baseline, _ = measure(loaded, loaded.config, integer_tensors(loaded), chunks)
     print(json.dumps({"model": args.source, "bits_per_frame": round(baseline, 2)}), flush=True)
-    offsets = [float(v) for v in args.offsets.split(",")]
-    offset, lag_logits, log = fit(loaded, args.history, chunks, offsets)
-    cfg, tensors = with_history(loaded, args.history, offset, lag_logits)
-    provenance = {"training_frames": args.frames, "chunk": args.chunk, "offset": offset,
-                  "lag_logits": [round(float(v), 3) for v in lag_logits],
-                  "bits_per_frame_before": round(baseline, 2), "fit": log}
+    if args.extend:
+        lag_logits, log = extend(loaded, args.history, chunks, args.rounds)
+        cfg, tensors = with_longer_history(loaded, args.history, lag_logits)
+        provenance = {"training_frames": args.frames, "chunk": args.chunk, "extended_from": loaded.config.history}
+    else:
+        offsets = [float(v) for v in args.offsets.split(",")]
+        offset, lag_logits, log = fit(loaded, args.history, chunks, offsets)
+        cfg, tensors = with_history(loaded, args.history, offset, lag_logits)
+        provenance = {"training_frames": args.frames, "chunk": args.chunk, "offset": offset}
+    provenance |= {"lag_logits": [round(float(v), 3) for v in lag_logits],
+                   "bits_per_frame_before": round(baseline, 2), "fit": log}
     save_derived(args, loaded, cfg, tensors, None,
                  "history", provenance, f"whose copies may also read one of the last {args.history} frames")
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from darnzip.container import ArchiveError
-from darnzip.frames.config import MOTIONS, STILL, FrameConfig
+from darnzip.frames.config import MAX_HISTORY, MOTIONS, STILL, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.derive import with_tables
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, LatentPrior, diagonal_order
@@ -646,6 +646,55 @@ def test_history_copies_code_a_cycling_sprite_and_decode_exactly(moving_model, h
     assert one == _archive(history_model, frames, workers=2)
 
 
+def test_a_long_history_copies_a_pose_last_seen_before_a_pause(history_model, tmp_path):
+    """The cycling block holds one pose for 40 frames (SpaceInvaders' aliens stop while the ship is hit),
+    then cycles again: its next poses were last seen over 32 frames back. A history of 64 copies them
+    from there, a history of 4 draws them; both decode exactly, the long one in fewer bits."""
+    frames = animated_frames(70, seed=13)
+    for t in range(20, 60):
+        frames[t][16:24, 8:16] = frames[19][16:24, 8:16]
+    cfg, tensors = _script("add_history").with_longer_history(history_model, 64, np.zeros(64))
+    assert all(np.array_equal(tensors[k], history_model.exact.integers[k]) for k in tensors if k != "lag_base")
+    save_frame_model(tmp_path / "long", "sprites-history64-v1", cfg, tensors, 8, history_model.reference)
+    long_model = load_frame_model(tmp_path / "long.safetensors")
+    chunk, stats = long_model.chunk_codec().encode(frames)
+    lags = [b.lag for b in stats.frames]
+    assert lags[60] > 32 and lags[62] > 32, lags[58:64]
+    short_chunk, short_stats = history_model.chunk_codec().encode(frames)
+    assert all(b.lag <= 4 for b in short_stats.frames)
+    assert len(chunk.words) < len(short_chunk.words)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, long_model.chunk_codec().decode(chunk, 0)))
+    data = _archive(long_model, frames, chunk_frames=64, workers=2)
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), long_model))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+
+def test_added_motion_vectors_copy_a_sprite_that_jumps_further(class_model, tmp_path):
+    """A textured sprite jumps 10 pixels a frame, further than the shared vectors reach (it wraps round
+    every fourth frame): with (0, 10) and (0, -10) added (scripts/add_motions.py), its blocks are copies
+    and the stream codes shorter; every other table is the source's, and it decodes exactly."""
+    rng = np.random.default_rng(4)
+    sprite = rng.integers(1, 4, (8, 8))
+    frames = []
+    for t in range(40):
+        idx = np.zeros((24, 40), dtype=np.uint8)
+        x = (10 * t) % 32
+        idx[8:16, x:x + 8] = sprite
+        frames.append(PALETTE[idx])
+    script = _script("add_motions")
+    cfg, tensors = script.with_motions(class_model, [(0, 10), (0, -10)], 0.0)
+    assert cfg.motions[-2:] == ((0, 10), (0, -10))
+    assert all(np.array_equal(tensors[k], class_model.exact.integers[k]) for k in tensors if k != "motion_base")
+    with pytest.raises(SystemExit, match="new"):
+        script.with_motions(class_model, [(0, 0)], 0.0)
+    save_frame_model(tmp_path / "wide", "sprites-wide-v1", cfg, tensors, 8, class_model.reference)
+    wide = load_frame_model(tmp_path / "wide.safetensors")
+    chunk, _ = wide.chunk_codec().encode(frames)
+    plain, _ = class_model.chunk_codec().encode(frames)
+    assert len(chunk.words) < 0.75 * len(plain.words)  # 109 against 164 words when written
+    assert all(np.array_equal(a, b) for a, b in zip(frames, wide.chunk_codec().decode(chunk, 0)))
+
+
 def test_skipping_the_lag_search_changes_no_choice(history_model, monkeypatch):
     """`_no_lag_can_win` only skips searches whose answer would be no lag: the chunk is the same with the
     search always run, and both kinds of frame occur (some skipped, some copying an older frame)."""
@@ -668,8 +717,11 @@ def test_history_needs_motion_vectors_and_survives_the_model_file():
         FrameConfig(24, 40, (1, 2), history=4)
     with pytest.raises(ValueError, match="history"):
         FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=1)
-    cfg = FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=16)
-    assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    with pytest.raises(ValueError, match="history"):
+        FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=MAX_HISTORY + 1)
+    for history in (16, MAX_HISTORY):
+        cfg = FrameConfig(24, 40, (1, 2), motions=MOTIONS, history=history)
+        assert FrameConfig.from_dict(json.loads(cfg.to_json())) == cfg
     assert "history" not in FrameConfig(24, 40, (1, 2), motions=MOTIONS).to_dict()  # older files unchanged
 
 
