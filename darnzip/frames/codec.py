@@ -492,7 +492,9 @@ class FrameCodec:
         the vectors that reproduce the block."""
         weights = motion_prior.weights(blocks, history)
         if self.cfg.vector_posterior or self.cfg.vector_classes:  # both charge the mass of the whole set
-            best = np.where(matches, weights, 0).sum(axis=-1)
+            # exact integer sums, as np.where(matches, weights, 0).sum(-1) but without the (sets, n, V)
+            # temporary: 1.4 against 4.2 ms for a long history's 127 sets of 100 blocks
+            best = np.einsum("...nv,nv->...n", matches, weights)
         else:
             best = np.where(matches, weights, -1).max(axis=-1)  # the canonical vector's weight (weights >= 1)
         with np.errstate(divide="ignore", invalid="ignore"):
