@@ -608,6 +608,31 @@ def test_reference_picking_covers_the_scene_the_first_reference_misses():
     assert all(b < a for a, b in zip(means, means[1:])) and means[-1] < 0.05 * means[0]
 
 
+def test_a_reference_after_a_reset_screen_makes_each_game_start_a_key_frame(moving_model, tmp_path):
+    """scripts/add_references.py --after-resets: the frames that follow a title screen equal to a
+    reference are found, the pick among them is a game start, and with it as a reference every game
+    start of a stream is a key frame and the stream codes shorter; it decodes exactly."""
+    module = _script("add_references")
+    title = moving_model.palette.indices(sprite_frames(1, seed=30)[0])
+    start = title.copy()
+    start[8:16, 8:24] = 2  # the game's first frame: a new scene, the same at every start
+    play = [moving_model.palette.indices(f) for f in sprite_frames(20, seed=31)]
+    indexed = np.stack(([title] * 3 + [start] + play[6:14]) * 3)
+    assert module.frames_after_resets(indexed, [title]).tolist() == [3, 15, 27]
+    picks, means = module.pick_references(indexed[[3, 15, 27]], title[None], 1, 1, 1)
+    assert picks == [0] and means[-1] == 0
+    cfg, tensors = moving_model.config, moving_model.exact.integers
+    save_frame_model(tmp_path / "starts", "sprites-starts-v1", cfg, tensors, 8, title, more_references=start[None])
+    with_start = load_frame_model(tmp_path / "starts.safetensors")
+    assert len(with_start.references) == 2
+    frames = list(moving_model.palette.rgb[indexed])
+    chunk, stats = with_start.chunk_codec().encode(frames)
+    plain, _ = moving_model.chunk_codec().encode(frames)
+    assert stats.key_frames >= 3 and chunk.key_references.tolist().count(1) == 3
+    assert len(chunk.words) < len(plain.words)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, with_start.chunk_codec().decode(chunk, 0)))
+
+
 def animated_frames(count: int, seed: int) -> list[np.ndarray]:
     """Sprite frames plus a block that cycles through three random poses, as SpaceInvaders' aliens do:
     no copy of frame t-1 reproduces it, a copy of frame t-3 does."""
