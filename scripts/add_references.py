@@ -83,8 +83,7 @@ def main() -> None:
             raise SystemExit(f"{args.game}: no frame of the training play follows a frame equal to a reference")
         chosen, means = pick_references(indexed[after], np.stack(loaded.references), args.count, 1, 1)
         picks = [int(after[i]) for i in chosen]
-        more = np.concatenate([np.stack(loaded.references[1:]), indexed[picks]]) if len(loaded.references) > 1 \
-            else indexed[picks]
+        more = np.stack([*loaded.references[1:], *indexed[picks]])  # the source's, then the new ones
         what = f"with {len(picks)} more reference frames: the first frames of play after a reset screen"
     else:
         picks, means = pick_references(indexed, loaded.reference, args.count, args.candidate_step, args.pool_step)
