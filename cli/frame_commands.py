@@ -24,6 +24,13 @@ def frame_progress(quiet: bool, desc: str, total: int | None):
     return tqdm(total=total, unit="frame", desc=desc, disable=True if quiet else None, leave=False, file=sys.stderr)
 
 
+def version_order(model_id: str) -> tuple[str, int]:
+    """Sort key of a model id: its name, then its version as a number (atari-pong-v10 after -v9, which
+    sorts after it as text)."""
+    name, _, version = model_id.rpartition("-v")
+    return (name, int(version)) if name and version.isdigit() else (model_id, -1)
+
+
 def pick_model(name: str | None, first_frame: np.ndarray | None):
     """The named frame model, or the installed one whose palette covers most of the first frame."""
     if name:
@@ -37,7 +44,7 @@ def pick_model(name: str | None, first_frame: np.ndarray | None):
 
     colours = np.unique(pack_rgb(first_frame))
     best, best_score = None, -1.0
-    for model_id in reversed(ids):  # on a tie, the later version of a model wins
+    for model_id in sorted(ids, key=version_order, reverse=True):  # on a tie, the later version of a model wins
         loaded = resolve_frame_model(model_id)
         cfg = loaded.config
         shape_ok = first_frame.shape[:2] == (cfg.height, cfg.width)

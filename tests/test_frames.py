@@ -394,6 +394,23 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     assert (tmp_path / "pong.npy.dz").stat().st_size * 8 / 40 < 0.01 * 210 * 160 * 24
 
 
+def test_the_newest_version_is_picked_past_version_nine(tmp_path):
+    """Model versions compare as numbers: with SpaceInvaders v1 to v11 installed (v9 sorts after v11 as
+    text), the CLI picks the newest for SpaceInvaders frames."""
+    pytest.importorskip("ale_py")
+    from cli.frame_commands import newest_game_model, version_order
+    from darnzip.frames.atari import frames_array
+
+    assert sorted(["m-v9", "m-v10", "m-v2", "other"], key=version_order) == ["m-v2", "m-v9", "m-v10", "other"]
+    newest = newest_game_model("SpaceInvaders")
+    if int(newest.rpartition("-v")[2]) < 10:
+        pytest.skip("needs a SpaceInvaders model version 10 or later")
+    np.save(tmp_path / "si.npy", frames_array("SpaceInvaders", 20, seed=77))
+    r = CliRunner().invoke(main, ["compress", str(tmp_path / "si.npy"), "-T", "1"])
+    assert r.exit_code == 0, r.output
+    assert f"model {newest};" in r.output, r.output
+
+
 def test_training_can_continue_from_an_exported_model(any_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
     frame_model = any_model
