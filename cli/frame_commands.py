@@ -61,7 +61,7 @@ def newest_game_model(game: str) -> str:
     versions = [m for m in frame_model_ids() if m.startswith(prefix) and m[len(prefix):].isdigit()]
     if not versions:
         raise ModelError(f"no model for {game} is installed")
-    return max(versions, key=lambda m: int(m[len(prefix):]))
+    return max(versions, key=version_order)
 
 
 def frame_accounting(stats: FrameStreamStats) -> dict:

@@ -30,17 +30,14 @@ from darnzip.registry import resolve_frame_model
 def with_history(loaded, history: int, offset: float, lag_logits: np.ndarray):
     """(config, integer tensors) of `loaded` with history tables: offset in nats for every motion bucket,
     lag_logits (history,) in nats for none, then lags 2..history."""
-    cfg = dataclasses.replace(loaded.config, history=history)
-    scale = 1 << loaded.exact.frac_bits
-    tensors = integer_tensors(loaded)
-    tensors["history_bucket"] = np.full(MOTION_BUCKETS, round(offset * scale), dtype=np.int32)
-    tensors["lag_base"] = np.rint(np.asarray(lag_logits) * scale).astype(np.int32)
+    cfg, tensors = with_longer_history(loaded, history, lag_logits)
+    tensors["history_bucket"] = np.full(MOTION_BUCKETS, round(offset * (1 << loaded.exact.frac_bits)), dtype=np.int32)
     return cfg, tensors
 
 
 def with_longer_history(loaded, history: int, lag_logits: np.ndarray):
-    """(config, integer tensors) of a model that has a history, reaching back to `history`, with its other
-    tables as they are: lag_logits (history,) in nats for none, then lags 2..history."""
+    """(config, integer tensors) of `loaded` reaching back to `history`, its lag logits `lag_logits`
+    (history,) in nats for none, then lags 2..history, and every other table as it is."""
     cfg = dataclasses.replace(loaded.config, history=history)
     tensors = integer_tensors(loaded)
     tensors["lag_base"] = np.rint(np.asarray(lag_logits) * (1 << loaded.exact.frac_bits)).astype(np.int32)

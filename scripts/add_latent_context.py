@@ -34,8 +34,8 @@ import json
 import numpy as np
 import torch
 
-from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_frames,
-                                   with_tables)
+from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, parse_motions, save_derived,
+                                   training_frames, with_added_motions, with_tables)
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 from darnzip.frames.model import FrameDarn, motion_shapes
 from darnzip.registry import resolve_frame_model
@@ -61,18 +61,7 @@ def with_context(loaded, offsets: np.ndarray, vector_posterior: bool = True, mot
 def with_more_motions(loaded, extra: list[tuple[int, int]]):
     """`loaded` with more motion vectors, each with the source's lowest base logit (the fit then sets
     it): for objects that move further per frame than the shared vector set reaches."""
-    cfg = dataclasses.replace(loaded.config, motions=loaded.config.motions + tuple(extra))
-    if cfg.margin != loaded.config.margin:
-        raise SystemExit("the added vectors reach further than the model's context offsets")
-    tensors = integer_tensors(loaded)
-    base = tensors["motion_base"]
-    tensors["motion_base"] = np.concatenate([base, np.full(len(extra), base.min(), dtype=np.int32)])
-    return with_tables(loaded, cfg, tensors)
-
-
-def parse_motions(text: str) -> list[tuple[int, int]]:
-    """"dy,dx;dy,dx;..." -> [(dy, dx), ...]"""
-    return [tuple(int(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
+    return with_tables(loaded, *with_added_motions(loaded, extra, int(loaded.exact.integers["motion_base"].min())))
 
 
 class Recorder:

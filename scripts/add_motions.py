@@ -9,33 +9,19 @@ held-out evaluation seeds); the grid's first value is the source's least likely 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 
-from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_frames,
-                                   with_tables)
+from darnzip.frames.derive import (coded_bits, derive_arguments, parse_motions, save_derived, training_frames,
+                                   with_added_motions, with_tables)
 from darnzip.registry import resolve_frame_model
-
-
-def parse_motions(text: str) -> list[tuple[int, int]]:
-    """"dy,dx;dy,dx;..." -> [(dy, dx), ...]"""
-    return [tuple(int(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
 
 
 def with_motions(loaded, extra: list[tuple[int, int]], base_logit: float):
     """(config, integer tensors) of `loaded` with the vectors `extra` appended, each with `base_logit`
     (nats)."""
-    if set(extra) & set(loaded.config.motions) or len(set(extra)) != len(extra):
-        raise SystemExit("the added vectors must be new and distinct")
-    cfg = dataclasses.replace(loaded.config, motions=loaded.config.motions + tuple(extra))
-    if cfg.margin != loaded.config.margin:
-        raise SystemExit("the added vectors reach further than the model's context offsets")
-    tensors = integer_tensors(loaded)
-    added = np.full(len(extra), round(base_logit * (1 << loaded.exact.frac_bits)), dtype=np.int32)
-    tensors["motion_base"] = np.concatenate([tensors["motion_base"], added])
-    return cfg, tensors
+    return with_added_motions(loaded, extra, round(base_logit * (1 << loaded.exact.frac_bits)))
 
 
 def main() -> None:

@@ -49,6 +49,25 @@ def with_tables(loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, n
     return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
 
 
+def parse_motions(text: str) -> list[tuple[int, int]]:
+    """"dy,dx;dy,dx;..." -> [(dy, dx), ...]"""
+    return [tuple(int(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip()]
+
+
+def with_added_motions(loaded: LoadedFrameModel, extra: list[tuple[int, int]],
+                       base: int) -> tuple[FrameConfig, dict[str, np.ndarray]]:
+    """(config, integer tensors) of `loaded` with the motion vectors `extra` appended, each with the base
+    logit `base` (the model's integer units); every other table as it is."""
+    if set(extra) & set(loaded.config.motions) or len(set(extra)) != len(extra):
+        raise SystemExit("the added vectors must be new and distinct")
+    cfg = dataclasses.replace(loaded.config, motions=loaded.config.motions + tuple(extra))
+    if cfg.margin != loaded.config.margin:
+        raise SystemExit("the added vectors reach further than the model's context offsets")
+    tensors = integer_tensors(loaded)
+    tensors["motion_base"] = np.concatenate([tensors["motion_base"], np.full(len(extra), base, dtype=np.int32)])
+    return cfg, tensors
+
+
 def coded_bits(chunk_codec, chunks: list[list[np.ndarray]]) -> float:
     """Real ANS bits per frame when `chunk_codec` codes `chunks` (RGB frames)."""
     return sum(32 * len(chunk_codec.encode(chunk)[0].words) for chunk in chunks) / sum(map(len, chunks))
