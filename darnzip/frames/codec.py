@@ -96,14 +96,21 @@ class MotionPrior:
 
     def __init__(self, model: ExactFrameModel, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray):
         self.model, self.bucket, self.predicted, self.shared = model, bucket, predicted, shared
+        self._logits: dict[bool, np.ndarray] = {}
         self._rows: dict[bool, np.ndarray] = {}
 
-    def weights(self, blocks: np.ndarray, history: bool = False) -> np.ndarray:
-        """Prior weights (int64, one row per block) of the blocks' motion vectors (and, with `history`, of
+    def logits(self, blocks: np.ndarray, history: bool = False) -> np.ndarray:
+        """Prior logits (int64, one row per block) of the blocks' motion vectors (and, with `history`, of
         the older frame's vectors after them)."""
+        if history not in self._logits:
+            self._logits[history] = self.model.motion_logits(self.bucket, self.predicted.astype(np.int64),
+                                                             self.shared.astype(np.int64), history)
+        return self._logits[history][blocks]
+
+    def weights(self, blocks: np.ndarray, history: bool = False) -> np.ndarray:
+        """`logits` as prior weights (int64, each at least 1)."""
         if history not in self._rows:
-            self._rows[history] = self.model.motion_weights(self.bucket, self.predicted.astype(np.int64),
-                                                            self.shared.astype(np.int64), history)
+            self._rows[history] = self.model.weights_of_logits(self.logits(slice(None), history))
         return self._rows[history][blocks]
 
 
@@ -323,7 +330,8 @@ class FrameCodec:
             weights = motion_prior.weights(copies, lag > 0)
             if self.cfg.vector_classes:
                 sources = [prev, older[lag]] if lag else [prev]
-                bits.prior += self._plan_vector_classes(plan, sources, copies, matches[copies], weights)
+                logits = motion_prior.logits(copies, lag > 0) if self.cfg.row_context else None
+                bits.prior += self._plan_vector_classes(plan, sources, copies, matches[copies], weights, logits)
             else:
                 vectors, vector_posterior = self._pick_vectors(popper, weights, matches[copies])
                 bits.posterior += vector_posterior
@@ -394,12 +402,50 @@ class FrameCodec:
         mass /= mass.sum(axis=1, keepdims=True)
         return mass
 
-    def _plan_vector_classes(self, plan: FramePlan, sources, copies, reproducing, weights) -> float:
+    @staticmethod
+    def _previous_in_row(blocks: np.ndarray, blocks_x: int) -> tuple[np.ndarray, np.ndarray]:
+        """For increasing block indices: the position in `blocks` of the one before each in the same block
+        row (-1 for a row's first), and each one's rank in its row (the decoding wave of a row context)."""
+        position = np.arange(len(blocks))
+        first = np.ones(len(blocks), dtype=bool)
+        rows = blocks // blocks_x
+        first[1:] = rows[1:] != rows[:-1]
+        start = np.maximum.accumulate(np.where(first, position, 0))
+        return np.where(first, -1, position - 1), position - start
+
+    def _row_context_logits(self, logits, rows, previous, classes, picked) -> np.ndarray:
+        """Logits of the moved copies `rows` (config.row_context): the vectors of the class that the previous
+        moved copy in the block row named are raised by the model's bonus. Aliens in one row of a formation
+        step together, so the next copy along a row mostly takes a vector of the same class (measured on
+        SpaceInvaders' held-out play: 16.2 bits/frame of moved classes fell to 4.6 at a 5-nat bonus)."""
+        out = logits[rows].copy()
+        before = previous[rows]
+        has = np.flatnonzero(before >= 0)
+        if len(has):
+            named = classes[before[has]] == picked[before[has], None]
+            out[has] += self.model.integers["row_bonus"][0] * named
+        return out
+
+    def _moved_class_rows(self, logits, weights, rows, still, previous, classes, picked) -> np.ndarray:
+        """Categorical rows of the moved copies `rows` over their vectors, the still class left out, with the
+        row context when the model has one (`picked`: the vectors named by copies earlier in a row)."""
+        if logits is not None:
+            weights = self.model.weights_of_logits(self._row_context_logits(logits, rows, previous, classes, picked))
+        else:
+            weights = weights[rows]
+        rest = np.where(still[rows], 0, weights)
+        if not rest.any(axis=1).all():
+            raise FrameDecodeError("a copied block leaves the still class, which holds every vector")
+        return self._class_probabilities(rest, classes[rows])
+
+    def _plan_vector_classes(self, plan: FramePlan, sources, copies, reproducing, weights, logits=None) -> float:
         """Plan the copies' vector classes (config.vector_classes) and return their information. A copy
         names the class of the vectors that reproduce it, which costs -log2 of their prior mass, what a
         vector posterior's bits back come to, with nothing popped. In two steps, so that only moved blocks
         need their classes worked out: whether the class is the still one (an unchanged block: one
-        Bernoulli per copy), then, for the others, the class by its first vector, among the rest."""
+        Bernoulli per copy), then, for the others, the class by its first vector, among the rest. With a row
+        context (`logits` given), the moved copies are coded in waves, the first moved copy of every block
+        row, then the second, ..., each wave given the classes of the one before."""
         in_still = reproducing[:, 0].astype(np.int32)  # (0, 0) reproduces exactly the unchanged blocks
         moved = np.flatnonzero(in_still == 0)
         # what reads as (0, 0) reads in frame t-1 is what reproduces an unchanged block of frame t
@@ -410,25 +456,40 @@ class FrameCodec:
         information_bits = information(p_still, in_still)
         if len(moved):
             classes = self._vector_classes(sources, copies[moved])
-            rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
             vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
-            plan.pushes.append((vectors, CATEGORICAL, rows))
+            if logits is None:
+                rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
+                plan.pushes.append((vectors, CATEGORICAL, rows))
+            else:
+                previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
+                rows = self._moved_class_rows(logits[moved], None, slice(None), still[moved], previous, classes,
+                                              vectors)
+                for w in range(int(wave.max()), -1, -1):  # pushed last wave first: decoded first wave first
+                    in_wave = wave == w
+                    plan.pushes.append((vectors[in_wave], CATEGORICAL, rows[in_wave]))
             information_bits += categorical_information(rows, vectors)
         plan.pushes.append((in_still, BERNOULLI, p_still))
         return information_bits
 
-    def _pop_vector_classes(self, coder, sources, copies, weights) -> np.ndarray:
+    def _pop_vector_classes(self, coder, sources, copies, weights, logits=None) -> np.ndarray:
         """The decoder's half of `_plan_vector_classes`: the copies' vectors (each its class's first)."""
         still = self._reads_as_still(sources, copies)
         in_still = coder.decode(BERNOULLI, self._still_probabilities(weights, still))
         vectors = np.zeros(len(copies), dtype=np.int32)
         moved = np.flatnonzero(in_still == 0)
         if len(moved):
-            rest = np.where(still[moved], 0, weights[moved])
-            if not rest.any(axis=1).all():
-                raise FrameDecodeError("a copied block leaves the still class, which holds every vector")
             classes = self._vector_classes(sources, copies[moved])
-            picked = coder.decode(CATEGORICAL, self._class_probabilities(rest, classes))
+            if logits is None:
+                picked = coder.decode(CATEGORICAL, self._moved_class_rows(None, weights[moved], slice(None),
+                                                                          still[moved], None, classes, None))
+            else:
+                previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
+                picked = np.zeros(len(moved), dtype=np.int32)
+                for w in range(int(wave.max()) + 1):
+                    in_wave = np.flatnonzero(wave == w)
+                    rows = self._moved_class_rows(logits[moved], None, in_wave, still[moved], previous, classes,
+                                                  picked)
+                    picked[in_wave] = coder.decode(CATEGORICAL, rows)
             if np.any(classes[np.arange(len(moved)), picked] != picked) or still[moved, picked].any():
                 raise FrameDecodeError("a copied block's motion vector is not the first of its class")
             vectors[moved] = picked
@@ -576,7 +637,9 @@ class FrameCodec:
                 lag = int(lags[coder.decode(CATEGORICAL, self._lag_probabilities(lags))[0]])
             weights = motion_prior.weights(copies, lag > 0)
             if cfg.vector_classes:
-                vectors = self._pop_vector_classes(coder, [prev, older[lag]] if lag else [prev], copies, weights)
+                logits = motion_prior.logits(copies, lag > 0) if cfg.row_context else None
+                vectors = self._pop_vector_classes(coder, [prev, older[lag]] if lag else [prev], copies, weights,
+                                                   logits)
             else:
                 vectors = coder.decode(CATEGORICAL, weights / weights.sum(axis=1, keepdims=True))
         frame = prev.copy()

@@ -72,6 +72,9 @@ class FrameConfig:
     latent_context: bool = False  # p(h_b) also reads h of earlier blocks in the frame (latent_context.py)
     vector_posterior: bool = False  # a copy's vector is drawn from q(v) over the vectors that reproduce it
     vector_classes: bool = False  # a copy codes the class of vectors that read the same content (codec.py)
+    # with vector classes: a moved copy's prior favours the vectors of the class that the previous moved
+    # copy in its block row named (codec.py)
+    row_context: bool = False
 
     @property
     def moving(self) -> bool:
@@ -142,7 +145,8 @@ class FrameConfig:
             | ({"history": self.history} if self.history else {}) \
             | ({"latent_context": True} if self.latent_context else {}) \
             | ({"vector_posterior": True} if self.vector_posterior else {}) \
-            | ({"vector_classes": True} if self.vector_classes else {})
+            | ({"vector_classes": True} if self.vector_classes else {}) \
+            | ({"row_context": True} if self.row_context else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -160,6 +164,8 @@ class FrameConfig:
             raise ValueError("a vector posterior needs motion vectors")
         if self.vector_classes and not self.moving:
             raise ValueError("vector classes need motion vectors")
+        if self.row_context and not self.vector_classes:
+            raise ValueError("a row context needs vector classes")
         if self.vector_classes and self.vector_posterior:
             raise ValueError("a model codes a copy's vector by its class or from a posterior, not both")
 
@@ -181,4 +187,5 @@ class FrameConfig:
             latent_context=_flag(d, "latent_context"),
             vector_posterior=_flag(d, "vector_posterior"),
             vector_classes=_flag(d, "vector_classes"),
+            row_context=_flag(d, "row_context"),
         )

@@ -28,7 +28,8 @@ TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring
 # the block's own t-2 to t-1 motion, and for the frame's most shared t-2 to t-1 motion). Models with a
 # history (config.history = L) also have the logit offset, per motion bucket, of reading the frame's older
 # frame with vector v instead of frame t-1 (its logit is motion_base[v] + history_bucket[bucket]), and the
-# base logits of the frame's lag: "none", then lags 2..L.
+# base logits of the frame's lag: "none", then lags 2..L. Models with a row context (config.row_context)
+# also have the logit bonus of the vectors that the previous moved copy in a block row named.
 
 
 def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
@@ -38,6 +39,8 @@ def motion_shapes(cfg: FrameConfig) -> dict[str, tuple[int]]:
               "motion_repeat": (MOTION_BUCKETS,), "motion_global": (MOTION_BUCKETS,)}
     if cfg.history:
         shapes |= {"history_bucket": (MOTION_BUCKETS,), "lag_base": (cfg.history,)}
+    if cfg.row_context:
+        shapes |= {"row_bonus": (1,)}
     return shapes
 
 
@@ -202,24 +205,30 @@ class ExactFrameModel:
         the base plus the offset for the context and the base's whole-nat bin (arrays broadcast)."""
         return base + self.integers["prior_context"][contexts, logit_bins(base, self.frac_bits)]
 
-    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
-                       history: bool = False) -> np.ndarray:
+    def motion_logits(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
+                      history: bool = False) -> np.ndarray:
         """(n,) motion buckets, (n, V) predicted vectors, (V,) the frame's shared vector -> (n, V) int64
-        unnormalised prior weights of v (each at least 1): integer logits, then the stored exp table. With
-        `history`, (n, 2V): columns V + v read the frame's older frame with vector v."""
+        prior logits of v. With `history`, (n, 2V): columns V + v read the frame's older frame with vector v."""
         n = self.integers
         logits = (n["motion_base"] + predicted * n["motion_repeat"][bucket][:, None]
                   + shared * n["motion_global"][bucket][:, None])
         logits[:, 0] += n["motion_still"][bucket]
         if history:
             logits = np.concatenate([logits, n["motion_base"] + n["history_bucket"][bucket][:, None]], axis=1)
-        return self._weights(logits)
+        return logits
+
+    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
+                       history: bool = False) -> np.ndarray:
+        """`motion_logits` as int64 unnormalised prior weights (each at least 1), by the stored exp table."""
+        return self.weights_of_logits(self.motion_logits(bucket, predicted, shared, history))
 
     def lag_weights(self, lags: np.ndarray) -> np.ndarray:
         """(k,) candidate lags (0 for none, else 2..history) -> (k,) int64 unnormalised prior weights."""
-        return self._weights(self.integers["lag_base"][np.maximum(lags - 1, 0)][None, :])[0]
+        return self.weights_of_logits(self.integers["lag_base"][np.maximum(lags - 1, 0)][None, :])[0]
 
-    def _weights(self, logits: np.ndarray) -> np.ndarray:
+    def weights_of_logits(self, logits: np.ndarray) -> np.ndarray:
+        """(n, k) integer logits -> (n, k) int64 unnormalised categorical weights, row by row: the exp table
+        at each logit's deficit from its row's largest."""
         deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
         return self.exp[deficit]
 
