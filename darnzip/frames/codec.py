@@ -484,11 +484,13 @@ class FrameCodec:
                                                                           still[moved], None, classes, None))
             else:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
+                by_wave = np.argsort(wave, kind="stable")
+                bounds = np.searchsorted(wave[by_wave], np.arange(int(wave.max()) + 2))
+                moved_logits, moved_still = logits[moved], still[moved]
                 picked = np.zeros(len(moved), dtype=np.int32)
-                for w in range(int(wave.max()) + 1):
-                    in_wave = np.flatnonzero(wave == w)
-                    rows = self._moved_class_rows(logits[moved], None, in_wave, still[moved], previous, classes,
-                                                  picked)
+                for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                    in_wave = by_wave[lo:hi]
+                    rows = self._moved_class_rows(moved_logits, None, in_wave, moved_still, previous, classes, picked)
                     picked[in_wave] = coder.decode(CATEGORICAL, rows)
             if np.any(classes[np.arange(len(moved)), picked] != picked) or still[moved, picked].any():
                 raise FrameDecodeError("a copied block's motion vector is not the first of its class")
