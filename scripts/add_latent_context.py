@@ -111,7 +111,7 @@ def fit_offsets(recorder: Recorder, frac_bits: int, l2: float = 1e-2) -> np.ndar
 def fit_motion(loaded, recorder: Recorder, start: dict, l2: float = 1e-3) -> dict:
     """Motion tables (nats) maximising sum over recorded copies of log (prior mass of the vectors that
     reproduce the block): what a copy costs under the vector posterior. The logits are the training
-    model's (FrameDarn.motion_logits), with the older frame's columns as in ExactFrameModel.motion_weights."""
+    model's (FrameDarn.motion_logits), with the older frame's columns as in ExactFrameModel.motion_logits."""
     model = FrameDarn(loaded.config).double()  # only its motion tables are used
     params = {k: getattr(model, k) for k in start}
     with torch.no_grad():

@@ -458,7 +458,7 @@ class FrameCodec:
             classes = self._vector_classes(sources, copies[moved])
             vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
             if logits is None:
-                rows = self._class_probabilities(np.where(still[moved], 0, weights[moved]), classes)
+                rows = self._moved_class_rows(None, weights[moved], slice(None), still[moved], None, classes, None)
                 plan.pushes.append((vectors, CATEGORICAL, rows))
             else:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)

@@ -217,11 +217,6 @@ class ExactFrameModel:
             logits = np.concatenate([logits, n["motion_base"] + n["history_bucket"][bucket][:, None]], axis=1)
         return logits
 
-    def motion_weights(self, bucket: np.ndarray, predicted: np.ndarray, shared: np.ndarray,
-                       history: bool = False) -> np.ndarray:
-        """`motion_logits` as int64 unnormalised prior weights (each at least 1), by the stored exp table."""
-        return self.weights_of_logits(self.motion_logits(bucket, predicted, shared, history))
-
     def lag_weights(self, lags: np.ndarray) -> np.ndarray:
         """(k,) candidate lags (0 for none, else 2..history) -> (k,) int64 unnormalised prior weights."""
         return self.weights_of_logits(self.integers["lag_base"][np.maximum(lags - 1, 0)][None, :])[0]
