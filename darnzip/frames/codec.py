@@ -426,17 +426,12 @@ class FrameCodec:
             out[has] += self.model.integers["row_bonus"][0] * named
         return out
 
-    def _moved_class_rows(self, logits, weights, rows, still, previous, classes, picked) -> np.ndarray:
-        """Categorical rows of the moved copies `rows` over their vectors, the still class left out, with the
-        row context when the model has one (`picked`: the vectors named by copies earlier in a row)."""
-        if logits is not None:
-            weights = self.model.weights_of_logits(self._row_context_logits(logits, rows, previous, classes, picked))
-        else:
-            weights = weights[rows]
-        rest = np.where(still[rows], 0, weights)
+    def _moved_class_rows(self, weights, still, classes) -> np.ndarray:
+        """Categorical rows of moved copies over their vectors (prior `weights`), the still class left out."""
+        rest = np.where(still, 0, weights)
         if not rest.any(axis=1).all():
             raise FrameDecodeError("a copied block leaves the still class, which holds every vector")
-        return self._class_probabilities(rest, classes[rows])
+        return self._class_probabilities(rest, classes)
 
     def _plan_vector_classes(self, plan: FramePlan, sources, copies, reproducing, weights, logits=None) -> float:
         """Plan the copies' vector classes (config.vector_classes) and return their information. A copy
@@ -458,12 +453,12 @@ class FrameCodec:
             classes = self._vector_classes(sources, copies[moved])
             vectors = classes[np.arange(len(moved)), reproducing[moved].argmax(axis=1)].astype(np.int32)
             if logits is None:
-                rows = self._moved_class_rows(None, weights[moved], slice(None), still[moved], None, classes, None)
+                rows = self._moved_class_rows(weights[moved], still[moved], classes)
                 plan.pushes.append((vectors, CATEGORICAL, rows))
             else:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
-                rows = self._moved_class_rows(logits[moved], None, slice(None), still[moved], previous, classes,
-                                              vectors)
+                in_context = self._row_context_logits(logits[moved], slice(None), previous, classes, vectors)
+                rows = self._moved_class_rows(self.model.weights_of_logits(in_context), still[moved], classes)
                 for w in range(int(wave.max()), -1, -1):  # pushed last wave first: decoded first wave first
                     in_wave = wave == w
                     plan.pushes.append((vectors[in_wave], CATEGORICAL, rows[in_wave]))
@@ -480,8 +475,7 @@ class FrameCodec:
         if len(moved):
             classes = self._vector_classes(sources, copies[moved])
             if logits is None:
-                picked = coder.decode(CATEGORICAL, self._moved_class_rows(None, weights[moved], slice(None),
-                                                                          still[moved], None, classes, None))
+                picked = coder.decode(CATEGORICAL, self._moved_class_rows(weights[moved], still[moved], classes))
             else:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
                 by_wave = np.argsort(wave, kind="stable")
@@ -490,7 +484,9 @@ class FrameCodec:
                 picked = np.zeros(len(moved), dtype=np.int32)
                 for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
                     in_wave = by_wave[lo:hi]
-                    rows = self._moved_class_rows(moved_logits, None, in_wave, moved_still, previous, classes, picked)
+                    in_context = self._row_context_logits(moved_logits, in_wave, previous, classes, picked)
+                    rows = self._moved_class_rows(self.model.weights_of_logits(in_context), moved_still[in_wave],
+                                                  classes[in_wave])
                     picked[in_wave] = coder.decode(CATEGORICAL, rows)
             if np.any(classes[np.arange(len(moved)), picked] != picked) or still[moved, picked].any():
                 raise FrameDecodeError("a copied block's motion vector is not the first of its class")
