@@ -23,7 +23,7 @@ import json
 import numpy as np
 
 from darnzip.frames.config import MOTION_BUCKETS
-from darnzip.frames.derive import derive_arguments, integer_tensors, save_derived, training_frames, with_tables
+from darnzip.frames.derive import derive_arguments, integer_tensors, save_derived, training_chunks, with_tables
 from darnzip.registry import resolve_frame_model
 
 
@@ -107,8 +107,7 @@ def main() -> None:
     args = ap.parse_args()
 
     loaded = resolve_frame_model(args.source)
-    rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
+    chunks = training_chunks(args.game, args.frames, args.chunk)
     baseline, _ = measure(loaded, loaded.config, integer_tensors(loaded), chunks)
     print(json.dumps({"model": args.source, "bits_per_frame": round(baseline, 2)}), flush=True)
     if args.extend:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, parse_motions, save_derived,
-                                   training_frames, with_added_motions, with_tables)
+                                   training_chunks, with_added_motions, with_tables)
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 from darnzip.frames.model import FrameDarn, motion_shapes
 from darnzip.registry import resolve_frame_model
@@ -170,8 +170,7 @@ def main() -> None:
     if added:
         loaded = with_more_motions(loaded, added)
     vector_posterior = not args.canonical_vectors  # or vector classes: the same cost for a copy
-    rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
+    chunks = training_chunks(args.game, args.frames, args.chunk)
     source = coded_bits(loaded.chunk_codec(), chunks)
     print(json.dumps({"model": args.source, "source_bits_per_frame": round(source, 2)}), flush=True)
     scale = float(1 << loaded.exact.frac_bits)

@@ -9,12 +9,8 @@ held-out evaluation seeds); the grid's first value is the source's least likely 
 """
 from __future__ import annotations
 
-import json
-
-import numpy as np
-
-from darnzip.frames.derive import (coded_bits, derive_arguments, parse_motions, save_derived, training_frames,
-                                   with_added_motions, with_tables)
+from darnzip.frames.derive import (derive_arguments, fit_on_grid, parse_motions, save_derived, training_chunks,
+                                   with_added_motions)
 from darnzip.registry import resolve_frame_model
 
 
@@ -34,25 +30,13 @@ def main() -> None:
 
     loaded = resolve_frame_model(args.source)
     extra = parse_motions(args.add_motions)
-    rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    baseline = coded_bits(loaded.chunk_codec(), chunks)
-    print(json.dumps({"model": args.source, "bits_per_frame": round(baseline, 2)}), flush=True)
+    chunks = training_chunks(args.game, args.frames, args.chunk)
     lowest = float(loaded.exact.integers["motion_base"].min()) / (1 << loaded.exact.frac_bits)
     grid = [lowest] + [float(v) for v in args.logits.split(",") if v.strip()]
-    log, best = [], None
-    for logit in grid:
-        cfg, tensors = with_motions(loaded, extra, logit)
-        bits = coded_bits(with_tables(loaded, cfg, tensors).chunk_codec(), chunks)
-        log.append({"base_logit": round(logit, 3), "bits_per_frame": round(bits, 2)})
-        print(json.dumps(log[-1]), flush=True)
-        if best is None or bits < best[0]:
-            best = (bits, logit)
-    if best[0] >= baseline:
-        raise SystemExit(f"no base logit codes the training play shorter than {args.source}; nothing written")
-    cfg, tensors = with_motions(loaded, extra, best[1])
+    logit, baseline, log = fit_on_grid(loaded, chunks, grid, lambda v: with_motions(loaded, extra, v), "base_logit")
+    cfg, tensors = with_motions(loaded, extra, logit)
     provenance = {"training_frames": args.frames, "chunk": args.chunk, "added_motions": [list(v) for v in extra],
-                  "base_logit": round(best[1], 3), "bits_per_frame_before": round(baseline, 2), "fit": log}
+                  "base_logit": round(logit, 3), "bits_per_frame_before": round(baseline, 2), "fit": log}
     save_derived(args, loaded, cfg, tensors, None, "motions", provenance,
                  f"with {len(extra)} more motion vectors")
 

@@ -10,12 +10,10 @@ the held-out evaluation seeds).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 
-from darnzip.frames.derive import coded_bits, derive_arguments, integer_tensors, save_derived, training_frames, \
-    with_tables
+from darnzip.frames.derive import derive_arguments, fit_on_grid, integer_tensors, save_derived, training_chunks
 from darnzip.registry import resolve_frame_model
 
 
@@ -36,22 +34,11 @@ def main() -> None:
     args = ap.parse_args()
 
     loaded = resolve_frame_model(args.source)
-    rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    baseline = coded_bits(loaded.chunk_codec(), chunks)
-    print(json.dumps({"model": args.source, "bits_per_frame": round(baseline, 2)}), flush=True)
-    log, best = [], None
-    for bonus in (float(v) for v in args.bonuses.split(",") if v.strip()):
-        cfg, tensors = with_row_context(loaded, bonus)
-        bits = coded_bits(with_tables(loaded, cfg, tensors).chunk_codec(), chunks)
-        log.append({"bonus": bonus, "bits_per_frame": round(bits, 2)})
-        print(json.dumps(log[-1]), flush=True)
-        if best is None or bits < best[0]:
-            best = (bits, bonus)
-    if best[0] >= baseline:
-        raise SystemExit(f"no bonus codes the training play shorter than {args.source}; nothing written")
-    cfg, tensors = with_row_context(loaded, best[1])
-    provenance = {"training_frames": args.frames, "chunk": args.chunk, "bonus": best[1],
+    chunks = training_chunks(args.game, args.frames, args.chunk)
+    grid = [float(v) for v in args.bonuses.split(",") if v.strip()]
+    bonus, baseline, log = fit_on_grid(loaded, chunks, grid, lambda b: with_row_context(loaded, b), "bonus")
+    cfg, tensors = with_row_context(loaded, bonus)
+    provenance = {"training_frames": args.frames, "chunk": args.chunk, "bonus": bonus,
                   "bits_per_frame_before": round(baseline, 2), "fit": log}
     save_derived(args, loaded, cfg, tensors, None, "row_context", provenance, "with a row context")
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
-
-from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_frames,
+from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_chunks,
                                    with_tables)
 from darnzip.registry import resolve_frame_model
 
@@ -38,9 +36,8 @@ def main():
         raise SystemExit(f"{args.source}: needs a moving model that does not code vector classes yet")
     cfg, tensors = with_vector_classes(loaded)
     derived = with_tables(loaded, cfg, tensors)
-    rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    chunks = [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
-    measured = {"training_frames": len(rgb), "chunk": args.chunk,
+    chunks = training_chunks(args.game, args.frames, args.chunk)
+    measured = {"training_frames": sum(map(len, chunks)), "chunk": args.chunk,
                 "source_bits_per_frame": round(coded_bits(loaded.chunk_codec(), chunks), 2),
                 "bits_per_frame": round(coded_bits(derived.chunk_codec(), chunks), 2)}
     print(json.dumps({"model": args.source, **measured}), flush=True)

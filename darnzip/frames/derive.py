@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,13 @@ def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
     from .atari import GAMES, frames_array
 
     return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
+
+
+def training_chunks(game: str, frames: int, chunk: int) -> list[list[np.ndarray]]:
+    """The first `frames` frames of training play (`training_frames`) in chunks of `chunk`: what the fitting
+    scripts code to measure a table."""
+    rgb = np.asarray(training_frames(game, frames)[:frames])
+    return [list(rgb[i:i + chunk]) for i in range(0, len(rgb), chunk)]
 
 
 def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:
@@ -71,6 +79,26 @@ def with_added_motions(loaded: LoadedFrameModel, extra: list[tuple[int, int]],
 def coded_bits(chunk_codec, chunks: list[list[np.ndarray]]) -> float:
     """Real ANS bits per frame when `chunk_codec` codes `chunks` (RGB frames)."""
     return sum(32 * len(chunk_codec.encode(chunk)[0].words) for chunk in chunks) / sum(map(len, chunks))
+
+
+def fit_on_grid(loaded: LoadedFrameModel, chunks: list[list[np.ndarray]], grid: list[float], tables_for,
+                name: str) -> tuple[float, float, list[dict]]:
+    """The value of `grid` whose (config, tensors) = `tables_for(value)` codes `chunks` in the fewest real
+    bits (the first on ties), the source's bits per frame, and the log ({name: value, "bits_per_frame"} per
+    value), printed as it goes. Exits, writing nothing, when no value codes shorter than the source."""
+    baseline = coded_bits(loaded.chunk_codec(), chunks)
+    print(json.dumps({"model": loaded.model_id, "bits_per_frame": round(baseline, 2)}), flush=True)
+    log, best = [], None
+    for value in grid:
+        bits = coded_bits(with_tables(loaded, *tables_for(value)).chunk_codec(), chunks)
+        log.append({name: round(value, 3), "bits_per_frame": round(bits, 2)})
+        print(json.dumps(log[-1]), flush=True)
+        if best is None or bits < best[0]:
+            best = (bits, value)
+    if best[0] >= baseline:
+        raise SystemExit(f"no {name.replace('_', ' ')} codes the training play shorter than {loaded.model_id}; "
+                         "nothing written")
+    return best[1], baseline, log
 
 
 def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray],
