@@ -217,7 +217,8 @@ class FrameCodec:
         the current frame as far as it is known (`neighbours`, `known` from `_neighbours`)."""
         values = self._current_values(current, neighbours, known)
         weights = self.model.weights_from_sums(partial + self.model.table_sums(torch.from_numpy(values)))
-        return weights / weights.sum(axis=1, keepdims=True)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return weights
 
     def _current_values(self, current: np.ndarray, neighbours: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Vocabulary indices of the current-frame groups: each neighbour's colour, or `unknown`."""

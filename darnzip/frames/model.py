@@ -245,8 +245,7 @@ class ExactFrameModel:
         level = sums[:, :h] + self._hidden_bias_and_half  # as (sum + bias + half) >> shift below
         level *= np.float32(1.0 / (1 << self.shift_bits))
         np.floor(level, out=level)
-        np.maximum(level, 0, out=level)
-        np.minimum(level, ACTIVATION_LEVELS, out=level)
+        np.clip(level, 0, ACTIVATION_LEVELS, out=level)
         # torch's matmul, not numpy's: torch runs on the threads the coder sets (one per worker), numpy's
         # BLAS on every core, which oversubscribes the CPU when workers run side by side (measured: 2
         # workers compressed Seaquest no faster than one)
@@ -255,7 +254,7 @@ class ExactFrameModel:
         logits += self._output_bias_f32
         np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits
         np.minimum(logits, np.float32(len(self.exp) - 1), out=logits)
-        return self._exp_f64[logits.astype(np.intp)]
+        return self._exp_f64.take(logits.astype(np.int32))  # int32 indices: half the bytes of intp
 
     def weights_from_sums_int64(self, sums: np.ndarray) -> np.ndarray:
         """`weights_from_sums` in int64 arithmetic (the definition; kept to check the float32 path)."""
