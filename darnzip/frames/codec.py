@@ -414,6 +414,13 @@ class FrameCodec:
         start = np.maximum.accumulate(np.where(first, position, 0))
         return np.where(first, -1, position - 1), position - start
 
+    @staticmethod
+    def _waves(wave: np.ndarray) -> list[np.ndarray]:
+        """Positions of each wave's copies (increasing), first wave first: the decoder's order."""
+        by_wave = np.argsort(wave, kind="stable")
+        bounds = np.searchsorted(wave[by_wave], np.arange(int(wave.max()) + 2)).tolist()
+        return [by_wave[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
     def _row_context_logits(self, logits, rows, previous, classes, picked) -> np.ndarray:
         """Logits of the moved copies `rows` (config.row_context): the vectors of the class that the previous
         moved copy in the block row named are raised by the model's bonus. Aliens in one row of a formation
@@ -460,8 +467,7 @@ class FrameCodec:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
                 in_context = self._row_context_logits(logits[moved], slice(None), previous, classes, vectors)
                 rows = self._moved_class_rows(self.model.weights_of_logits(in_context), still[moved], classes)
-                for w in range(int(wave.max()), -1, -1):  # pushed last wave first: decoded first wave first
-                    in_wave = wave == w
+                for in_wave in reversed(self._waves(wave)):  # pushed last wave first: decoded first wave first
                     plan.pushes.append((vectors[in_wave], CATEGORICAL, rows[in_wave]))
             information_bits += categorical_information(rows, vectors)
         plan.pushes.append((in_still, BERNOULLI, p_still))
@@ -479,12 +485,9 @@ class FrameCodec:
                 picked = coder.decode(CATEGORICAL, self._moved_class_rows(weights[moved], still[moved], classes))
             else:
                 previous, wave = self._previous_in_row(copies[moved], self.cfg.blocks_x)
-                by_wave = np.argsort(wave, kind="stable")
-                bounds = np.searchsorted(wave[by_wave], np.arange(int(wave.max()) + 2))
                 moved_logits, moved_still = logits[moved], still[moved]
                 picked = np.zeros(len(moved), dtype=np.int32)
-                for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-                    in_wave = by_wave[lo:hi]
+                for in_wave in self._waves(wave):
                     in_context = self._row_context_logits(moved_logits, in_wave, previous, classes, picked)
                     rows = self._moved_class_rows(self.model.weights_of_logits(in_context), moved_still[in_wave],
                                                   classes[in_wave])

@@ -263,9 +263,7 @@ class ExactFrameModel:
         sums = np.asarray(sums).astype(np.int64)
         level = np.clip((sums[:, :h] + n["hidden_bias"] + (1 << (self.shift_bits - 1))) >> self.shift_bits,
                         0, ACTIVATION_LEVELS)
-        logits = sums[:, h:] + level @ n["output"] + n["output_bias"]
-        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
-        return self.exp[deficit].astype(np.float64)
+        return self.weights_of_logits(sums[:, h:] + level @ n["output"] + n["output_bias"]).astype(np.float64)
 
     def pixel_weights(self, features: torch.Tensor) -> np.ndarray:
         """(N, groups) vocabulary indices -> (N, colours) categorical weights (the coder's path)."""
