@@ -27,6 +27,29 @@ from darnzip.frames.palette import Palette, pack_rgb
 from darnzip.frames.stream import compress_frames, decompress_frames
 from darnzip.frames.train import train
 
+@pytest.mark.parametrize("colours", [4, 255])
+def test_coder_current_frame_values_equal_training_features(colours):
+    """What the decoder reads of frame t at each step (a neighbour's colour, or `unknown` where it is not
+    decoded yet) must be the training's current-frame features, up to the largest palette, whose
+    `unknown` (256) does not fit the frames' bytes."""
+    from darnzip.frames import features as F
+    from darnzip.frames.codec import FrameCodec
+
+    rng = np.random.default_rng(colours)
+    cfg = FrameConfig(21, 24, tuple(range(colours)), block=8, hidden=4, motions=MOTIONS)
+    codec = FrameCodec(build_exact(cfg, FrameDarn(cfg).quantize(8), 8))
+    frame = rng.integers(0, colours, (cfg.height, cfg.width)).astype(np.uint8)
+    h = (rng.random(cfg.blocks) < 0.6).astype(np.int32)
+    y, x, where, step = codec.features.pixels(np.flatnonzero(h == 1))
+    available = codec._available(h)
+    got = codec._current_values(codec._current_frame(codec.features.padded(frame)), codec._reads(available, where, step))
+    current = F.padded(torch.from_numpy(frame.astype(np.int64)).unsqueeze(0), cfg)
+    expected = F.current_features(current, torch.from_numpy(available).view(current.shape), torch.zeros(len(y), dtype=torch.long),
+                                  torch.from_numpy(y), torch.from_numpy(x), cfg)
+    assert np.array_equal(got, expected.numpy())
+    assert (got == cfg.unknown + codec._current_base).any()  # some neighbours are not decoded yet
+
+
 PALETTE = np.array([[0, 0, 0], [200, 72, 72], [92, 186, 92], [236, 236, 236]], dtype=np.uint8)
 
 
@@ -216,8 +239,15 @@ def test_float32_pixel_path_equals_integer_definition(any_model):
             feats[unit * 2 + (pick is np.argmin), :groups] = [
                 g * cfg.values + pick(table[g * cfg.values:(g + 1) * cfg.values, unit]) for g in range(groups)]
     sums = exact.table_sums(torch.from_numpy(feats))
-    assert np.array_equal(exact.weights_from_sums(sums), exact.weights_from_sums_int64(sums))
+    definition = exact.weights_from_sums_int64(sums)
+    assert np.array_equal(exact.weights_from_sums(sums), definition)
     assert np.array_equal(sums, exact.integers["pixel_table"][feats].sum(axis=1))
+    # the coder's way: the biases added once to the sums of some groups (int32 indices), the other groups'
+    # sums added at each decoding step
+    for split in (1, groups // 2, groups + 1):
+        first = exact.with_biases(exact.table_sums(torch.from_numpy(feats[:, :split].astype(np.int32))))
+        rest = exact.table_sums(torch.from_numpy(feats[:, split:]))
+        assert np.array_equal(exact.weights_from_biased_sums(first + rest), definition)
 
 
 def _archive(frame_model, frames, chunk_frames=16, workers=1) -> bytes:
@@ -514,6 +544,7 @@ def test_coder_features_equal_training_features(height, width, block):
     got_y, got_x, where, step = ours.pixels(blocks)
     assert np.array_equal(got_y, y.numpy()) and np.array_equal(got_x, x.numpy())
     assert np.array_equal(step, F.coding_step(y, x, block).numpy())
+    assert all(len(a) == 0 for a in ours.pixels(np.zeros(0, dtype=np.int64)))
     padded = [F.padded(a, cfg) for a in as_torch[:2]]
     stacked = np.concatenate([ours.padded(frames[1]).ravel(), ours.padded(frames[0]).ravel()])
     assert np.array_equal(stacked, torch.stack(padded[::-1]).flatten().numpy())

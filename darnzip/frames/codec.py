@@ -133,6 +133,10 @@ class FrameCodec:
         # their availability map is the same for every frame.
         self._every_block_available = self._availability(np.ones(model.cfg.blocks, dtype=bool)) \
             if model.cfg.moving else None
+        # `_current_frame`: the spare cell's index, and a dtype that holds `unknown` (256 for 255 colours)
+        self._unknown_cell = int(np.prod(self.features.padded_shape))
+        self._current_dtype = np.min_scalar_type(model.cfg.unknown)
+        self._current_base = self.geometry.current_base_np.astype(np.int32)  # int32 indices, as the contexts'
 
     def _context(self, prev: np.ndarray, prev2: np.ndarray | None):
         """What frame t's probabilities condition on: padded t-1, the stacked padded t-1 and t-2 (flat)
@@ -205,24 +209,32 @@ class FrameCodec:
         read = where - v[:, 0] * row - v[:, 1]
         current[where] = sources[0][read] if len(sources) == 1 else np.stack(sources)[source, read]
 
-    def _neighbours(self, available: np.ndarray, where: np.ndarray, step: np.ndarray):
-        """Flat padded positions of each pixel's causal neighbours in frame t, and which of them are
-        decoded before the pixel's own step (the others read as `unknown`). Fixed for the whole frame."""
-        neighbours = where[:, None] + self.geometry.current_np
-        return neighbours, available[neighbours] < step[:, None]
+    def _current_frame(self, padded: np.ndarray) -> np.ndarray:
+        """Padded frame t, flat, as the pixel contexts read it, with a spare cell at the end that holds
+        `unknown`: what a neighbour not yet decoded at the pixel's step reads (`_reads`)."""
+        current = np.empty(padded.size + 1, dtype=self._current_dtype)
+        current[:-1] = padded.ravel()
+        current[-1] = self.cfg.unknown
+        return current
 
-    def _probabilities(self, partial: np.ndarray, current: np.ndarray, neighbours: np.ndarray,
-                       known: np.ndarray) -> np.ndarray:
-        """Categorical rows for pixels given the table sums of their context-frame groups (`partial`) and
-        the current frame as far as it is known (`neighbours`, `known` from `_neighbours`)."""
-        values = self._current_values(current, neighbours, known)
-        weights = self.model.weights_from_sums(partial + self.model.table_sums(torch.from_numpy(values)))
-        weights /= weights.sum(axis=1, keepdims=True)
+    def _reads(self, available: np.ndarray, where: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """The cells of `_current_frame` that each pixel's current-frame groups read: a causal neighbour's
+        flat padded position where it is decoded before the pixel's own step, else the spare cell. Fixed
+        for the whole frame, so a decoding step reads its values with one gather."""
+        neighbours = where[:, None] + self.geometry.current_np
+        return np.where(available[neighbours] < step[:, None], neighbours, self._unknown_cell)
+
+    def _probabilities(self, partial: np.ndarray, current: np.ndarray, reads: np.ndarray) -> np.ndarray:
+        """Categorical rows for pixels given the table sums of their context-frame groups with the model's
+        biases (`partial`) and the current frame as far as it is known (`current`, `reads`)."""
+        values = self._current_values(current, reads)
+        weights = self.model.weights_from_biased_sums(partial + self.model.table_sums(torch.from_numpy(values)))
+        weights /= np.einsum("ij->i", weights)[:, None]  # exact sums (integers below 2**53); faster than sum()
         return weights
 
-    def _current_values(self, current: np.ndarray, neighbours: np.ndarray, known: np.ndarray) -> np.ndarray:
+    def _current_values(self, current: np.ndarray, reads: np.ndarray) -> np.ndarray:
         """Vocabulary indices of the current-frame groups: each neighbour's colour, or `unknown`."""
-        return np.where(known, current[neighbours], np.int64(self.cfg.unknown)) + self.geometry.current_base_np
+        return current[reads] + self._current_base
 
     def _availability(self, drawn_blocks: np.ndarray) -> np.ndarray:
         """Flat padded map of the step after which each current-frame pixel is known (`available_from`)."""
@@ -236,11 +248,11 @@ class FrameCodec:
 
     def _pixel_setup(self, h: np.ndarray, stacked: np.ndarray, blocks: np.ndarray | None = None):
         """Coding-order pixels of the drawn blocks (or of `blocks` among them): coordinates, flat padded
-        positions, steps, the availability map, context sums."""
+        positions, steps, the availability map, context sums with the model's biases."""
         y, x, where, step = self.features.pixels(np.flatnonzero(h == 1) if blocks is None else blocks)
         available = self._available(h)
         partial = self.model.table_sums(torch.from_numpy(self.features.context(stacked, where, y, x)))
-        return y, x, where, step, available, partial
+        return y, x, where, step, available, self.model.with_biases(partial)
 
     def drawn_pixel_features(self, plan: FramePlan) -> tuple[np.ndarray, np.ndarray]:
         """The pixels that a planned frame draws, in coding order, as the pixel model reads them: (N,
@@ -248,8 +260,8 @@ class FrameCodec:
         palette indices. For training the pixel model on the coder's own draws; coding never calls it."""
         frame, h = plan.frame, plan.h
         y, x, where, step = self.features.pixels(np.flatnonzero(h == 1))
-        neighbours, known = self._neighbours(self._available(h), where, step)
-        values = self._current_values(self.features.padded(frame).ravel(), neighbours, known)
+        values = self._current_values(self._current_frame(self.features.padded(frame)),
+                                      self._reads(self._available(h), where, step))
         return np.concatenate([self.features.context(plan.stacked, where, y, x), values], axis=1), frame[y, x]
 
     @property
@@ -288,7 +300,7 @@ class FrameCodec:
             else:
                 h[free] = (p_free >= 0.5).astype(np.int32)
             bits.posterior = information(p_free, h[free])
-        current = self.features.padded(frame).ravel()
+        current = self._current_frame(self.features.padded(frame))
         lag, lags = 0, self._lags(older)
         if h.any():
             # every changed block's pixels, once: moving models' pixel contexts do not depend on h, so the
@@ -297,7 +309,7 @@ class FrameCodec:
             if matches is not None:
                 priced = np.setdiff1d(priced, self._cheap_copies(changed, matches, p_prior, motion_prior))
             y, xx, where, step, available, partial = self._pixel_setup(h, stacked, priced)
-            probs = self._probabilities(partial, current, *self._neighbours(available, where, step))
+            probs = self._probabilities(partial, current, self._reads(available, where, step))
             symbols = frame[y, xx].astype(np.int32)
             pixel_bits = -np.log2(probs[np.arange(len(symbols)), symbols])
             if matches is not None:
@@ -510,14 +522,15 @@ class FrameCodec:
         row_of, columns = np.nonzero(reproducing[rows])  # each row's columns, increasing
         q = weights[rows[row_of], columns].astype(np.float64)
         sizes = counts[rows]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        # every row normalised at once (its sum is exact: integer weights, far below 2**53)
+        q /= np.repeat(np.add.reduceat(q, offsets[:-1]), sizes)
         k_values, starts = np.unique(sizes, return_index=True)
         bounds = np.append(starts, len(rows))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
         groups = []
         for k, lo, hi in zip(k_values.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-            cols = columns[offsets[lo]:offsets[hi]].reshape(hi - lo, k)
-            group_q = q[offsets[lo]:offsets[hi]].reshape(hi - lo, k)
-            groups.append((rows[lo:hi], cols, group_q / group_q.sum(axis=1, keepdims=True)))
+            span = slice(offsets[lo], offsets[hi])
+            groups.append((rows[lo:hi], columns[span].reshape(hi - lo, k), q[span].reshape(hi - lo, k)))
         return groups
 
     def _pick_vectors(self, popper, weights: np.ndarray, reproducing: np.ndarray):
@@ -537,11 +550,13 @@ class FrameCodec:
     def _return_vector_bits(self, coder, weights: np.ndarray, reproducing: np.ndarray, vectors: np.ndarray) -> None:
         """The decoder's half of `_pick_vectors` with bits back: push each vector back under q, last
         group first."""
-        if not reproducing[np.arange(len(vectors)), vectors].all():
+        copies = np.arange(len(vectors))
+        if not reproducing[copies, vectors].all():
             raise FrameDecodeError("a copied block's motion vector does not reproduce it")
-        for rows, columns, q in reversed(self._vector_posteriors(weights, reproducing)):
-            picked = np.argmax(columns == vectors[rows, None], axis=1).astype(np.int32)
-            coder.encode_reverse(picked, CATEGORICAL, q)
+        # q's symbol for each vector: how many reproducing vectors come before it
+        rank = (np.cumsum(reproducing, axis=1, dtype=np.int32)[copies, vectors] - 1).astype(np.int32)
+        for rows, _, q in reversed(self._vector_posteriors(weights, reproducing)):
+            coder.encode_reverse(rank[rows], CATEGORICAL, q)
 
     def _copy_costs(self, blocks, matches, p_prior, motion_prior, pixel_bits, history: bool):
         """Bits to copy (`_copy_bits`) and to draw each of `blocks`, h included."""
@@ -647,7 +662,7 @@ class FrameCodec:
         frame = prev.copy()
         if h.any() or (vectors is not None and vectors.any()):
             m = cfg.margin
-            current = padded_prev.ravel().copy()
+            current = self._current_frame(padded_prev)
             if vectors is not None:
                 sources = [padded_prev.ravel()]
                 if lag:
@@ -655,15 +670,14 @@ class FrameCodec:
                 self._copy_moved(current, sources, copies, vectors)
             if h.any():
                 y, xx, where, step, available, partial = self._pixel_setup(h, stacked)
-                neighbours, known = self._neighbours(available, where, step)
-                bounds = np.searchsorted(step, np.arange(2 * cfg.block))
-                for s in range(2 * cfg.block - 1):
-                    lo, hi = bounds[s], bounds[s + 1]
+                reads = self._reads(available, where, step)
+                bounds = np.searchsorted(step, np.arange(2 * cfg.block)).tolist()
+                for lo, hi in zip(bounds[:-1], bounds[1:]):
                     if lo == hi:
                         continue
-                    probs = self._probabilities(partial[lo:hi], current, neighbours[lo:hi], known[lo:hi])
+                    probs = self._probabilities(partial[lo:hi], current, reads[lo:hi])
                     current[where[lo:hi]] = coder.decode(CATEGORICAL, probs)
-            frame = current.reshape(padded_prev.shape)[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
+            frame = current[:-1].reshape(padded_prev.shape)[m:m + cfg.height, m:m + cfg.width].astype(prev.dtype)
             if vectors is not None and frame.max() >= cfg.colours:
                 raise FrameDecodeError("a motion vector reads beyond the previous frame")
         changed, p_q, matches = self._posterior(frame, prev, bucket)

@@ -27,14 +27,22 @@ class CoderFeatures:
         k, m = cfg.block, cfg.margin
         self.margin, self.row = m, g.row
         self.padded_shape = (cfg.blocks_y * k + 2 * m, g.row)
-        self.context_offsets = g.context.numpy()  # flat offsets into frames t-1, t-2 stacked
-        self.context_base = g.context_base.numpy()
+        # int32 (the padded frames and the vocabulary are far smaller): half the bytes of int64 indices
+        self.context_offsets = g.context.numpy().astype(np.int32)  # flat offsets into frames t-1, t-2 stacked
+        self.context_base = g.context_base.numpy().astype(np.int32)
         self.position_base = g.position_base
         self.bucket_of_count = _bucket_of_count(k)
         local_y, local_x = np.divmod(np.arange(k * k), k)
         # a block's pixels grouped by coding step (anti-diagonal), raster order within a step
         steps = local_y + local_x
-        self._by_step = [(local_y[steps == s], local_x[steps == s]) for s in range(2 * k - 1)]
+        by_step = np.argsort(steps, kind="stable")
+        self._step_y, self._step_x = local_y[by_step], local_x[by_step]
+        self._step_sizes = np.bincount(steps)  # pixels of a block per step
+        # for `pixels`: where a block's j-th pixel (by step, raster within one) of step s goes among n
+        # blocks' pixels in coding order is start[s] * n + (block) * size[s] + (j - start[s])
+        starts = np.concatenate([[0], np.cumsum(self._step_sizes)[:-1]])[steps[by_step]]
+        self._step_start, self._step_size = starts, self._step_sizes[steps[by_step]]
+        self._within_step = np.arange(k * k) - starts
         self._raster = (local_y, local_x)
 
     def padded(self, frame: np.ndarray) -> np.ndarray:
@@ -47,15 +55,18 @@ class CoderFeatures:
     def changed_per_block(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(blocks_y, blocks_x) count of pixels that differ between two (H, W) frames."""
         cfg, k = self.cfg, self.cfg.block
-        diff = np.zeros((cfg.blocks_y * k, cfg.blocks_x * k), dtype=np.int64)
-        diff[:cfg.height, :cfg.width] = a != b
-        return diff.reshape(cfg.blocks_y, k, cfg.blocks_x, k).sum(axis=(1, 3))
+        diff = np.zeros((cfg.blocks_y * k, cfg.blocks_x * k), dtype=np.uint8)
+        np.not_equal(a, b, out=diff[:cfg.height, :cfg.width].view(bool))
+        # block rows' column sums, then each block's k columns: 3x faster than one sum over axes (1, 3)
+        columns = diff.reshape(cfg.blocks_y, k, -1).sum(axis=1, dtype=np.int64)
+        return columns.reshape(cfg.blocks_y, cfg.blocks_x, k).sum(axis=2)
 
     @staticmethod
     def _neighbour_counts(active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per block of a (blocks_y, blocks_x) grid: active blocks among its 8 neighbours, and among the
         16 of the ring around those (`_count` with the two kernels; outside the grid counts as inactive)."""
-        grid = np.pad(active.astype(np.int64), 2)
+        grid = np.zeros((active.shape[0] + 4, active.shape[1] + 4), dtype=np.int64)  # np.pad costs 5x more
+        grid[2:-2, 2:-2] = active
         rows3 = grid[1:-3] + grid[2:-2] + grid[3:-1]
         box3 = rows3[:, 1:-3] + rows3[:, 2:-2] + rows3[:, 3:-1]
         rows5 = rows3 + grid[:-4] + grid[4:]
@@ -113,20 +124,23 @@ class CoderFeatures:
     def pixels(self, blocks: np.ndarray):
         """(y, x, flat padded position, step) of the given blocks' pixels in coding order: by anti-diagonal
         within the block, then by block in the given order, then raster (`_drawn_pixels` in codec)."""
-        k, m = self.cfg.block, self.margin
+        k, m, n = self.cfg.block, self.margin, len(blocks)
         by, bx = np.divmod(blocks, self.cfg.blocks_x)
-        parts = [((by[:, None] * k + dy).ravel(), (bx[:, None] * k + dx).ravel(), np.full(len(blocks) * len(dy), s))
-                 for s, (dy, dx) in enumerate(self._by_step)]
-        y, x, step = self._inside(*(np.concatenate(p) for p in zip(*parts)))
+        at = (self._step_start * n + self._within_step + np.arange(n)[:, None] * self._step_size).ravel()
+        y, x = np.empty(n * k * k, dtype=np.int64), np.empty(n * k * k, dtype=np.int64)
+        y[at] = (by[:, None] * k + self._step_y).ravel()
+        x[at] = (bx[:, None] * k + self._step_x).ravel()
+        step = np.repeat(np.arange(2 * k - 1), self._step_sizes * n)
+        y, x, step = self._inside(y, x, step)
         return y, x, (y + m) * self.row + (x + m), step
 
     def context(self, stacked: np.ndarray, where: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         """`context_features` for one frame: `stacked` is the flat uint8 concatenation of padded frames
-        t-1 and t-2, `where` the pixels' flat padded positions."""
+        t-1 and t-2, `where` the pixels' flat padded positions. int32 vocabulary indices."""
         cfg = self.cfg
         n = len(self.context_offsets)
-        out = np.empty((len(where), n + 2), dtype=np.int64)
-        np.add(stacked.take(where[:, None] + self.context_offsets), self.context_base, out=out[:, :n])
+        out = np.empty((len(where), n + 2), dtype=np.int32)
+        np.add(stacked.take(where.astype(np.int32)[:, None] + self.context_offsets), self.context_base, out=out[:, :n])
         out[:, n] = self.position_base + y // cfg.block
         out[:, n + 1] = self.position_base + cfg.blocks_y + x // cfg.block
         return out

@@ -153,27 +153,31 @@ class ExactFrameModel:
         # same integers for torch's embedding bag and the block tables.
         self.integers = {k: np.asarray(tensors[k], dtype=np.int64) for k in expected}
         self.t = {k: torch.from_numpy(v.astype(np.float32)) for k, v in self.integers.items()}
+        self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
         self._check_exact()
         self.sigmoid = np.asarray(sigmoid, dtype=np.int64)
         self.sigmoid_limit = (len(sigmoid) - 1) // 2
         self.exp = np.asarray(exp, dtype=np.int64)
-        self.shift_bits = frac_bits - 2  # pre-activation units per quarter step: 2**shift_bits
         # the pixel path in float32: its integer products and sums stay below 2**24 (checked above), so
         # they are exact in any order, on any device or thread count
         self._output_t = torch.from_numpy(self.integers["output"].astype(np.float32))
-        # bias + half a quarter step, one exact integer (a total past 2**24 gives the top level either way)
-        self._hidden_bias_and_half = (self.integers["hidden_bias"] + (1 << (self.shift_bits - 1))).astype(np.float32)
-        self._output_bias_f32 = self.integers["output_bias"].astype(np.float32)
+        # what `with_biases` adds to a row of table sums: each hidden unit's bias and half a quarter step
+        # (so that flooring rounds), then each colour's output bias
+        self._bias_row = np.concatenate([self.integers["hidden_bias"] + (1 << (self.shift_bits - 1)),
+                                         self.integers["output_bias"]]).astype(np.float32)
+        self._level_scale = np.float32(1.0 / (1 << self.shift_bits))
         self._exp_f64 = self.exp.astype(np.float64)
 
     def _check_exact(self) -> None:
-        """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order."""
+        """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order: each
+        hidden unit's and colour's largest possible sum of absolute values, biases included, bounds all
+        of its partial sums, whatever order table rows, biases and products are added in."""
         cfg, t = self.cfg, self.t
         table = t["pixel_table"].abs().numpy()
         rows = cfg.colour_groups * cfg.values
         bound = sum(g.max(axis=0) for g in np.split(table[:rows], cfg.colour_groups))
         bound = bound + table[rows:rows + cfg.blocks_y].max(axis=0) + table[rows + cfg.blocks_y:].max(axis=0)
-        bound[:cfg.hidden] += t["hidden_bias"].abs().numpy()
+        bound[:cfg.hidden] += t["hidden_bias"].abs().numpy() + (1 << (self.shift_bits - 1))  # with_biases' half step
         out = ACTIVATION_LEVELS * t["output"].abs().numpy().sum(axis=0) + t["output_bias"].abs().numpy()
         bound[cfg.hidden:] += out
         blocks = [t[a].abs().max() + t[b].abs().max() + t[c].abs().max()
@@ -193,7 +197,7 @@ class ExactFrameModel:
 
     def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
         """Integer logits -> P = 1 as int64 in units of 2**-16 (the stored sigmoid table)."""
-        return self.sigmoid[np.clip(logits, -self.sigmoid_limit, self.sigmoid_limit) + self.sigmoid_limit]
+        return self.sigmoid.take(np.asarray(logits) + self.sigmoid_limit, mode="clip")  # clipped to the table's ends
 
     def block_probabilities(self, which: str, idx: np.ndarray, ring: np.ndarray) -> np.ndarray:
         """P(h_b = 1) under the prior ("prior", before any latent context) or the posterior ("q") for one
@@ -224,8 +228,8 @@ class ExactFrameModel:
     def weights_of_logits(self, logits: np.ndarray) -> np.ndarray:
         """(n, k) integer logits -> (n, k) int64 unnormalised categorical weights, row by row: the exp table
         at each logit's deficit from its row's largest."""
-        deficit = np.minimum(logits.max(axis=1, keepdims=True) - logits, len(self.exp) - 1)
-        return self.exp[deficit]
+        deficit = logits.max(axis=1, keepdims=True) - logits  # at least 0
+        return self.exp.take(deficit, mode="clip")  # a deficit past the table's end takes its last entry
 
     def table_sums(self, features: torch.Tensor) -> np.ndarray:
         """(N, k) vocabulary indices -> (N, hidden + colours) float32 sums of their table rows (exact
@@ -233,28 +237,39 @@ class ExactFrameModel:
         n, k = features.shape
         # torch's own op, which F.embedding_bag calls after checks and an arange that cost the coder
         # about 20 us per call: it sums the rows of each bag of k indices
-        return torch.embedding_bag(self.t["pixel_table"], features.reshape(-1), _bag_offsets(n, k), False, 0)[0].numpy()
+        offsets = _bag_offsets(n, k, features.dtype)  # of the indices' dtype (int32 or int64), as the op requires
+        return torch.embedding_bag(self.t["pixel_table"], features.reshape(-1), offsets, False, 0)[0].numpy()
+
+    def with_biases(self, sums: np.ndarray) -> np.ndarray:
+        """(N, hidden + colours) table sums (float32) plus the biases, in place: what
+        `weights_from_biased_sums` takes. The coder adds them once to a frame's context sums, not at each
+        of its decoding steps; the sums stay exact (`_check_exact` counts the biases)."""
+        sums += self._bias_row
+        return sums
 
     def weights_from_sums(self, sums: np.ndarray) -> np.ndarray:
         """(N, hidden + colours) table sums (exact integers, float32) -> (N, colours) float64 unnormalised
-        categorical weights, each at least 1: quantised hidden layer, output layer, then the stored exp
-        table. All in float32, exactly: every sum is an integer below 2**24 (`_check_exact`), scaling by
-        a power of two is exact, and a logit deficit too large for float32 to hold exactly is clipped to
-        the end of the exp table whatever it rounds to. `weights_from_sums_int64` is the same in integers."""
+        categorical weights, each at least 1 (`weights_from_biased_sums` once the biases are added).
+        `weights_from_sums_int64` is the same in integers."""
+        return self.weights_from_biased_sums(sums + self._bias_row)
+
+    def weights_from_biased_sums(self, sums: np.ndarray) -> np.ndarray:
+        """`weights_from_sums` of table sums that already hold the biases (`with_biases`): quantised hidden
+        layer, output layer, then the stored exp table. All in float32, exactly: every sum is an integer
+        below 2**24 (`_check_exact`), scaling by a power of two is exact, and a logit deficit too large
+        for float32 to hold exactly is clipped to the end of the exp table whatever it rounds to."""
         h = self.cfg.hidden
-        level = sums[:, :h] + self._hidden_bias_and_half  # as (sum + bias + half) >> shift below
-        level *= np.float32(1.0 / (1 << self.shift_bits))
+        level = sums[:, :h] * self._level_scale  # (sum + bias + half) >> shift, as floor below
         np.floor(level, out=level)
-        np.clip(level, 0, ACTIVATION_LEVELS, out=level)
+        level.clip(0, ACTIVATION_LEVELS, out=level)  # the method: np.clip's Python wrapper costs more than its work
         # torch's matmul, not numpy's: torch runs on the threads the coder sets (one per worker), numpy's
         # BLAS on every core, which oversubscribes the CPU when workers run side by side (measured: 2
         # workers compressed Seaquest no faster than one)
         logits = torch.mm(torch.from_numpy(level), self._output_t).numpy()
         logits += sums[:, h:]
-        logits += self._output_bias_f32
-        np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits
-        np.minimum(logits, np.float32(len(self.exp) - 1), out=logits)
-        return self._exp_f64.take(logits.astype(np.int32))  # int32 indices: half the bytes of intp
+        np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits, at least 0
+        # int32 indices (half the bytes of intp; a deficit is below 2**25), clipped to the table's end
+        return self._exp_f64.take(logits.astype(np.int32), mode="clip")
 
     def weights_from_sums_int64(self, sums: np.ndarray) -> np.ndarray:
         """`weights_from_sums` in int64 arithmetic (the definition; kept to check the float32 path)."""
@@ -271,9 +286,9 @@ class ExactFrameModel:
 
 
 @functools.lru_cache(maxsize=512)
-def _bag_offsets(n: int, k: int) -> torch.Tensor:
+def _bag_offsets(n: int, k: int, dtype: torch.dtype = torch.int64) -> torch.Tensor:
     """Where each of n bags of k indices starts in the flattened indices."""
-    return torch.arange(0, n * k, k)
+    return torch.arange(0, n * k, k, dtype=dtype)
 
 
 def build_exact(cfg: FrameConfig, tensors: dict[str, np.ndarray], frac_bits: int) -> ExactFrameModel:
