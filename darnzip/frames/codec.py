@@ -554,7 +554,7 @@ class FrameCodec:
         if not reproducing[copies, vectors].all():
             raise FrameDecodeError("a copied block's motion vector does not reproduce it")
         # q's symbol for each vector: how many reproducing vectors come before it
-        rank = (np.cumsum(reproducing, axis=1, dtype=np.int32)[copies, vectors] - 1).astype(np.int32)
+        rank = np.cumsum(reproducing, axis=1, dtype=np.int32)[copies, vectors] - 1
         for rows, _, q in reversed(self._vector_posteriors(weights, reproducing)):
             coder.encode_reverse(rank[rows], CATEGORICAL, q)
 

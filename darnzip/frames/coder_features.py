@@ -38,11 +38,12 @@ class CoderFeatures:
         by_step = np.argsort(steps, kind="stable")
         self._step_y, self._step_x = local_y[by_step], local_x[by_step]
         self._step_sizes = np.bincount(steps)  # pixels of a block per step
-        # for `pixels`: where a block's j-th pixel (by step, raster within one) of step s goes among n
-        # blocks' pixels in coding order is start[s] * n + (block) * size[s] + (j - start[s])
-        starts = np.concatenate([[0], np.cumsum(self._step_sizes)[:-1]])[steps[by_step]]
-        self._step_start, self._step_size = starts, self._step_sizes[steps[by_step]]
-        self._within_step = np.arange(k * k) - starts
+        # for `pixels`, per pixel j of a block in that order, with s its step: among n blocks' pixels in
+        # coding order, block i's pixel j goes to start[s] * n + i * size[s] + (j - start[s])
+        step_of = steps[by_step]
+        self._pixel_step_start = np.concatenate([[0], np.cumsum(self._step_sizes)[:-1]])[step_of]
+        self._pixel_step_size = self._step_sizes[step_of]
+        self._pixel_within_step = np.arange(k * k) - self._pixel_step_start
         self._raster = (local_y, local_x)
 
     def padded(self, frame: np.ndarray) -> np.ndarray:
@@ -126,7 +127,8 @@ class CoderFeatures:
         within the block, then by block in the given order, then raster (`_drawn_pixels` in codec)."""
         k, m, n = self.cfg.block, self.margin, len(blocks)
         by, bx = np.divmod(blocks, self.cfg.blocks_x)
-        at = (self._step_start * n + self._within_step + np.arange(n)[:, None] * self._step_size).ravel()
+        at = (self._pixel_step_start * n + self._pixel_within_step
+              + np.arange(n)[:, None] * self._pixel_step_size).ravel()
         y, x = np.empty(n * k * k, dtype=np.int64), np.empty(n * k * k, dtype=np.int64)
         y[at] = (by[:, None] * k + self._step_y).ravel()
         x[at] = (bx[:, None] * k + self._step_x).ravel()
