@@ -23,42 +23,9 @@ import torch
 from darnzip.frames.atari import GAMES, frames_array
 from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
 from darnzip.frames.model import FrameDarn
-from darnzip.frames.pixel_fit import DrawnPixels, fit_pixel_tables, joined, weighted, with_pixel_tables
+from darnzip.frames.pixel_fit import (VALIDATION_SEED, code_and_record, fit_pixel_tables, with_chunk_starts,
+                                      with_pixel_tables)
 from darnzip.registry import resolve_frame_model
-
-VALIDATION_SEED = 2000
-
-
-def code_and_record(loaded, chunks) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-    """Real coded bits per frame of `chunks` (RGB frames) under `loaded`, and the pixels it drew."""
-    chunk_codec = loaded.chunk_codec()
-    chunk_codec.codec.pixel_observer = drawn = DrawnPixels(chunk_codec.codec)
-    bits = sum(32 * len(chunk_codec.encode(chunk)[0].words) for chunk in chunks)
-    return bits / sum(map(len, chunks)), drawn.arrays()
-
-
-def record_chunk_starts(loaded, rgb: np.ndarray, every: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels drawn when every `every`-th frame starts a chunk (or is a key frame): coded from its
-    nearest reference frame, with no frame t-2. Real chunks have few such frames, yet they draw most of
-    their blocks; fitted without them, Riverraid's tables spent 9,284 bits more on one chunk's first
-    frame (measured)."""
-    chunk_codec = loaded.chunk_codec()
-    drawn = DrawnPixels(chunk_codec.codec)
-    for frame in rgb[::every]:
-        frame = chunk_codec.palette.indices(frame)
-        reference = chunk_codec.references[chunk_codec.nearest_reference(frame)[0]]
-        drawn(chunk_codec.codec.plan(frame, reference, None))
-    return drawn.arrays()
-
-
-def with_chunk_starts(loaded, pixels, rgb: np.ndarray, every: int, chunk: int):
-    """The drawn `pixels` of coded chunks (weight 1) and those of `record_chunk_starts`, weighted by how
-    much more often they were sampled than a chunk has a first frame (every / chunk): counted as often
-    as in real use, from more frames."""
-    if not every:
-        return weighted(*pixels)
-    return joined(weighted(*pixels), weighted(*record_chunk_starts(loaded, rgb, every), every / chunk))
-
 
 def main() -> None:
     ap = derive_arguments(__doc__.split("\n\n")[0])

@@ -1178,3 +1178,41 @@ def test_row_context_needs_vector_classes_and_survives_the_model_file(row_model)
     with pytest.raises(SystemExit, match="none yet"):
         _script("add_row_context").with_row_context(row_model, 3.0)
 
+
+
+def test_a_smaller_pixel_context_reads_the_kept_groups_as_the_source_did(moving_model):
+    """scripts/shrink_pixel_context.py keeps some context offsets: the pixels the source drew, remapped,
+    are what the smaller model's coder reads for the same plans, and they give the probabilities of the
+    source with the dropped groups' rows zeroed."""
+    from darnzip.frames.pixel_fit import DrawnPixels
+
+    script = _script("shrink_pixel_context")
+    cfg, exact = moving_model.config, moving_model.exact
+    n_context = len(cfg.offsets_prev) + len(cfg.offsets_prev2)
+    reach = [max(map(abs, o)) for o in cfg.offsets_prev + cfg.offsets_prev2]
+    kept = sorted(set(range(1, n_context, 3)) | {int(np.argmax(reach))})  # the farthest keeps the margin
+    small = script.smaller_config(cfg, kept)
+    assert small.colour_groups == len(kept) + len(cfg.offsets_current) and small.margin == cfg.margin
+    columns, old_groups = script.kept_columns(cfg, kept)
+    small_model = with_tables(moving_model, small, script.smaller_tensors(exact.integers, cfg, old_groups))
+
+    chunk_codec = moving_model.chunk_codec()
+    plans = []
+    chunk_codec.codec.pixel_observer = lambda plan: plans.append(plan) if plan.h.any() else None
+    chunk_codec.encode(list(sprite_frames(30, seed=31)))
+    assert plans
+    drawn = DrawnPixels(chunk_codec.codec)
+    for plan in plans:
+        drawn(plan)
+    features, symbols = drawn.arrays()
+    remapped, remapped_symbols = script.remapped((features, symbols), cfg, small, columns, old_groups)
+    assert np.array_equal(remapped_symbols, symbols)
+    small_codec = small_model.chunk_codec().codec
+    assert np.array_equal(remapped, np.concatenate([small_codec.drawn_pixel_features(p)[0] for p in plans]))
+
+    zeroed = {k: v.copy() for k, v in exact.integers.items()}
+    for g in set(range(n_context)) - set(kept):
+        zeroed["pixel_table"][g * cfg.values:(g + 1) * cfg.values] = 0
+    source_without = build_exact(cfg, zeroed, exact.frac_bits)
+    assert np.array_equal(source_without.pixel_weights(torch.from_numpy(features.astype(np.int64))),
+                          small_model.exact.pixel_weights(torch.from_numpy(remapped.astype(np.int64))))
