@@ -33,11 +33,13 @@ from darnzip.registry import resolve_frame_model
 def group_spread(table: np.ndarray, features: np.ndarray, groups: int, values: int) -> np.ndarray:
     """(groups,) how much each context group's table row varies over the given pixels: the mean squared
     distance of the row a pixel reads from the group's mean row (a constant row would fold into the
-    biases, so only the spread tells the pixels apart)."""
+    biases, so only the spread tells the pixels apart). Worked out from how often each value occurs."""
     spread = np.zeros(groups)
     for g in range(groups):
-        rows = table[features[:, g].astype(np.int64)]
-        spread[g] = float(((rows - rows.mean(axis=0)) ** 2).sum(axis=1).mean())
+        rows = table[g * values:(g + 1) * values].astype(np.float64)
+        share = np.bincount(features[:, g].astype(np.int64) - g * values, minlength=values) / len(features)
+        mean = share @ rows
+        spread[g] = float(share @ ((rows - mean) ** 2).sum(axis=1))
     return spread
 
 
@@ -143,7 +145,7 @@ def main() -> None:
     bits, tensors, kept_round = best
     provenance = {"training_frames": args.frames, "validation_frames": args.validation_frames,
                   "validation_seed": VALIDATION_SEED, "chunk": args.chunk, "reference_every": args.reference_every,
-                  "kept_context_offsets": args.keep, "kept_round": kept_round,
+                  "kept_context_offsets": args.keep, "epochs": args.epochs, "lr": args.lr, "kept_round": kept_round,
                   "validation_bits_per_frame": round(bits, 2), "source_validation_bits_per_frame": round(source_bits, 2),
                   "rounds": log}
     save_derived(args, source, small, tensors, None, "smaller_pixel_context", provenance,

@@ -1063,20 +1063,19 @@ def test_fitting_the_pixel_tables_to_the_drawn_blocks_shortens_other_streams(cla
     """The sprite model was trained for 40 steps on every changed block; fitted again on the pixels its
     coder draws in one stream (the epoch picked on a second), it codes a third stream in fewer real
     words, and that stream decodes."""
-    from darnzip.frames.pixel_fit import PIXEL_TABLES, fit_pixel_tables, weighted, with_pixel_tables
+    from darnzip.frames.pixel_fit import PIXEL_TABLES, code_and_record, fit_pixel_tables, weighted, with_pixel_tables
 
-    script = _script("finetune_pixels")
-    _, train_pixels = script.code_and_record(class_model, [list(sprite_frames(120, seed=28))])
-    _, val_pixels = script.code_and_record(class_model, [list(sprite_frames(60, seed=30))])
+    _, train_pixels = code_and_record(class_model, [list(sprite_frames(120, seed=28))])
+    _, val_pixels = code_and_record(class_model, [list(sprite_frames(60, seed=30))])
     other = list(sprite_frames(80, seed=29))
-    before, _ = script.code_and_record(class_model, [other])
+    before, _ = code_and_record(class_model, [other])
     model = FrameDarn.from_integers(class_model.config, class_model.exact.integers, class_model.exact.frac_bits)
     model, log = fit_pixel_tables(model, weighted(*train_pixels), weighted(*val_pixels), epochs=3, lr=3e-3, batch=512)
     assert min(r["validation_bits"] for r in log) < log[0]["validation_bits"]
     tensors = with_pixel_tables(class_model.exact.integers, model, class_model.exact.frac_bits)
     assert all(np.array_equal(tensors[k], class_model.exact.integers[k]) for k in tensors if k not in PIXEL_TABLES)
     fitted = with_tables(class_model, class_model.config, tensors)
-    after, _ = script.code_and_record(fitted, [other])
+    after, _ = code_and_record(fitted, [other])
     assert after < 0.95 * before  # measured 21.6 -> 20.0 bits/frame
     chunk, _ = fitted.chunk_codec().encode(other)
     assert all(np.array_equal(a, b) for a, b in zip(other, fitted.chunk_codec().decode(chunk, 0)))
@@ -1205,6 +1204,9 @@ def test_a_smaller_pixel_context_reads_the_kept_groups_as_the_source_did(moving_
     for plan in plans:
         drawn(plan)
     features, symbols = drawn.arrays()
+    table = exact.integers["pixel_table"]
+    assert np.allclose(script.group_spread(table, features, n_context, cfg.values), [  # the definition, per pixel
+        ((table[features[:, g]] - table[features[:, g]].mean(axis=0)) ** 2).sum(axis=1).mean() for g in range(n_context)])
     remapped, remapped_symbols = script.remapped((features, symbols), cfg, small, columns, old_groups)
     assert np.array_equal(remapped_symbols, symbols)
     small_codec = small_model.chunk_codec().codec
