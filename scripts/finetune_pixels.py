@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from darnzip.frames.atari import GAMES, frames_array
-from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
+from darnzip.frames.derive import derive_arguments, in_chunks, save_derived, training_frames, with_tables
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.pixel_fit import (VALIDATION_SEED, code_and_record, fit_pixel_tables, with_chunk_starts,
                                       with_pixel_tables)
@@ -44,10 +44,9 @@ def main() -> None:
 
     source = resolve_frame_model(args.source)
     game = next(g for g in GAMES if g.lower() == args.game)
-    split = lambda rgb: [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
     train_rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     val_rgb = frames_array(game, args.validation_frames, VALIDATION_SEED)
-    train_chunks, val_chunks = split(train_rgb), split(val_rgb)
+    train_chunks, val_chunks = in_chunks(train_rgb, args.chunk), in_chunks(val_rgb, args.chunk)
 
     current, tensors = source, source.exact.integers
     best = (None, None, None)

@@ -23,7 +23,7 @@ import torch
 
 from darnzip.frames.atari import GAMES, frames_array
 from darnzip.frames.config import FrameConfig
-from darnzip.frames.derive import derive_arguments, save_derived, training_frames, with_tables
+from darnzip.frames.derive import derive_arguments, in_chunks, save_derived, training_frames, with_tables
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.pixel_fit import (VALIDATION_SEED, code_and_record, fit_pixel_tables, with_chunk_starts,
                                       with_pixel_tables)
@@ -98,20 +98,20 @@ def main() -> None:
     source = resolve_frame_model(args.source)
     cfg = source.config
     game = next(g for g in GAMES if g.lower() == args.game)
-    split = lambda rgb: [list(rgb[i:i + args.chunk]) for i in range(0, len(rgb), args.chunk)]
     train_rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
     val_rgb = frames_array(game, args.validation_frames, VALIDATION_SEED)
-    train_chunks, val_chunks = split(train_rgb), split(val_rgb)
+    train_chunks, val_chunks = in_chunks(train_rgb, args.chunk), in_chunks(val_rgb, args.chunk)
     start = time.time()
 
-    def recorded(loaded, train: bool = True):
-        """(validation bits per frame, training pixels or None, validation pixels) as `loaded` codes the play."""
+    def recorded(loaded, pixels: bool = True):
+        """(validation bits per frame, training pixels, validation pixels) as `loaded` codes the play; the
+        pixels (with the chunk starts) only when a fit follows, else None."""
         val_bits, val_pixels = code_and_record(loaded, val_chunks)
-        val_pixels = with_chunk_starts(loaded, val_pixels, val_rgb, args.reference_every, args.chunk)
-        if not train:
-            return val_bits, None, val_pixels
+        if not pixels:
+            return val_bits, None, None
         _, train_pixels = code_and_record(loaded, train_chunks)
-        return val_bits, with_chunk_starts(loaded, train_pixels, train_rgb, args.reference_every, args.chunk), val_pixels
+        return (val_bits, with_chunk_starts(loaded, train_pixels, train_rgb, args.reference_every, args.chunk),
+                with_chunk_starts(loaded, val_pixels, val_rgb, args.reference_every, args.chunk))
 
     source_bits, train_pixels, val_pixels = recorded(source)
     n_context = len(cfg.offsets_prev) + len(cfg.offsets_prev2)

@@ -39,11 +39,15 @@ def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
     return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
 
 
+def in_chunks(rgb: np.ndarray, chunk: int) -> list[list[np.ndarray]]:
+    """RGB frames cut into chunks of `chunk` frames (the last may be shorter), as a stream is coded."""
+    return [list(rgb[i:i + chunk]) for i in range(0, len(rgb), chunk)]
+
+
 def training_chunks(game: str, frames: int, chunk: int) -> list[list[np.ndarray]]:
     """The first `frames` frames of training play (`training_frames`) in chunks of `chunk`: what the fitting
     scripts code to measure a table."""
-    rgb = np.asarray(training_frames(game, frames)[:frames])
-    return [list(rgb[i:i + chunk]) for i in range(0, len(rgb), chunk)]
+    return in_chunks(np.asarray(training_frames(game, frames)[:frames]), chunk)
 
 
 def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:
