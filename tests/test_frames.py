@@ -267,6 +267,48 @@ def test_stream_round_trip_and_worker_independence(any_model):
     assert len(decoded) == 50 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
 
 
+def test_forked_workers_pass_chunks_through_reused_slots_and_frames_that_do_not_fit_through_the_pipe(
+        frame_model, monkeypatch):
+    """Chunks of the model's frame size travel to and from forked workers in shared slots, reused in turn
+    (14 chunks over 3 slots); a chunk holding a frame of another size goes through the pipe. The archive
+    is the one the main process writes, and each decoded frame stays right after its slot is reused."""
+    from darnzip.frames.frame_slots import FrameSlots, SlotFrames
+
+    frames = list(sprite_frames(55, seed=7))
+    frames.insert(21, np.zeros((10, 12, 3), dtype=np.uint8))  # a raw frame: chunk 5 holds it
+    handed, taken = [], []
+    send, take = FrameSlots.send, FrameSlots.take
+    monkeypatch.setattr(FrameSlots, "send", lambda self, slot, batch: handed.append(send(self, slot, batch))
+                        or handed[-1])
+    monkeypatch.setattr(FrameSlots, "take", lambda self, where: taken.append(where) or take(self, where))
+    archive = _archive(frame_model, frames, chunk_frames=4, workers=2)
+    assert archive == _archive(frame_model, frames, chunk_frames=4, workers=1)
+    assert [isinstance(h, SlotFrames) for h in handed] == [i != 5 for i in range(14)]
+    assert {h.slot for h in handed if isinstance(h, SlotFrames)} == {0, 1, 2}
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(archive)), frame_model, workers=2))
+    assert [w.slot for w in taken] == [i % 3 for i in range(14) if i != 5]
+    assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+
+def test_palette_lookup_equals_the_sorted_search():
+    """`Palette.indices` looks colours up in a table of every colour; it must give the sorted search's
+    indices for any palette size up to 256, any frame layout, and None for a colour not in the palette."""
+    rng = np.random.default_rng(3)
+    for size in (1, 9, 255, 256):
+        palette = Palette(np.sort(rng.choice(1 << 24, size, replace=False)))
+        frame = palette.rgb[rng.integers(0, size, (21, 17))]
+        expected = palette._indices_by_search(frame)
+        assert expected is not None and np.array_equal(palette.indices(frame), expected)
+        flipped = frame[::-1, ::2]  # not contiguous
+        assert np.array_equal(palette.indices(flipped), palette._indices_by_search(flipped))
+        assert np.array_equal(palette.indices(frame.astype(np.int32)), expected)
+        foreign = frame.copy()
+        foreign[20, 16] = [7, 7, 7] if 0x070707 not in palette.colours else [8, 8, 8]
+        assert palette.indices(foreign) is None and palette._indices_by_search(foreign) is None
+    with pytest.raises(ValueError):
+        palette.indices(frame[..., :2])
+
+
 def test_spawned_workers_write_the_same_archive(history_model, monkeypatch):
     """Workers are forked on Linux and spawned elsewhere; spawned ones load the model themselves and must
     code exactly as forked ones and as the main process."""

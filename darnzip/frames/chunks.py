@@ -134,7 +134,7 @@ class FrameChunkCodec:
         raw_shapes, raw_parts = [], []
         crc = 0
         for i, rgb in enumerate(rgb_frames):
-            crc = zlib.crc32(np.ascontiguousarray(rgb).tobytes(), crc)
+            crc = zlib.crc32(np.ascontiguousarray(rgb), crc)  # hashed in place
             idx = self.palette.indices(rgb) if rgb.shape == self.shape else None
             kinds[i] = KIND_MODELLED if idx is not None else KIND_RAW
             indexed.append(idx)
@@ -181,7 +181,7 @@ class FrameChunkCodec:
                     rgb = self.palette.to_rgb(indexed[i])
                 else:
                     rgb = next(raw)
-                crc = zlib.crc32(rgb.tobytes(), crc)
+                crc = zlib.crc32(np.ascontiguousarray(rgb), crc)
                 out.append(rgb)
         except Exception as exc:  # constriction reports bad streams with several exception types
             raise ArchiveError(f"corrupt archive: chunk {index} does not decode ({exc})") from exc

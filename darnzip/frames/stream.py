@@ -20,6 +20,7 @@ from ..modelfile import ModelError
 from .chunks import ChunkStats
 from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
+from .frame_slots import FrameSlots, SlotFrames
 from .modelfile import LoadedFrameModel, load_frame_model
 
 
@@ -41,24 +42,32 @@ class FrameStreamStats:
 
 # ---- worker processes: each loads the model once --------------------------------------------------------
 _WORKER_MODEL: LoadedFrameModel | None = None
+_WORKER_SLOTS: FrameSlots | None = None
 
 
-def _init_worker(weights: str, sha256: str) -> None:
-    global _WORKER_MODEL
+def _init_worker(weights: str, sha256: str, slots: FrameSlots | None) -> None:
+    global _WORKER_MODEL, _WORKER_SLOTS
     import torch
 
     torch.set_num_threads(1)
     _WORKER_MODEL = load_frame_model(Path(weights), sha256)
+    _WORKER_SLOTS = slots  # forked: the parent's shared memory itself (spawned workers get None)
 
 
-def _encode_job(frames: list[np.ndarray]) -> tuple[bytes, ChunkStats]:
+def _encode_job(job: tuple[list[np.ndarray] | SlotFrames, int | None]) -> tuple[bytes, ChunkStats]:
+    frames, _ = job
+    if isinstance(frames, SlotFrames):
+        frames = list(_WORKER_SLOTS.view(frames))
     chunk, stats = _WORKER_MODEL.chunk_codec().encode(frames)
     return chunk.to_bytes(), stats
 
 
-def _decode_job(args: tuple[FrameChunk, int]) -> list[np.ndarray]:
-    chunk, index = args
-    return _WORKER_MODEL.chunk_codec().decode(chunk, index)
+def _decode_job(job: tuple[tuple[FrameChunk, int], int | None]) -> list[np.ndarray] | SlotFrames:
+    (chunk, index), slot = job
+    frames = _WORKER_MODEL.chunk_codec().decode(chunk, index)
+    if slot is not None and _WORKER_SLOTS.fits(frames):
+        return _WORKER_SLOTS.put(slot, frames)
+    return frames
 
 
 def worker_start_method() -> str:
@@ -73,14 +82,21 @@ class _Runner:
     on the 2-core machines here, a third of the time a 1,000-frame stream takes. Each worker runs torch
     on one thread, as PyTorch's own forked data-loader workers do, so no thread pool of the parent is
     used in the child. Elsewhere (macOS, where fork is unsafe with system libraries, and Windows)
-    workers are spawned."""
+    workers are spawned. Forked workers get and return chunks of frames of the model's size through
+    shared memory (`FrameSlots`), one slot per job in flight."""
 
-    def __init__(self, loaded: LoadedFrameModel, workers: int):
+    def __init__(self, loaded: LoadedFrameModel, workers: int, chunk_frames: object):
         self.workers = workers
         self.pool = None
+        self.slots = None
         if workers > 1:
-            ctx = multiprocessing.get_context(worker_start_method())
-            self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256))
+            method = worker_start_method()
+            if method == "fork" and isinstance(chunk_frames, int) and 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
+                height, width = loaded.reference.shape
+                self.slots = FrameSlots.for_chunks(workers + 1, chunk_frames, (height, width, 3))
+            ctx = multiprocessing.get_context(method)
+            # a forked worker inherits its initargs as they are, so the slots are not pickled
+            self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256, self.slots))
         else:
             import torch
 
@@ -88,23 +104,33 @@ class _Runner:
             _WORKER_MODEL = loaded
             torch.set_num_threads(1)  # coding is many small ops: threads only add overhead
 
-    def map(self, fn, jobs: Iterable) -> Iterator:
+    def map(self, fn, jobs: Iterable, frames_in_job: bool = False) -> Iterator:
+        """fn((job, slot)) for each job, in order. With `frames_in_job`, each job is a list of frames,
+        handed over in its slot where it fits; results that a worker put in its slot are taken out of it."""
         if self.pool is None:
             for job in jobs:
-                yield fn(job)
+                yield fn((job, None))
             return
         pending: deque = deque()
-        for job in jobs:
-            pending.append(self.pool.apply_async(fn, (job,)))
+        for number, job in enumerate(jobs):
+            slot = None if self.slots is None else number % self.slots.count
+            if frames_in_job and slot is not None:
+                job = self.slots.send(slot, job)
+            pending.append(self.pool.apply_async(fn, ((job, slot),)))
             if len(pending) > self.workers:
-                yield pending.popleft().get()
+                yield self._received(pending.popleft().get())
         while pending:
-            yield pending.popleft().get()
+            yield self._received(pending.popleft().get())
+
+    def _received(self, result):
+        return self.slots.take(result) if isinstance(result, SlotFrames) else result
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+        if self.slots is not None:
+            self.slots.close()
 
 
 def _chunks_of(frames: Iterable[np.ndarray], size: int, digest, stats: FrameStreamStats) -> Iterator[list]:
@@ -113,7 +139,7 @@ def _chunks_of(frames: Iterable[np.ndarray], size: int, digest, stats: FrameStre
         frame = np.ascontiguousarray(frame, dtype=np.uint8)
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ArchiveError(f"frame {stats.frames} is not an RGB image")
-        digest.update(frame.tobytes())
+        digest.update(frame)  # contiguous: hashed in place
         stats.frames += 1
         batch.append(frame)
         if len(batch) == size:
@@ -133,9 +159,10 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
     header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256}, "chunk_frames": chunk_frames,
               "source": source}
     written = out.write(header_bytes(header)) or 0
-    runner = _Runner(loaded, workers)
+    runner = _Runner(loaded, workers, chunk_frames)
     try:
-        for record, chunk_stats in runner.map(_encode_job, _chunks_of(frames, chunk_frames, digest, stats)):
+        for record, chunk_stats in runner.map(_encode_job, _chunks_of(frames, chunk_frames, digest, stats),
+                                              frames_in_job=True):
             out.write(record)
             written += len(record)
             stats.chunk_bytes += len(record)
@@ -174,12 +201,12 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, work
     check_model(reader, loaded)
     digest = hashlib.sha256()
     count = 0
-    runner = _Runner(loaded, workers)
+    runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))  # a header's claim: slots only
     try:
         jobs = ((chunk, i) for i, chunk in enumerate(reader.chunks()))
         for frames in runner.map(_decode_job, jobs):
             for frame in frames:
-                digest.update(frame.tobytes())
+                digest.update(np.ascontiguousarray(frame))  # in place (decoded frames are contiguous)
                 count += 1
                 yield frame
             if progress:
