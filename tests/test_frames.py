@@ -541,11 +541,20 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
         assert both.shape == (2, len(some), len(MOTIONS))
         assert np.array_equal(both[0], exact[some]) and np.array_equal(both[1], older[some])
         assert np.array_equal(matcher.likely_for_blocks(frames[t], [frames[t - 1], frames[0]], some), both)
-        if matcher._word_rows:  # the lag choice's window hashes are the content hashes of uncut blocks
+        if matcher._word_rows:  # the lag choice's window hashes, summed by doubling, of uncut blocks
+            from darnzip.frames.features import _WINDOW_FACTORS, _word_at_every_pixel, mixed
+
             whole = np.arange(cfg.blocks)
             uncut = whole[(whole // cfg.blocks_x + 1) * block <= height]
-            windows = matcher._window_hashes(frames[0]).take(matcher._window_positions(uncut))
-            assert np.array_equal(windows, matcher.content_hashes([frames[0]], uncut))
+            at = matcher._window_positions(uncut)
+            windows = matcher._window_hashes(frames[0]).take(at)
+            row_bytes = matcher._padded(frames[0]).shape[1]
+            words = _word_at_every_pixel(matcher._padded(frames[0]))
+            rows = np.stack([words.take(at + r * row_bytes) for r in range(block)], axis=-1)
+            assert np.array_equal(windows, (mixed(rows) * _WINDOW_FACTORS).sum(axis=-1, dtype=np.uint64))
+            # and they tell the same vectors apart as the content hashes do
+            content = matcher.content_hashes([frames[0]], uncut)
+            assert np.array_equal(windows[:, :, None] == windows[:, None, :], content[:, :, None] == content[:, None, :])
 
 
 @pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])

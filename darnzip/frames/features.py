@@ -217,6 +217,10 @@ def drawn_pixels(drawn_blocks: torch.Tensor, cfg: FrameConfig) -> torch.Tensor:
 # different pixels to one block in 70 (425 of 28,920 on Seaquest; frames are made of few distinct words).
 _POSITION_FACTORS = np.array([(0x9E3779B97F4A7C15 * (2 * r + 1)) % (1 << 64) | 1 for r in range(8)], dtype=np.uint64)
 _MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+# The encoder's window hashes (its estimates of which vectors reproduce a block, never part of the format)
+# weight row r by a power c**r instead, so a whole frame's windows sum in three doubling steps, not eight
+# passes: two rows, then four, then eight. Equal contents give equal hashes either way.
+_WINDOW_FACTORS = np.array([pow(0x9E3779B97F4A7C15, r, 1 << 64) for r in range(8)], dtype=np.uint64)
 
 
 def mixed(words: np.ndarray) -> np.ndarray:
@@ -343,7 +347,7 @@ class MotionMatcher:
         if not self._word_rows:
             return self.for_blocks(frame, others, blocks)
         _, _, wanted = self._block_words(frame, blocks)
-        block_hash = (mixed(wanted) * _POSITION_FACTORS[:cfg.block]).sum(axis=1)
+        block_hash = (mixed(wanted) * _WINDOW_FACTORS[:cfg.block]).sum(axis=1)
         at = self._window_positions(blocks)
         out = np.empty((len(others), len(blocks), len(cfg.motions)), dtype=bool)
         for i, other in enumerate(others):
@@ -387,20 +391,20 @@ class MotionMatcher:
 
     def _window_hashes(self, source: np.ndarray) -> np.ndarray:
         """Per flat position of the padded source frame, the hash of the 8x8 window whose top-left pixel is
-        there (`_word_hashes` with every row inside the frame), worked out for the whole frame at once and
-        kept: the encoder's choice of lag asks each older frame about many blocks and all their vectors,
+        there (as `_word_hashes` with every row inside the frame, but weighted by `_WINDOW_FACTORS`),
+        worked out for the whole frame at once and kept: the encoder's choice of lag asks each older frame about many blocks and all their vectors,
         frame after frame (SpaceInvaders spent a quarter of its compression time hashing them block by
         block)."""
         table = self._windows.get(source)
         if table is None:
-            k = self.cfg.block
             padded = self._padded(source)
             row_bytes = padded.shape[1]
-            words = mixed(_word_at_every_pixel(padded).copy())
-            n = len(words) - (k - 1) * row_bytes
-            table, term = words[:n] * _POSITION_FACTORS[0], np.empty(n, dtype=np.uint64)
-            for r in range(1, k):
-                table += np.multiply(words[r * row_bytes:r * row_bytes + n], _POSITION_FACTORS[r], out=term)
+            table, rows = mixed(_word_at_every_pixel(padded).copy()), 1  # sums of `rows` rows from each position
+            while rows < self.cfg.block:  # 8 rows: a power of two (`_word_rows`)
+                n = len(table) - rows * row_bytes
+                below = np.multiply(table[rows * row_bytes:rows * row_bytes + n], _WINDOW_FACTORS[rows])
+                below += table[:n]
+                table, rows = below, 2 * rows
             table = self._windows.put(source, table)
         return table
 
