@@ -554,7 +554,8 @@ def test_coder_motion_matches_equal_training_features(height, width, block):
             assert np.array_equal(windows, (mixed(rows) * _WINDOW_FACTORS).sum(axis=-1, dtype=np.uint64))
             # and they tell the same vectors apart as the content hashes do
             content = matcher.content_hashes([frames[0]], uncut)
-            assert np.array_equal(windows[:, :, None] == windows[:, None, :], content[:, :, None] == content[:, None, :])
+            assert np.array_equal(windows[:, :, None] == windows[:, None, :],
+                                  content[:, :, None] == content[:, None, :])
 
 
 @pytest.mark.parametrize("height,width,block", [(24, 40, 8), (21, 19, 8), (30, 44, 4)])

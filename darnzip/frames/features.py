@@ -392,9 +392,9 @@ class MotionMatcher:
     def _window_hashes(self, source: np.ndarray) -> np.ndarray:
         """Per flat position of the padded source frame, the hash of the 8x8 window whose top-left pixel is
         there (as `_word_hashes` with every row inside the frame, but weighted by `_WINDOW_FACTORS`),
-        worked out for the whole frame at once and kept: the encoder's choice of lag asks each older frame about many blocks and all their vectors,
-        frame after frame (SpaceInvaders spent a quarter of its compression time hashing them block by
-        block)."""
+        worked out for the whole frame at once and kept: the encoder's choice of lag asks each older frame
+        about many blocks and all their vectors, frame after frame (SpaceInvaders spent a quarter of its
+        compression time hashing them block by block)."""
         table = self._windows.get(source)
         if table is None:
             padded = self._padded(source)

@@ -38,10 +38,14 @@ class FrameSlots:
 
     @classmethod
     def for_chunks(cls, count: int, capacity: int, frame_shape: tuple[int, ...]) -> FrameSlots | None:
-        """Slots for chunks of `capacity` frames, or None where one would exceed MAX_SLOT_BYTES."""
+        """Slots for chunks of `capacity` frames, or None where one would exceed MAX_SLOT_BYTES or the
+        system refuses the mapping (frames then go through the pipe)."""
         if capacity * int(np.prod(frame_shape)) > MAX_SLOT_BYTES:
             return None
-        return cls(count, capacity, frame_shape)
+        try:
+            return cls(count, capacity, frame_shape)
+        except OSError:
+            return None
 
     def fits(self, frames: list[np.ndarray]) -> bool:
         return len(frames) <= self.capacity and all(

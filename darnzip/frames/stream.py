@@ -201,7 +201,8 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, work
     check_model(reader, loaded)
     digest = hashlib.sha256()
     count = 0
-    runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))  # a header's claim: slots only
+    # the header's chunk size only sizes the slots: a chunk that does not fit them goes through the pipe
+    runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))
     try:
         jobs = ((chunk, i) for i, chunk in enumerate(reader.chunks()))
         for frames in runner.map(_decode_job, jobs):
