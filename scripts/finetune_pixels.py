@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 import torch
 
-from darnzip.frames.atari import GAMES, frames_array
-from darnzip.frames.derive import derive_arguments, in_chunks, save_derived, training_frames, with_tables
+from darnzip.frames.derive import (VALIDATION_SEED, derive_arguments, fitting_play, in_chunks, save_derived,
+                                   with_tables)
 from darnzip.frames.model import FrameDarn
-from darnzip.frames.pixel_fit import (VALIDATION_SEED, code_and_record, fit_pixel_tables, with_chunk_starts,
-                                      with_pixel_tables)
+from darnzip.frames.pixel_fit import code_and_record, fit_pixel_tables, with_chunk_starts, with_pixel_tables
 from darnzip.registry import resolve_frame_model
+
 
 def main() -> None:
     ap = derive_arguments(__doc__.split("\n\n")[0])
@@ -43,9 +42,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     source = resolve_frame_model(args.source)
-    game = next(g for g in GAMES if g.lower() == args.game)
-    train_rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    val_rgb = frames_array(game, args.validation_frames, VALIDATION_SEED)
+    train_rgb, val_rgb = fitting_play(args.game, args.frames, args.validation_frames)
     train_chunks, val_chunks = in_chunks(train_rgb, args.chunk), in_chunks(val_rgb, args.chunk)
 
     current, tensors = source, source.exact.integers

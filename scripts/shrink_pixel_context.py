@@ -21,12 +21,11 @@ import time
 import numpy as np
 import torch
 
-from darnzip.frames.atari import GAMES, frames_array
 from darnzip.frames.config import FrameConfig
-from darnzip.frames.derive import derive_arguments, in_chunks, save_derived, training_frames, with_tables
+from darnzip.frames.derive import (VALIDATION_SEED, derive_arguments, fitting_play, in_chunks, save_derived,
+                                   with_tables)
 from darnzip.frames.model import FrameDarn
-from darnzip.frames.pixel_fit import (VALIDATION_SEED, code_and_record, fit_pixel_tables, with_chunk_starts,
-                                      with_pixel_tables)
+from darnzip.frames.pixel_fit import code_and_record, fit_pixel_tables, with_chunk_starts, with_pixel_tables
 from darnzip.registry import resolve_frame_model
 
 
@@ -97,9 +96,7 @@ def main() -> None:
 
     source = resolve_frame_model(args.source)
     cfg = source.config
-    game = next(g for g in GAMES if g.lower() == args.game)
-    train_rgb = np.asarray(training_frames(args.game, args.frames)[:args.frames])
-    val_rgb = frames_array(game, args.validation_frames, VALIDATION_SEED)
+    train_rgb, val_rgb = fitting_play(args.game, args.frames, args.validation_frames)
     train_chunks, val_chunks = in_chunks(train_rgb, args.chunk), in_chunks(val_rgb, args.chunk)
     start = time.time()
 

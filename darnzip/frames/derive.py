@@ -28,15 +28,33 @@ def derive_arguments(description: str) -> argparse.ArgumentParser:
     return ap
 
 
+VALIDATION_SEED = 2000  # the play the fitting scripts validate on (training play is seed 1)
+
+
+def _play(game: str, frames: int, seed: int) -> np.ndarray:
+    """`frames` RGB frames of random-action play of `game`, named in lower case (the scripts' --game)."""
+    from .atari import GAMES, frames_array
+
+    return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
+
+
 def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
     """The RGB frames the models were trained on (runs/atari/GAME-train.npy, memory-mapped), or `frames`
     frames of the same play again (never the held-out evaluation seeds)."""
     cached = ROOT / "runs" / "atari" / f"{game}-train.npy"
     if cached.exists():
         return np.load(cached, mmap_mode="r")
-    from .atari import GAMES, frames_array
+    return _play(game, frames, seed)
 
-    return frames_array(next(g for g in GAMES if g.lower() == game), frames, seed)
+
+def fitting_play(game: str, frames: int, validation_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `frames` training frames and `validation_frames` frames of validation play
+    (VALIDATION_SEED): what the pixel-fitting scripts code, fit on and validate on."""
+    return _first_training_frames(game, frames), _play(game, validation_frames, VALIDATION_SEED)
+
+
+def _first_training_frames(game: str, frames: int) -> np.ndarray:
+    return np.asarray(training_frames(game, frames)[:frames])
 
 
 def in_chunks(rgb: np.ndarray, chunk: int) -> list[list[np.ndarray]]:
@@ -47,7 +65,7 @@ def in_chunks(rgb: np.ndarray, chunk: int) -> list[list[np.ndarray]]:
 def training_chunks(game: str, frames: int, chunk: int) -> list[list[np.ndarray]]:
     """The first `frames` frames of training play (`training_frames`) in chunks of `chunk`: what the fitting
     scripts code to measure a table."""
-    return in_chunks(np.asarray(training_frames(game, frames)[:frames]), chunk)
+    return in_chunks(_first_training_frames(game, frames), chunk)
 
 
 def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:

@@ -47,9 +47,6 @@ class DrawnPixels:
         return np.concatenate(self._features), np.concatenate(self._symbols)
 
 
-VALIDATION_SEED = 2000  # the play the fitting scripts validate on (training play is seed 1)
-
-
 def code_and_record(loaded, chunks) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """Real coded bits per frame of `chunks` (RGB frames) under `loaded`, and the pixels it drew."""
     chunk_codec = loaded.chunk_codec()
