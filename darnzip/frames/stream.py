@@ -21,6 +21,7 @@ from .chunks import ChunkStats
 from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
+from .heap import keep_freed_memory
 from .modelfile import LoadedFrameModel, load_frame_model
 
 
@@ -45,11 +46,18 @@ _WORKER_MODEL: LoadedFrameModel | None = None
 _WORKER_SLOTS: FrameSlots | None = None
 
 
-def _init_worker(weights: str, sha256: str, slots: FrameSlots | None) -> None:
-    global _WORKER_MODEL, _WORKER_SLOTS
+def _prepare_coding_process() -> None:
+    """Settings for a process that codes frames: torch on one thread (coding is many small ops, which
+    threads only slow down) and a heap that keeps freed memory for the next frame (`heap`)."""
     import torch
 
     torch.set_num_threads(1)
+    keep_freed_memory()
+
+
+def _init_worker(weights: str, sha256: str, slots: FrameSlots | None) -> None:
+    global _WORKER_MODEL, _WORKER_SLOTS
+    _prepare_coding_process()
     _WORKER_MODEL = load_frame_model(Path(weights), sha256)
     _WORKER_SLOTS = slots  # forked: the parent's shared memory itself (spawned workers get None)
 
@@ -98,11 +106,9 @@ class _Runner:
             # a forked worker inherits its initargs as they are, so the slots are not pickled
             self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256, self.slots))
         else:
-            import torch
-
             global _WORKER_MODEL
             _WORKER_MODEL = loaded
-            torch.set_num_threads(1)  # coding is many small ops: threads only add overhead
+            _prepare_coding_process()
 
     def map(self, fn, jobs: Iterable, frames_in_job: bool = False) -> Iterator:
         """fn((job, slot)) for each job, in order. With `frames_in_job`, each job is a list of frames,
