@@ -502,6 +502,28 @@ def test_training_can_continue_from_an_exported_model(any_model):
     assert all(np.array_equal(again[k], tensors[k]) for k in tensors)
 
 
+def test_coder_motion_logits_equal_the_training_models(history_model):
+    """The coder's integer prior logits over motion vectors are the training model's, scaled, term by
+    term (base, standing still, repeating the t-2 to t-1 motion, the frame's shared motion, or none),
+    and an older frame's columns add the bucket's history offset to the base."""
+    cfg, frac_bits = history_model.config, history_model.exact.frac_bits
+    rng = np.random.default_rng(11)
+    tensors = dict(history_model.exact.integers)
+    for name in ("motion_base", "motion_still", "motion_repeat", "motion_global", "history_bucket"):
+        tensors[name] = rng.integers(-3000, 3000, tensors[name].shape)
+    exact, float_model = build_exact(cfg, tensors, frac_bits), FrameDarn.from_integers(cfg, tensors, frac_bits)
+    vectors, blocks = len(cfg.motions), 300
+    bucket = rng.integers(0, len(tensors["motion_still"]), blocks)
+    predicted = rng.random((blocks, vectors)) < 0.3
+    for shared in (np.eye(vectors, dtype=bool)[rng.integers(vectors)], np.zeros(vectors, dtype=bool)):
+        coder = exact.motion_logits(bucket, predicted, shared, history=True)
+        with torch.no_grad():
+            trained = float_model.motion_logits(torch.from_numpy(bucket)[None], torch.from_numpy(predicted)[None].float(),
+                                                torch.from_numpy(shared)[None].float())[0]
+        assert np.array_equal(coder[:, :vectors], np.rint(trained.double().numpy() * (1 << frac_bits)).astype(np.int64))
+        assert np.array_equal(coder[:, vectors:], tensors["motion_base"] + tensors["history_bucket"][bucket][:, None])
+
+
 def test_motion_vectors_shrink_a_moving_stream(frame_model, moving_model):
     """Same frames, same training: copying moved blocks must beat drawing them, in real coded bits."""
     frames = list(sprite_frames(120, seed=3))

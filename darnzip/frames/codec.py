@@ -103,8 +103,7 @@ class MotionPrior:
         """Prior logits (int64, one row per block) of the blocks' motion vectors (and, with `history`, of
         the older frame's vectors after them)."""
         if history not in self._logits:
-            self._logits[history] = self.model.motion_logits(self.bucket, self.predicted.astype(np.int64),
-                                                             self.shared.astype(np.int64), history)
+            self._logits[history] = self.model.motion_logits(self.bucket, self.predicted, self.shared, history)
         return self._logits[history][blocks]
 
     def weights(self, blocks: np.ndarray, history: bool = False) -> np.ndarray:

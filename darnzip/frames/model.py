@@ -214,9 +214,11 @@ class ExactFrameModel:
         """(n,) motion buckets, (n, V) predicted vectors, (V,) the frame's shared vector -> (n, V) int64
         prior logits of v. With `history`, (n, 2V): columns V + v read the frame's older frame with vector v."""
         n = self.integers
-        logits = (n["motion_base"] + predicted * n["motion_repeat"][bucket][:, None]
-                  + shared * n["motion_global"][bucket][:, None])
+        logits = predicted * n["motion_repeat"][bucket][:, None]  # int64 (predicted: bool or integers)
+        logits += n["motion_base"]
         logits[:, 0] += n["motion_still"][bucket]
+        for v in np.flatnonzero(shared):  # one vector at most: a column, not a (n, V) product (half the time)
+            logits[:, v] += shared[v] * n["motion_global"][bucket]
         if history:
             logits = np.concatenate([logits, n["motion_base"] + n["history_bucket"][bucket][:, None]], axis=1)
         return logits
