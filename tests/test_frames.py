@@ -869,6 +869,54 @@ def test_skipping_the_lag_search_changes_no_choice(history_model, monkeypatch):
     assert searched.to_bytes() == chunk.to_bytes()
 
 
+def _with_encoder_settings(loaded, tmp_path, encoder):
+    """The model's two files copied to `tmp_path`, its JSON given `encoder` settings; returns the weights."""
+    import shutil
+
+    weights = tmp_path / loaded.weights_path.name
+    shutil.copyfile(loaded.weights_path, weights)
+    info = json.loads(loaded.weights_path.with_suffix(".json").read_text()) | {"encoder": encoder}
+    weights.with_suffix(".json").write_text(json.dumps(info))
+    return weights
+
+
+def test_an_encoder_setting_in_the_model_file_steers_the_encoder_and_not_the_decoder(moving_model, tmp_path):
+    """A model JSON's encoder.cheap_copy_bits reaches the encoder: at 64 bits, changed blocks that a copy
+    codes in fewer bits are copied unpriced, so fewer blocks are drawn and the archive differs. The
+    weights and their hash are the same, and the archive decodes exactly with the model file that has
+    no such setting (and in worker processes, which load the model again)."""
+    tuned = load_frame_model(_with_encoder_settings(moving_model, tmp_path, {"cheap_copy_bits": 64}))
+    assert tuned.sha256 == moving_model.sha256 and tuned.chunk_codec().codec.cheap_copy_bits == 64.0
+    frames = animated_frames(40, seed=5)
+    _, default_stats = moving_model.chunk_codec().encode(frames)
+    _, tuned_stats = tuned.chunk_codec().encode(frames)
+    drawn = [sum(bits.blocks_drawn for bits in stats.frames) for stats in (default_stats, tuned_stats)]
+    assert drawn[1] < drawn[0]
+    archive = _archive(tuned, frames, workers=1)
+    assert archive == _archive(tuned, frames, workers=2)
+    assert archive != _archive(moving_model, frames, workers=1)
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(archive)), moving_model, workers=2))
+    assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+
+@pytest.mark.parametrize("encoder", [{"cheap_copy_bits": -1}, {"cheap_copy_bits": "5"}, {"cheap_copy_bits": True},
+                                     {"cheap_copy_bits": 65}, [5]])
+def test_a_bad_encoder_setting_is_refused_when_the_model_loads(moving_model, tmp_path, encoder):
+    from darnzip.modelfile import ModelError
+
+    with pytest.raises(ModelError, match="encoder"):
+        load_frame_model(_with_encoder_settings(moving_model, tmp_path, encoder))
+
+
+def test_tuning_keeps_the_largest_setting_within_the_tolerance():
+    choose = _script("tune_cheap_copies").choose
+    log = [{"cheap_copy_bits": 2.0, "bits_per_frame": 100.0}, {"cheap_copy_bits": 4.0, "bits_per_frame": 100.05},
+           {"cheap_copy_bits": 6.0, "bits_per_frame": 100.2}, {"cheap_copy_bits": 8.0, "bits_per_frame": 99.9}]
+    assert choose(log, 0.001) == 8.0
+    assert choose(log[:3], 0.001) == 4.0
+    assert choose(log[:3], 0.0) == 2.0
+
+
 def test_history_needs_motion_vectors_and_survives_the_model_file():
     with pytest.raises(ValueError, match="history"):
         FrameConfig(24, 40, (1, 2), history=4)

@@ -53,7 +53,8 @@ def categorical_information(probs: np.ndarray, symbols: np.ndarray) -> float:
     return float(-np.log2(probs[np.arange(len(symbols)), symbols]).sum())
 
 
-# a copy this cheap is taken without pricing the block's pixels (FrameCodec._cheap_copies)
+# a copy this cheap is taken without pricing the block's pixels (FrameCodec._cheap_copies), unless the
+# model file sets another value for its encoder (modelfile.py: "encoder": {"cheap_copy_bits": ...})
 CHEAP_COPY_BITS = 2.0
 
 
@@ -114,9 +115,12 @@ class MotionPrior:
 
 
 class FrameCodec:
-    def __init__(self, model: ExactFrameModel):
+    def __init__(self, model: ExactFrameModel, cheap_copy_bits: float = CHEAP_COPY_BITS):
+        """`cheap_copy_bits` steers the encoder alone (`_cheap_copies`): any value gives an archive that
+        any decoder of the model decodes."""
         self.model = model
         self.cfg = model.cfg
+        self.cheap_copy_bits = cheap_copy_bits
         self.geometry = geometry(model.cfg)
         self.matcher = MotionMatcher(model.cfg)
         self.features = CoderFeatures(model.cfg)
@@ -578,14 +582,14 @@ class FrameCodec:
             return np.where(best > 0, -np.log2(best / weights.sum(axis=1)) - np.log2(1.0 - p_prior[blocks]), np.inf)
 
     def _cheap_copies(self, changed, matches, p_prior, motion_prior) -> np.ndarray:
-        """Changed blocks that a copy of frame t-1 codes in under CHEAP_COPY_BITS: the encoder copies them
+        """Changed blocks that a copy of frame t-1 codes in under `cheap_copy_bits`: the encoder copies them
         without pricing their pixels, as drawing one would have to code its 64 pixels in fewer bits. On
         Riverraid, where scrolling makes most changed blocks such copies, this skips the pixel model for
-        65% of the copy-or-draw choices; 22 of 23,770 choices on 300 held-out frames went the other way,
-        costing 7.6 bits in all. The decoder never needs this rule."""
+        65% of the copy-or-draw choices at 2 bits; 22 of 23,770 choices on 300 held-out frames went the
+        other way, costing 7.6 bits in all. The decoder never needs this rule."""
         candidates = np.flatnonzero(changed & matches.any(axis=1))
         copy_bits = self._copy_bits(candidates, matches[candidates], p_prior, motion_prior, False)
-        return candidates[copy_bits < CHEAP_COPY_BITS]
+        return candidates[copy_bits < self.cheap_copy_bits]
 
     def _choose_copies(self, h, changed, matches, p_prior, motion_prior, pixel_bits: np.ndarray,
                        history: bool = False) -> None:

@@ -50,7 +50,12 @@ def training_frames(game: str, frames: int, seed: int = 1) -> np.ndarray:
 def fitting_play(game: str, frames: int, validation_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `frames` training frames and `validation_frames` frames of validation play
     (VALIDATION_SEED): what the pixel-fitting scripts code, fit on and validate on."""
-    return _first_training_frames(game, frames), _play(game, validation_frames, VALIDATION_SEED)
+    return _first_training_frames(game, frames), validation_play(game, validation_frames)
+
+
+def validation_play(game: str, frames: int) -> np.ndarray:
+    """`frames` frames of validation play (VALIDATION_SEED), what encoder settings are chosen on."""
+    return _play(game, frames, VALIDATION_SEED)
 
 
 def _first_training_frames(game: str, frames: int) -> np.ndarray:

@@ -37,7 +37,28 @@ class LoadedFrameModel:
         return self.references[0]
 
     def chunk_codec(self) -> FrameChunkCodec:
-        return FrameChunkCodec(FrameCodec(self.exact), self.palette, self.references)
+        return FrameChunkCodec(FrameCodec(self.exact, **self.encoder_settings), self.palette, self.references)
+
+    @property
+    def encoder_settings(self) -> dict:
+        """FrameCodec's encoder-only arguments from the model's JSON (`encoder_settings`)."""
+        return encoder_settings(self.info)
+
+
+def encoder_settings(info: dict) -> dict:
+    """FrameCodec's encoder-only arguments from a model's JSON ("encoder": {"cheap_copy_bits": b}; none
+    for most models; scripts/tune_cheap_copies.py chooses it). They steer how the encoder chooses, never
+    what a decoder reads: an archive decodes the same whatever they were when it was written."""
+    encoder = info.get("encoder", {})
+    if not isinstance(encoder, dict):
+        raise ValueError("'encoder' must be an object")
+    settings = {}
+    if "cheap_copy_bits" in encoder:
+        bits = encoder["cheap_copy_bits"]
+        if isinstance(bits, bool) or not isinstance(bits, (int, float)) or not 0 <= bits <= 64:
+            raise ValueError("encoder.cheap_copy_bits must be a number of bits from 0 to 64")
+        settings["cheap_copy_bits"] = float(bits)
+    return settings
 
 
 def save_frame_model(stem: Path, model_id: str, cfg: FrameConfig, tensors: dict[str, np.ndarray],
@@ -79,6 +100,7 @@ def load_frame_model(weights: Path, expected_sha256: str | None = None) -> Loade
                 or max(reference.max(), more.max(initial=0)) >= cfg.colours:
             raise ValueError("reference frames do not fit the architecture")
         exact = ExactFrameModel(cfg, arrays, frac_bits, arrays["sigmoid"], arrays["exp"])
+        encoder_settings(info)  # checked here, so that a bad value fails when the model loads
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{weights}: not a valid darnzip frame model ({exc})") from exc
     return LoadedFrameModel(info.get("model_id", weights.stem), sha, exact, Palette(cfg.palette),

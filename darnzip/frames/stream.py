@@ -46,7 +46,7 @@ _WORKER_MODEL: LoadedFrameModel | None = None
 _WORKER_SLOTS: FrameSlots | None = None
 
 
-def _prepare_coding_process() -> None:
+def prepare_coding_process() -> None:
     """Settings for a process that codes frames: torch on one thread (coding is many small ops, which
     threads only slow down) and a heap that keeps freed memory for the next frame (`heap`)."""
     import torch
@@ -57,7 +57,7 @@ def _prepare_coding_process() -> None:
 
 def _init_worker(weights: str, sha256: str, slots: FrameSlots | None) -> None:
     global _WORKER_MODEL, _WORKER_SLOTS
-    _prepare_coding_process()
+    prepare_coding_process()
     _WORKER_MODEL = load_frame_model(Path(weights), sha256)
     _WORKER_SLOTS = slots  # forked: the parent's shared memory itself (spawned workers get None)
 
@@ -108,7 +108,7 @@ class _Runner:
         else:
             global _WORKER_MODEL
             _WORKER_MODEL = loaded
-            _prepare_coding_process()
+            prepare_coding_process()
 
     def map(self, fn, jobs: Iterable, frames_in_job: bool = False) -> Iterator:
         """fn((job, slot)) for each job, in order. With `frames_in_job`, each job is a list of frames,
