@@ -24,7 +24,6 @@ from darnzip.frames.stream import prepare_coding_process
 from darnzip.registry import resolve_frame_model
 
 
-
 def measure(loaded, chunks, cheap_copy_bits: float) -> dict:
     """Real bits per frame with one setting, and the pixels the encoder priced per frame (what the
     setting saves: its time is mostly pricing, and pixel counts, unlike times on a shared machine, do

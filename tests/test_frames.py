@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -871,8 +872,6 @@ def test_skipping_the_lag_search_changes_no_choice(history_model, monkeypatch):
 
 def _with_encoder_settings(loaded, tmp_path, encoder):
     """The model's two files copied to `tmp_path`, its JSON given `encoder` settings; returns the weights."""
-    import shutil
-
     weights = tmp_path / loaded.weights_path.name
     shutil.copyfile(loaded.weights_path, weights)
     info = json.loads(loaded.weights_path.with_suffix(".json").read_text()) | {"encoder": encoder}
@@ -1217,6 +1216,20 @@ def test_a_derived_model_keeps_its_sources_reference_frames(class_model, tmp_pat
     assert len(derived.references) == 2
     assert all(np.array_equal(a, b) for a, b in zip(source.references, derived.references))
     assert derived.info["test"]["weights_from"]["model"] == "sprites-refs-v1"
+
+
+def test_a_derived_model_does_not_inherit_its_sources_encoder_settings(class_model, tmp_path):
+    """Encoder settings were chosen for the source's tables; a new version starts without them."""
+    import argparse
+
+    from darnzip.frames.derive import save_derived
+
+    source = load_frame_model(_with_encoder_settings(class_model, tmp_path, {"cheap_copy_bits": 5}))
+    assert source.encoder_settings == {"cheap_copy_bits": 5.0}
+    args = argparse.Namespace(out=tmp_path / "out", target="sprites-next-v1", source=source.model_id, register=False)
+    save_derived(args, source, source.config, source.exact.integers, None, "test", {}, "unchanged")
+    derived = load_frame_model(tmp_path / "out" / "sprites-next-v1.safetensors")
+    assert "encoder" not in derived.info and derived.chunk_codec().codec.cheap_copy_bits == 2.0
 
 
 def formation_frames(count: int, seed: int) -> list[np.ndarray]:

@@ -135,8 +135,10 @@ def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict
     `more_references` are the reference frames after the first; None keeps the source's."""
     if more_references is None and len(loaded.references) > 1:
         more_references = np.stack(loaded.references[1:])
+    # the source's encoder settings were chosen for its own tables: a new model starts without them
+    # (scripts/tune_cheap_copies.py chooses again)
     info = {k: v for k, v in loaded.info.items() if k not in ("model_id", "architecture", "quantization",
-                                                                 "weights_sha256")}
+                                                                 "weights_sha256", "encoder")}
     info[added] = {"weights_from": {"model": loaded.model_id, "sha256": loaded.sha256}, **provenance}
     stem = args.out / args.target
     sha = save_frame_model(stem, args.target, cfg, tensors, loaded.exact.frac_bits, loaded.reference, info,
