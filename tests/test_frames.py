@@ -1219,7 +1219,8 @@ def test_a_derived_model_keeps_its_sources_reference_frames(class_model, tmp_pat
 
 
 def test_a_derived_model_does_not_inherit_its_sources_encoder_settings(class_model, tmp_path):
-    """Encoder settings were chosen for the source's tables; a new version starts without them."""
+    """Encoder settings were chosen for the source's tables; a new version, and the scripts' measurements
+    of one, start without them."""
     import argparse
 
     from darnzip.frames.derive import save_derived
@@ -1230,6 +1231,8 @@ def test_a_derived_model_does_not_inherit_its_sources_encoder_settings(class_mod
     save_derived(args, source, source.config, source.exact.integers, None, "test", {}, "unchanged")
     derived = load_frame_model(tmp_path / "out" / "sprites-next-v1.safetensors")
     assert "encoder" not in derived.info and derived.chunk_codec().codec.cheap_copy_bits == 2.0
+    measured = with_tables(source, source.config, source.exact.integers)  # what fitting scripts code with
+    assert measured.chunk_codec().codec.cheap_copy_bits == 2.0 and source.encoder_settings
 
 
 def formation_frames(count: int, seed: int) -> list[np.ndarray]:

@@ -80,8 +80,16 @@ def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:
 
 def with_tables(loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray]) -> LoadedFrameModel:
     """`loaded` (its palette and reference frames) with another architecture and tables, not written out:
-    what the scripts measure before they save."""
-    return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits))
+    what the scripts measure before they save. Without the source's encoder settings, as `save_derived`
+    writes it."""
+    return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits),
+                               info=_without_encoder_settings(loaded.info))
+
+
+def _without_encoder_settings(info: dict) -> dict:
+    """A model's JSON fields less its encoder settings, which were chosen for its own tables
+    (scripts/tune_cheap_copies.py chooses again for a new model)."""
+    return {k: v for k, v in info.items() if k != "encoder"}
 
 
 def parse_motions(text: str) -> list[tuple[int, int]]:
@@ -135,10 +143,8 @@ def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict
     `more_references` are the reference frames after the first; None keeps the source's."""
     if more_references is None and len(loaded.references) > 1:
         more_references = np.stack(loaded.references[1:])
-    # the source's encoder settings were chosen for its own tables: a new model starts without them
-    # (scripts/tune_cheap_copies.py chooses again)
-    info = {k: v for k, v in loaded.info.items() if k not in ("model_id", "architecture", "quantization",
-                                                                 "weights_sha256", "encoder")}
+    info = {k: v for k, v in _without_encoder_settings(loaded.info).items()
+            if k not in ("model_id", "architecture", "quantization", "weights_sha256")}
     info[added] = {"weights_from": {"model": loaded.model_id, "sha256": loaded.sha256}, **provenance}
     stem = args.out / args.target
     sha = save_frame_model(stem, args.target, cfg, tensors, loaded.exact.frac_bits, loaded.reference, info,
