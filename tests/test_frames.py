@@ -425,6 +425,33 @@ def test_wrong_model_is_refused(frame_model, tmp_path):
         list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), other))
 
 
+def test_the_same_weights_with_another_description_are_refused(moving_model, tmp_path):
+    """The weights' hash does not cover the model's JSON, whose motion vectors (and offsets, palette) decide
+    how frames decode: an archive records the description's hash too, and a model file whose weights
+    match but whose JSON lists the vectors in another order is refused by name, with nothing decoded.
+    Encoder settings are not part of the description (the archive of an encoder-tuned copy decodes)."""
+    from darnzip.modelfile import ModelError
+
+    frames = list(sprite_frames(12, seed=9))
+    data = _archive(moving_model, frames)
+    header = FrameArchiveReader(io.BytesIO(data)).header
+    assert header["model"]["description_sha256"] == moving_model.description_sha256
+    info = json.loads(moving_model.weights_path.with_suffix(".json").read_text())
+    motions = info["architecture"]["motions"]
+    info["architecture"]["motions"] = motions[:1] + motions[1:][::-1]  # same vectors, another order
+    edited = tmp_path / "edited" / moving_model.weights_path.name
+    edited.parent.mkdir()
+    shutil.copyfile(moving_model.weights_path, edited)
+    edited.with_suffix(".json").write_text(json.dumps(info))
+    reordered = load_frame_model(edited)
+    assert reordered.sha256 == moving_model.sha256
+    with pytest.raises(ModelError, match="described otherwise"):
+        list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), reordered))
+    tuned = load_frame_model(_with_encoder_settings(moving_model, tmp_path, {"cheap_copy_bits": 8}))
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), tuned))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decoded)) and len(decoded) == len(frames)
+
+
 def test_inputs_are_routed_by_what_they_hold(tmp_path):
     from PIL import Image
 
@@ -630,8 +657,9 @@ def test_coder_features_equal_training_features(height, width, block):
 def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_identically():
     """tests/golden/frames-pong-v1.dz was written by the code before motion vectors (scripts/
     make_frame_golden.py at commit 9f4a5a1) with the shipped atari-pong-v1 model, in container version 1.
-    Today's encoder writes version 2 (chunks may hold key frames); its chunks must carry the same frames
-    and the same ANS words, as these frames have no key frame."""
+    Today's encoder writes version 2 (chunks may hold key frames) and records the model description's
+    hash in the header; its chunks must carry the same frames and the same ANS words, as these frames have
+    no key frame."""
     from darnzip.registry import frame_model_ids, resolve_frame_model
 
     if "atari-pong-v1" not in frame_model_ids():
@@ -645,7 +673,10 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
     buffer = io.BytesIO()
     compress_frames(buffer, iter(frames), {"type": "npy", "name": "pong.npy"}, loaded, 16, 1)
     old, new = FrameArchiveReader(io.BytesIO(data)), FrameArchiveReader(io.BytesIO(buffer.getvalue()))
-    assert (old.version, new.version) == (1, 2) and old.header == new.header
+    assert (old.version, new.version) == (1, 2)
+    model = dict(new.header["model"])  # today's header also records the model description's hash
+    assert model.pop("description_sha256") == loaded.description_sha256
+    assert old.header == new.header | {"model": model}
     pairs = list(zip(old.chunks(), new.chunks(), strict=True))
     for a, b in pairs:
         assert np.array_equal(a.kinds, b.kinds) and np.array_equal(a.words, b.words)

@@ -80,10 +80,10 @@ def integer_tensors(loaded: LoadedFrameModel) -> dict[str, np.ndarray]:
 
 def with_tables(loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict[str, np.ndarray]) -> LoadedFrameModel:
     """`loaded` (its palette and reference frames) with another architecture and tables, not written out:
-    what the scripts measure before they save. Without the source's encoder settings, as `save_derived`
-    writes it."""
+    what the scripts measure before they save. Its description is the new architecture, without the
+    source's encoder settings, as `save_derived` writes it."""
     return dataclasses.replace(loaded, exact=build_exact(cfg, tensors, loaded.exact.frac_bits),
-                               info=_without_encoder_settings(loaded.info))
+                               info=_without_encoder_settings(loaded.info) | {"architecture": cfg.to_dict()})
 
 
 def _without_encoder_settings(info: dict) -> dict:

@@ -3,6 +3,7 @@ architecture in a JSON file beside it (the same layout and hashing as the MNIST 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -32,6 +33,11 @@ class LoadedFrameModel:
         return self.exact.cfg
 
     @property
+    def description_sha256(self) -> str:
+        """`description_sha256` of the model's JSON."""
+        return description_sha256(self.info)
+
+    @property
     def reference(self) -> np.ndarray:
         """The context of a stream's first frame unless a closer reference is chosen (a key frame)."""
         return self.references[0]
@@ -43,6 +49,16 @@ class LoadedFrameModel:
     def encoder_settings(self) -> dict:
         """FrameCodec's encoder-only arguments from the model's JSON (`encoder_settings`)."""
         return encoder_settings(self.info)
+
+
+def description_sha256(info: dict) -> str:
+    """SHA-256 of what a model's JSON tells the coder: its architecture and quantisation, as the file holds
+    them (not its encoder settings or provenance). The weights' hash does not cover the JSON, yet the
+    motion vectors, the context offsets and the palette there decide how frames decode; archives record
+    this hash too, so that the same weights with another description are refused by name, not decoded
+    into frames that fail the archive's checksums."""
+    described = {"architecture": info["architecture"], "quantization": info["quantization"]}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 def encoder_settings(info: dict) -> dict:

@@ -162,8 +162,9 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
         raise ValueError(f"chunk size must be 1..{MAX_CHUNK_FRAMES} frames")
     stats = FrameStreamStats()
     digest = hashlib.sha256()
-    header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256}, "chunk_frames": chunk_frames,
-              "source": source}
+    header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256,
+                        "description_sha256": loaded.description_sha256},
+              "chunk_frames": chunk_frames, "source": source}
     written = out.write(header_bytes(header)) or 0
     runner = _Runner(loaded, workers, chunk_frames)
     try:
@@ -199,6 +200,11 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
     if model["sha256"] != loaded.sha256:
         raise ModelError(f"archive was written with model '{model['id']}' sha256 {model['sha256'][:16]}..., but "
                          f"'{loaded.model_id}' is sha256 {loaded.sha256[:16]}... (a different model or version)")
+    described = model.get("description_sha256")  # archives written before it was recorded have none
+    if described is not None and described != loaded.description_sha256:
+        raise ModelError(f"archive was written with model '{model['id']}' described otherwise: the weights match, but "
+                         f"{loaded.weights_path.with_suffix('.json')} gives another architecture or quantisation "
+                         f"(description sha256 {str(described)[:16]}..., this file {loaded.description_sha256[:16]}...)")
 
 
 def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, workers: int = 1,
