@@ -435,7 +435,7 @@ def test_the_same_weights_with_another_description_are_refused(moving_model, tmp
     frames = list(sprite_frames(12, seed=9))
     data = _archive(moving_model, frames)
     header = FrameArchiveReader(io.BytesIO(data)).header
-    assert header["model"]["description_sha256"] == moving_model.description_sha256
+    assert header["model"]["description"] == moving_model.description_hash and len(moving_model.description_hash) == 16
     info = json.loads(moving_model.weights_path.with_suffix(".json").read_text())
     motions = info["architecture"]["motions"]
     info["architecture"]["motions"] = motions[:1] + motions[1:][::-1]  # same vectors, another order
@@ -450,6 +450,33 @@ def test_the_same_weights_with_another_description_are_refused(moving_model, tmp
     tuned = load_frame_model(_with_encoder_settings(moving_model, tmp_path, {"cheap_copy_bits": 8}))
     decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), tuned))
     assert all(np.array_equal(a, b) for a, b in zip(frames, decoded)) and len(decoded) == len(frames)
+
+
+def test_archives_of_the_release_that_recorded_the_whole_description_hash_still_decode(moving_model):
+    """One release wrote all 64 digits as "description_sha256"; its archives decode, and a wrong one is
+    refused like today's 16 digits."""
+    from darnzip.frames.container import header_bytes
+    from darnzip.frames.modelfile import description_sha256
+    from darnzip.modelfile import ModelError
+
+    frames = list(sprite_frames(12, seed=9))
+    data = _archive(moving_model, frames)
+    reader = FrameArchiveReader(io.BytesIO(data))
+    body = data[len(header_bytes(reader.header)):]
+
+    def with_model_entry(**entry) -> bytes:
+        model = {k: v for k, v in reader.header["model"].items() if k != "description"} | entry
+        return header_bytes(reader.header | {"model": model}) + body
+
+    full = description_sha256(moving_model.info)
+    assert full.startswith(moving_model.description_hash) and len(full) == 64
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(with_model_entry(description_sha256=full))),
+                                     moving_model))
+    assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+    wrong = ("0" if full[0] != "0" else "1") + full[1:]
+    for entry in ({"description_sha256": wrong}, {"description": wrong[:16]}, {"description": full[:15]}):
+        with pytest.raises(ModelError, match="described otherwise"):
+            list(decompress_frames(FrameArchiveReader(io.BytesIO(with_model_entry(**entry))), moving_model))
 
 
 def test_inputs_are_routed_by_what_they_hold(tmp_path):
@@ -675,7 +702,7 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
     old, new = FrameArchiveReader(io.BytesIO(data)), FrameArchiveReader(io.BytesIO(buffer.getvalue()))
     assert (old.version, new.version) == (1, 2)
     model = dict(new.header["model"])  # today's header also records the model description's hash
-    assert model.pop("description_sha256") == loaded.description_sha256
+    assert model.pop("description") == loaded.description_hash
     assert old.header == new.header | {"model": model}
     pairs = list(zip(old.chunks(), new.chunks(), strict=True))
     for a, b in pairs:

@@ -22,7 +22,7 @@ from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveRead
                         trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
-from .modelfile import LoadedFrameModel, load_frame_model
+from .modelfile import LoadedFrameModel, describes, load_frame_model
 
 
 @dataclasses.dataclass
@@ -163,7 +163,7 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
     stats = FrameStreamStats()
     digest = hashlib.sha256()
     header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256,
-                        "description_sha256": loaded.description_sha256},
+                        "description": loaded.description_hash},
               "chunk_frames": chunk_frames, "source": source}
     written = out.write(header_bytes(header)) or 0
     runner = _Runner(loaded, workers, chunk_frames)
@@ -200,11 +200,12 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
     if model["sha256"] != loaded.sha256:
         raise ModelError(f"archive was written with model '{model['id']}' sha256 {model['sha256'][:16]}..., but "
                          f"'{loaded.model_id}' is sha256 {loaded.sha256[:16]}... (a different model or version)")
-    described = model.get("description_sha256")  # archives written before it was recorded have none
-    if described is not None and described != loaded.description_sha256:
+    # archives written before it was recorded have none; one release wrote the whole hash as description_sha256
+    described = model.get("description", model.get("description_sha256"))
+    if described is not None and not describes(loaded.info, described):
         raise ModelError(f"archive was written with model '{model['id']}' described otherwise: the weights match, but "
                          f"{loaded.weights_path.with_suffix('.json')} gives another architecture or quantisation "
-                         f"(description sha256 {str(described)[:16]}..., this file {loaded.description_sha256[:16]}...)")
+                         f"(description {str(described)[:16]}, this file's {loaded.description_hash})")
 
 
 def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, workers: int = 1,
