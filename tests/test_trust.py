@@ -122,6 +122,33 @@ def test_sigint_leaves_no_output_and_exits_130(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
 
 
+def test_ctrl_c_inside_constriction_also_exits_130(capsys):
+    """Ctrl-C while Rust code runs Python can surface as PyO3's PanicException (a BaseException naming
+    the KeyboardInterrupt; seen once as exit 1 in the test above); it exits 130 like Ctrl-C, and other
+    panics and exits pass through unchanged."""
+    from cli.errors import friendly_errors
+
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+
+    def raising(exc):
+        @friendly_errors
+        def command():
+            raise exc
+        return command
+
+    with pytest.raises(SystemExit) as stopped:
+        raising(panic("called `Result::unwrap()` on an `Err` value: PyErr { type: <class 'KeyboardInterrupt'> }"))()
+    assert stopped.value.code == 130 and "interrupted" in capsys.readouterr().err
+    with pytest.raises(panic, match="index out of bounds"):
+        raising(panic("index out of bounds"))()
+    other = type("PanicException", (BaseException,), {"__module__": "elsewhere"})
+    with pytest.raises(other):
+        raising(other("KeyboardInterrupt"))()
+    with pytest.raises(SystemExit) as stopped:
+        raising(SystemExit(3))()
+    assert stopped.value.code == 3
+
+
 def test_test_command_writes_nothing(tmp_path):
     shutil.copy(GOLDEN / "factorised-v1.dz", tmp_path / "a.dz")
     os.chdir(tmp_path)
