@@ -329,9 +329,11 @@ def data(name, output, split, limit, game, frames, seed, force):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Write GAME.png (per-frame free energy vs the archive's bits) into this directory.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Timed runs of every codec: the median is reported, the slowest beside it.")
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
-def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, quiet):
+def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, repeat, quiet):
     """darnzip vs bzip2 -9, xz -9e, zstd -22 --long, x264 qp0 and FFV1 on held-out Atari frames, side by side."""
     from darnzip.frames.atari import GAMES
 
@@ -341,7 +343,7 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
     if unknown:
         fail(f"unknown game {unknown[0]!r} (one of {', '.join(GAMES)})")
     bench_frames(list(games) or list(GAMES), frames, seed, default_workers(workers), chunk_frames, video, json_path,
-                 quiet, plot_dir)
+                 quiet, plot_dir, repeat)
 
 
 @main.command("train-frames")

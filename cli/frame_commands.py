@@ -233,8 +233,9 @@ def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_p
     plt.close(fig)
 
 
-def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None):
-    """One game at a time: generate held-out frames, run every codec on them, print one table."""
+def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None, repeat=1):
+    """One game at a time: generate held-out frames, run every codec on them (`repeat` timed runs each,
+    the median reported with the slowest beside it), print one table."""
     from darnzip.frames.atari import frames_array
     from darnzip.frames.bench import byte_codecs, context_gain, darnzip_codec, index_stream, video_codecs
 
@@ -242,10 +243,10 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
     for game in games:
         rgb = frames_array(game, frames, seed)
         loaded = resolve_frame_model(newest_game_model(game))
-        ours, stats = darnzip_codec(rgb, loaded, workers, chunk_frames)
+        ours, stats = darnzip_codec(rgb, loaded, workers, chunk_frames, repeat)
         idx = index_stream(rgb)
-        classical = byte_codecs(idx)
-        others = classical + (video_codecs(idx) if video else [])
+        classical = byte_codecs(idx, repeat)
+        others = classical + (video_codecs(idx, repeat) if video else [])
         best = min((r for r in classical if r.bytes), key=lambda r: r.bytes)
         acc = frame_accounting(stats)
         fe_context, fe_alone = context_gain(rgb, loaded)
@@ -254,8 +255,10 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
             rows.append({"codec": r.name, "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
                          "compress_fps": frames / r.compress_s if r.bytes and r.compress_s else None,
                          "decompress_fps": frames / r.decompress_s if r.bytes and r.decompress_s else None,
+                         "compress_fps_runs": [frames / t for t in r.compress_runs] if r.bytes else [],
+                         "decompress_fps_runs": [frames / t for t in r.decompress_runs] if r.bytes else [],
                          "note": r.note})
-        entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "rows": rows,
+        entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "repeat": repeat, "rows": rows,
                  "free_energy_bits_per_modelled_frame": acc["free_energy_bits_per_modelled_frame"],
                  "modelled_frames": stats.modelled, "raw_frames": stats.raw, "key_frames": stats.key_frames,
                  "frames_copying_an_older_frame": stats.older_frame_copies,
@@ -271,12 +274,17 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
             click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled "
                        f"(key frames {stats.key_frames}, copying an older frame {stats.older_frame_copies}), "
                        f"{stats.raw} stored raw; raw RGB = {210 * 160 * 24} bits/frame")
-            click.echo(f"  {'codec':34s} {'bits/frame':>11s} {'comp f/s':>9s} {'decomp f/s':>10s}")
+            slowest_heading = f" {'slowest of ' + str(repeat):>14s}" if repeat > 1 else ""
+            click.echo(f"  {'codec':34s} {'bits/frame':>11s} {'comp f/s':>9s} {'decomp f/s':>10s}{slowest_heading}")
             for row in rows:
                 bits = f"{row['bits_per_frame']:.1f}" if row["bits_per_frame"] is not None else "-"
                 cf = f"{row['compress_fps']:.0f}" if row["compress_fps"] else "-"
                 df = f"{row['decompress_fps']:.0f}" if row["decompress_fps"] else "-"
-                click.echo(f"  {row['codec']:34s} {bits:>11s} {cf:>9s} {df:>10s}  {row['note']}")
+                slowest = ""
+                if repeat > 1:
+                    runs = [min(r, default=None) for r in (row["compress_fps_runs"], row["decompress_fps_runs"])]
+                    slowest = f" {' / '.join(f'{v:.0f}' if v else '-' for v in runs):>14s}"
+                click.echo(f"  {row['codec']:34s} {bits:>11s} {cf:>9s} {df:>10s}{slowest}  {row['note']}")
             click.echo(f"  darnzip free energy {entry['free_energy_bits_per_modelled_frame']:.1f} bits/modelled frame; "
                        f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
             click.echo(f"  temporal context, first 200 frames: {fe_context:.1f} bits/frame with the previous frames, "

@@ -479,6 +479,33 @@ def test_archives_of_the_release_that_recorded_the_whole_description_hash_still_
             list(decompress_frames(FrameArchiveReader(io.BytesIO(with_model_entry(**entry))), moving_model))
 
 
+def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, monkeypatch, tmp_path):
+    """`bench-frames --repeat N` times every codec N times on the same frames: the same archive each time,
+    the median reported, every run in the JSON and the slowest printed beside the median."""
+    import cli.frame_commands as commands
+    import darnzip.frames.atari as atari
+    from darnzip.frames.bench import byte_codecs, darnzip_codec, index_stream
+
+    rgb = sprite_frames(20, seed=12)
+    once, _ = darnzip_codec(rgb, moving_model, 1, 8)
+    thrice, stats = darnzip_codec(rgb, moving_model, 1, 8, repeat=3)
+    assert thrice.bytes == once.bytes and stats.frames == 20 and len(thrice.compress_runs) == 3
+    assert thrice.compress_s == sorted(thrice.compress_runs)[1] and thrice.decompress_s == sorted(thrice.decompress_runs)[1]
+    assert [r.bytes for r in byte_codecs(index_stream(rgb), 2)] == [r.bytes for r in byte_codecs(index_stream(rgb))]
+
+    monkeypatch.setattr(atari, "frames_array", lambda game, frames, seed: rgb[:frames])
+    monkeypatch.setattr(commands, "resolve_frame_model", lambda name: moving_model)
+    monkeypatch.setattr(commands, "newest_game_model", lambda game: moving_model.model_id)
+    result = CliRunner().invoke(main, ["bench-frames", "--game", "Pong", "--frames", "20", "--chunk-frames", "8",
+                                       "--no-video", "-T", "1", "--repeat", "2", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    assert "slowest of 2" in result.output
+    row = json.loads((tmp_path / "b.json").read_text())[0]["rows"][0]
+    assert row["codec"].startswith("darnzip") and row["bits_per_frame"] == 8 * once.bytes / 20
+    assert len(row["compress_fps_runs"]) == 2 and min(row["compress_fps_runs"]) <= row["compress_fps"]
+    assert CliRunner().invoke(main, ["bench-frames", "--repeat", "0"]).exit_code == 2
+
+
 def test_inputs_are_routed_by_what_they_hold(tmp_path):
     from PIL import Image
 

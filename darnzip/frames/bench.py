@@ -20,11 +20,21 @@ from .stream import compress_frames, decompress_frames
 
 @dataclasses.dataclass
 class CodecResult:
+    """One codec's size and timings; with several timed runs (`repeat`), each run's seconds, of which
+    the median is the figure reported (this machine's speed wanders by 30% from one minute to the next)."""
     name: str
     bytes: int | None
-    compress_s: float = 0.0
-    decompress_s: float = 0.0
+    compress_runs: list[float] = dataclasses.field(default_factory=list)
+    decompress_runs: list[float] = dataclasses.field(default_factory=list)
     note: str = ""
+
+    @property
+    def compress_s(self) -> float:
+        return float(np.median(self.compress_runs)) if self.compress_runs else 0.0
+
+    @property
+    def decompress_s(self) -> float:
+        return float(np.median(self.decompress_runs)) if self.decompress_runs else 0.0
 
 
 def index_stream(rgb: np.ndarray) -> np.ndarray:
@@ -33,26 +43,32 @@ def index_stream(rgb: np.ndarray) -> np.ndarray:
     return inverse.reshape(rgb.shape[:3]).astype(np.uint8)
 
 
-def _timed(compress, decompress, data: bytes, name: str) -> CodecResult:
-    t0 = time.perf_counter()
-    packed = compress(data)
-    t1 = time.perf_counter()
-    restored = decompress(packed)
-    t2 = time.perf_counter()
-    if restored != data:
-        return CodecResult(name, None, note="round trip FAILED")
-    return CodecResult(name, len(packed), t1 - t0, t2 - t1)
+def _timed(compress, decompress, data: bytes, name: str, repeat: int = 1) -> CodecResult:
+    result = CodecResult(name, None)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        packed = compress(data)
+        t1 = time.perf_counter()
+        restored = decompress(packed)
+        t2 = time.perf_counter()
+        if restored != data or result.bytes not in (None, len(packed)):
+            return CodecResult(name, None, note="round trip FAILED")
+        result.bytes = len(packed)
+        result.compress_runs.append(t1 - t0)
+        result.decompress_runs.append(t2 - t1)
+    return result
 
 
-def byte_codecs(idx: np.ndarray) -> list[CodecResult]:
+def byte_codecs(idx: np.ndarray, repeat: int = 1) -> list[CodecResult]:
     data = idx.tobytes()
     params = zstandard.ZstdCompressionParameters.from_level(22, window_log=27, enable_ldm=True)
     return [
-        _timed(lambda d: bz2.compress(d, 9), bz2.decompress, data, "bzip2 -9 (idx)"),
-        _timed(lambda d: lzma.compress(d, preset=9 | lzma.PRESET_EXTREME), lzma.decompress, data, "xz -9e (idx)"),
+        _timed(lambda d: bz2.compress(d, 9), bz2.decompress, data, "bzip2 -9 (idx)", repeat),
+        _timed(lambda d: lzma.compress(d, preset=9 | lzma.PRESET_EXTREME), lzma.decompress, data, "xz -9e (idx)",
+               repeat),
         _timed(lambda d: zstandard.ZstdCompressor(compression_params=params).compress(d),
                lambda p: zstandard.ZstdDecompressor(max_window_size=1 << 27).decompress(p), data,
-               "zstd -22 --long=27 (idx)"),
+               "zstd -22 --long=27 (idx)", repeat),
     ]
 
 
@@ -82,7 +98,7 @@ def _video_round_trip(idx: np.ndarray, codec: str, options: dict, pix_fmt: str) 
     return data, np.stack(frames)
 
 
-def video_codecs(idx: np.ndarray) -> list[CodecResult]:
+def video_codecs(idx: np.ndarray, repeat: int = 1) -> list[CodecResult]:
     try:
         import av  # noqa: F401
     except ImportError:
@@ -90,29 +106,45 @@ def video_codecs(idx: np.ndarray) -> list[CodecResult]:
     results = []
     for name, codec, options, pix_fmt in (("x264 qp0 (idx)", "libx264", {"qp": "0", "preset": "medium"}, "yuv444p"),
                                           ("FFV1 (idx)", "ffv1", {}, "gray")):
-        try:
-            t0 = time.perf_counter()
-            data, restored = _video_round_trip(idx, codec, options, pix_fmt)
-            elapsed = time.perf_counter() - t0
-        except Exception as exc:  # a codec missing from this FFmpeg build
-            results.append(CodecResult(name, None, note=f"skipped: {exc}"))
-            continue
-        ok = restored.shape == idx.shape and np.array_equal(restored, idx)
-        results.append(CodecResult(name, len(data) if ok else None, elapsed, 0.0,
-                                   note="encode+decode time" if ok else "round trip FAILED"))
+        result = CodecResult(name, None, note="encode+decode time")
+        for _ in range(repeat):
+            try:
+                t0 = time.perf_counter()
+                data, restored = _video_round_trip(idx, codec, options, pix_fmt)
+                elapsed = time.perf_counter() - t0
+            except Exception as exc:  # a codec missing from this FFmpeg build
+                result = CodecResult(name, None, note=f"skipped: {exc}")
+                break
+            if not (restored.shape == idx.shape and np.array_equal(restored, idx)):
+                result = CodecResult(name, None, note="round trip FAILED")
+                break
+            result.bytes = len(data)
+            result.compress_runs.append(elapsed)
+        results.append(result)
     return results
 
 
-def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int):
-    buffer = io.BytesIO()
-    t0 = time.perf_counter()
-    stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames, workers)
-    t1 = time.perf_counter()
-    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
-    t2 = time.perf_counter()
-    ok = len(decoded) == len(rgb) and all(np.array_equal(a, b) for a, b in zip(rgb, decoded))
-    result = CodecResult(f"darnzip ({loaded.model_id})", len(buffer.getvalue()) if ok else None, t1 - t0, t2 - t1,
-                         "" if ok else "round trip FAILED")
+def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repeat: int = 1):
+    """darnzip's round trip of `rgb`, `repeat` times (each archive must be the same bytes), and the
+    stream statistics of the first."""
+    result, first, stats = CodecResult(f"darnzip ({loaded.model_id})", None), None, None
+    for _ in range(repeat):
+        buffer = io.BytesIO()
+        t0 = time.perf_counter()
+        run_stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames,
+                                    workers)
+        t1 = time.perf_counter()
+        decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
+        t2 = time.perf_counter()
+        archive = buffer.getvalue()
+        ok = len(decoded) == len(rgb) and all(np.array_equal(a, b) for a, b in zip(rgb, decoded))
+        if not ok or first not in (None, archive):
+            note = "round trip FAILED" if not ok else "FAILED: the runs' archives differ"
+            return CodecResult(result.name, None, note=note), run_stats
+        first, stats = archive, stats or run_stats
+        result.bytes = len(archive)
+        result.compress_runs.append(t1 - t0)
+        result.decompress_runs.append(t2 - t1)
     return result, stats
 
 
