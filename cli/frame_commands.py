@@ -5,17 +5,23 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from darnzip.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
-from darnzip.frames.stream import FrameStreamStats, compress_frames, decompress_frames
 from darnzip.modelfile import ModelError
 from darnzip.registry import frame_model_ids, resolve_frame_model
 
 from .errors import fail
+
+if TYPE_CHECKING:
+    from darnzip.frames.stream import FrameStreamStats
+
+# darnzip.frames.stream (the coder) is imported by the commands that code: it imports torch, ~1.6 s here,
+# which `list` does not need.
 
 
 def frame_progress(quiet: bool, desc: str, total: int | None):
@@ -83,6 +89,7 @@ def frame_accounting(stats: FrameStreamStats) -> dict:
 
 def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers):
     from darnzip.frames.io import open_frame_source, video_source
+    from darnzip.frames.stream import compress_frames
     from darnzip.sources import InputError
 
     if len(paths) != 1:
@@ -144,6 +151,7 @@ def open_frame_archive(src, start: bytes, model_name: str | None):
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
     from darnzip.frames.io import DirectorySink, NpySink, RawSink, VideoSink
+    from darnzip.frames.stream import decompress_frames
     from darnzip.names import decode_names
 
     source = reader.header.get("source") or {}
@@ -180,6 +188,8 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
 
 
 def test_frame_archive(reader, loaded, path, quiet, workers):
+    from darnzip.frames.stream import decompress_frames
+
     count = 0
     with frame_progress(quiet, "test", None) as bar:
         for _ in decompress_frames(reader, loaded, workers, bar.update):
