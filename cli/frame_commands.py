@@ -273,6 +273,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                  "modelled_frames": stats.modelled, "raw_frames": stats.raw, "key_frames": stats.key_frames,
                  "frames_copying_an_older_frame": stats.older_frame_copies,
                  "first_200_free_energy_with_context": fe_context, "first_200_free_energy_without_context": fe_alone,
+                 "cpu_check_seconds_before_after_each_darnzip_run": ours.cpu_checks,
                  "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
                  "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
         report.append(entry)
@@ -299,6 +300,9 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                        f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
             click.echo(f"  temporal context, first 200 frames: {fe_context:.1f} bits/frame with the previous frames, "
                        f"{fe_alone:.1f} with the nearest reference frame as the only context (same model)")
+            checks = ", ".join(f"{b:.2f}/{a:.2f}" for b, a in ours.cpu_checks)
+            click.echo(f"  machine check (a fixed CPU loop, s, before/after each darnzip run; higher = slower "
+                       f"machine): {checks}")
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2))
     return report

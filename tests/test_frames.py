@@ -506,6 +506,7 @@ def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, mo
     once, _ = darnzip_codec(rgb, moving_model, 1, 8)
     thrice, stats = darnzip_codec(rgb, moving_model, 1, 8, repeat=3)
     assert thrice.bytes == once.bytes and stats.frames == 20 and len(thrice.compress_runs) == 3
+    assert len(thrice.cpu_checks) == 3
     assert thrice.compress_s == sorted(thrice.compress_runs)[1] and thrice.decompress_s == sorted(thrice.decompress_runs)[1]
     assert [r.bytes for r in byte_codecs(index_stream(rgb), 2)] == [r.bytes for r in byte_codecs(index_stream(rgb))]
 
@@ -519,6 +520,9 @@ def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, mo
     row = json.loads((tmp_path / "b.json").read_text())[0]["rows"][0]
     assert row["codec"].startswith("darnzip") and row["bits_per_frame"] == 8 * once.bytes / 20
     assert len(row["compress_fps_runs"]) == 2 and min(row["compress_fps_runs"]) <= row["compress_fps"]
+    checks = json.loads((tmp_path / "b.json").read_text())[0]["cpu_check_seconds_before_after_each_darnzip_run"]
+    assert len(checks) == 2 and all(len(pair) == 2 and min(pair) > 0 for pair in checks)
+    assert "machine check" in result.output
     assert CliRunner().invoke(main, ["bench-frames", "--repeat", "0"]).exit_code == 2
 
 

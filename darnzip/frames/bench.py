@@ -18,6 +18,22 @@ from .palette import pack_rgb
 from .stream import compress_frames, decompress_frames
 
 
+def cpu_check(rounds: int = 1500) -> float:
+    """Seconds for a fixed CPU-bound workload (a Python loop and a numpy sum, one thread): how fast the
+    machine is right now. On this project's shared 2-core machines a loop like it took 0.49 s and 0.91 s
+    minutes apart, pinned to one core, with no steal time counted, and darnzip's rates swing with it; the
+    bench records it beside darnzip's runs, so that a rate can be read against the machine's state."""
+    values = np.linspace(0.0, 1.0, 1 << 16, dtype=np.float32)
+    start = time.perf_counter()
+    total = 0.0
+    for _ in range(rounds):
+        total += float((values * 1.0001).sum())
+        count = 0
+        for j in range(3000):
+            count += j
+    return time.perf_counter() - start
+
+
 @dataclasses.dataclass
 class CodecResult:
     """One codec's size and timings; with several timed runs (`repeat`), each run's seconds, of which
@@ -27,6 +43,7 @@ class CodecResult:
     compress_runs: list[float] = dataclasses.field(default_factory=list)
     decompress_runs: list[float] = dataclasses.field(default_factory=list)
     note: str = ""
+    cpu_checks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # `cpu_check` before, after
 
     @property
     def compress_s(self) -> float:
@@ -129,6 +146,7 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repe
     stream statistics of the first."""
     result, first, stats = CodecResult(f"darnzip ({loaded.model_id})", None), None, None
     for _ in range(repeat):
+        before = cpu_check()
         buffer = io.BytesIO()
         t0 = time.perf_counter()
         run_stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames,
@@ -145,6 +163,7 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repe
         result.bytes = len(archive)
         result.compress_runs.append(t1 - t0)
         result.decompress_runs.append(t2 - t1)
+        result.cpu_checks.append((before, cpu_check()))
     return result, stats
 
 
