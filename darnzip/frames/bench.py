@@ -37,7 +37,7 @@ def cpu_check(rounds: int = 1500) -> float:
 @dataclasses.dataclass
 class CodecResult:
     """One codec's size and timings; with several timed runs (`repeat`), each run's seconds, of which
-    the median is the figure reported (this machine's speed wanders by 30% from one minute to the next)."""
+    the median is the figure reported (these machines' speed swings up to ~1.8x within minutes: `cpu_check`)."""
     name: str
     bytes: int | None
     compress_runs: list[float] = dataclasses.field(default_factory=list)

@@ -51,7 +51,7 @@ class LoadedFrameModel:
         return encoder_settings(self.info)
 
 
-DESCRIPTION_HASH_DIGITS = 16  # 64 bits: enough to tell descriptions apart, ~30 bytes in an archive's header
+DESCRIPTION_HASH_DIGITS = 16  # 64 bits: enough to tell descriptions apart; 22 bytes of a packed header (64 digits: 55)
 
 
 def description_hash(info: dict) -> str:
