@@ -119,11 +119,12 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     with frame_progress(quiet, "compress", source.length) as bar:
         if to_stdout:
             stats = compress_frames(sys.stdout.buffer, all_frames(), source.describe, loaded, chunk_frames, workers,
-                                    bar.update)
+                                    bar.update, source.length)
             sys.stdout.buffer.flush()
         else:
             with atomic_file(target, force) as f:
-                stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update)
+                stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
+                                        source.length)
     if not quiet:
         a = frame_accounting(stats)
         where = f" -> {target}" if target else ""

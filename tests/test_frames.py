@@ -251,10 +251,43 @@ def test_float32_pixel_path_equals_integer_definition(any_model):
         assert np.array_equal(exact.weights_from_biased_sums(first + rest), definition)
 
 
-def _archive(frame_model, frames, chunk_frames=16, workers=1) -> bytes:
+def _archive(frame_model, frames, chunk_frames=16, workers=1, total=None) -> bytes:
     buffer = io.BytesIO()
-    compress_frames(buffer, iter(frames), {"type": "npy", "name": "x.npy"}, frame_model, chunk_frames, workers)
+    compress_frames(buffer, iter(frames), {"type": "npy", "name": "x.npy"}, frame_model, chunk_frames, workers,
+                    total=total)
     return buffer.getvalue()
+
+
+def test_chunk_lengths_fill_every_chunk_but_share_the_rest_between_the_last_two():
+    from darnzip.frames.stream import chunk_lengths
+
+    assert chunk_lengths(1000, 512) == [500, 500] and chunk_lengths(600, 512) == [300, 300]
+    assert chunk_lengths(1100, 512) == [512, 294, 294] and chunk_lengths(1101, 512) == [512, 295, 294]
+    assert chunk_lengths(1024, 512) == [512, 512] and chunk_lengths(100, 512) == [100] and chunk_lengths(0, 512) == []
+    for total in range(0, 140):
+        for size in (1, 2, 7, 16, 64):
+            lengths = chunk_lengths(total, size)
+            assert sum(lengths) == total and len(lengths) == -(-total // size)
+            assert all(1 <= n <= size for n in lengths) and all(n == size for n in lengths[:-2])
+            assert len(lengths) < 2 or lengths[-2] - lengths[-1] in (0, 1)
+
+
+def test_a_known_stream_length_balances_the_last_chunks(frame_model):
+    """With the length known (`total`: .npy and image directories), the last two chunks share the rest;
+    the archive is still the same for 1 and 2 workers, decodes exactly, and a wrong length hint only
+    moves the cuts."""
+    from darnzip.frames.stream import chunk_lengths
+
+    frames = list(sprite_frames(37, seed=14))
+    balanced = _archive(frame_model, frames, chunk_frames=16, workers=1, total=37)
+    assert balanced == _archive(frame_model, frames, chunk_frames=16, workers=2, total=37)
+    assert balanced != _archive(frame_model, frames, chunk_frames=16, workers=1)  # 16 + 16 + 5 before
+    reader = FrameArchiveReader(io.BytesIO(balanced))
+    assert [len(c.kinds) for c in reader.chunks()] == chunk_lengths(37, 16) == [16, 11, 10]
+    for hint in (37, 20, 60):
+        archive = _archive(frame_model, frames, chunk_frames=16, workers=2, total=hint)
+        decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(archive)), frame_model, workers=2))
+        assert len(decoded) == 37 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
 
 
 def test_stream_round_trip_and_worker_independence(any_model):

@@ -150,7 +150,7 @@ def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repe
         buffer = io.BytesIO()
         t0 = time.perf_counter()
         run_stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames,
-                                    workers)
+                                    workers, total=len(rgb))
         t1 = time.perf_counter()
         decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
         t2 = time.perf_counter()
