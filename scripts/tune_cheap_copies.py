@@ -17,9 +17,9 @@ import argparse
 import json
 
 from darnzip.frames.atari import GAMES
-from darnzip.frames.codec import CHEAP_COPY_BITS, FrameCodec
-from darnzip.frames.chunks import FrameChunkCodec
-from darnzip.frames.derive import in_chunks, validation_play
+from darnzip.frames.codec import CHEAP_COPY_BITS
+from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+from darnzip.frames.derive import VALIDATION_SEED, in_chunks, validation_play
 from darnzip.frames.stream import prepare_coding_process
 from darnzip.registry import resolve_frame_model
 
@@ -30,7 +30,8 @@ def measure(loaded, chunks, cheap_copy_bits: float) -> dict:
     not vary from run to run)."""
     bits, priced = 0, 0
     for chunk in chunks:
-        frame_codec = FrameCodec(loaded.exact, cheap_copy_bits)
+        chunk_codec = loaded.chunk_codec(cheap_copy_bits=cheap_copy_bits)
+        frame_codec = chunk_codec.codec
         probabilities = frame_codec._probabilities
 
         def counted(partial, current, reads):
@@ -39,7 +40,7 @@ def measure(loaded, chunks, cheap_copy_bits: float) -> dict:
             return probabilities(partial, current, reads)
 
         frame_codec._probabilities = counted
-        bits += 32 * len(FrameChunkCodec(frame_codec, loaded.palette, loaded.references).encode(chunk)[0].words)
+        bits += 32 * len(chunk_codec.encode(chunk)[0].words)
     frames = sum(map(len, chunks))
     return {"cheap_copy_bits": cheap_copy_bits, "bits_per_frame": round(bits / frames, 3),
             "priced_pixels_per_frame": round(priced / frames, 1)}
@@ -65,7 +66,7 @@ def main() -> None:
     game = args.model.split("-")[1] if args.model.startswith("atari-") else None
     if game not in {name.lower() for name in GAMES}:
         raise SystemExit(f"{args.model} is not one of the Atari game models")
-    chunks = in_chunks(validation_play(game, args.frames), 512)
+    chunks = in_chunks(validation_play(game, args.frames), DEFAULT_CHUNK_FRAMES)
     grid = sorted({CHEAP_COPY_BITS, *(float(v) for v in args.grid.split(",") if v.strip())})
     log = []
     for value in grid:
@@ -77,7 +78,8 @@ def main() -> None:
         path = loaded.weights_path.with_suffix(".json")
         info = json.loads(path.read_text())
         info["encoder"] = {"cheap_copy_bits": chosen, "chosen_on": {
-            "validation_seed": 2000, "frames": args.frames, "chunk": 512, "tolerance": args.tolerance,
+            "validation_seed": VALIDATION_SEED, "frames": args.frames, "chunk": DEFAULT_CHUNK_FRAMES,
+            "tolerance": args.tolerance,
             "grid": log}}
         path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         print(f"wrote {path}")

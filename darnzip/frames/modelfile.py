@@ -42,8 +42,11 @@ class LoadedFrameModel:
         """The context of a stream's first frame unless a closer reference is chosen (a key frame)."""
         return self.references[0]
 
-    def chunk_codec(self) -> FrameChunkCodec:
-        return FrameChunkCodec(FrameCodec(self.exact, **self.encoder_settings), self.palette, self.references)
+    def chunk_codec(self, **encoder) -> FrameChunkCodec:
+        """A chunk codec with the model file's encoder settings, or with `encoder`'s values instead (what
+        scripts/tune_cheap_copies.py tries)."""
+        return FrameChunkCodec(FrameCodec(self.exact, **(self.encoder_settings | encoder)), self.palette,
+                               self.references)
 
     @property
     def encoder_settings(self) -> dict:
