@@ -290,6 +290,41 @@ def test_a_known_stream_length_balances_the_last_chunks(frame_model):
         assert len(decoded) == 37 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
 
 
+def test_video_files_state_their_length_and_get_balanced_cuts(frame_model, tmp_path):
+    """A video file's frame count comes from its container (mp4 states it; Matroska only its duration,
+    times the frame rate) and cuts the chunks as a known length does; a pipe has no count."""
+    import av
+
+    from darnzip.frames.io import VideoSink, open_frame_source, video_source
+    from darnzip.frames.stream import chunk_lengths
+
+    frames = sprite_frames(37, seed=15)
+    mkv = tmp_path / "clip.mkv"
+    sink = VideoSink(mkv, force=False)
+    for frame in frames:
+        sink.write(frame)
+    sink.commit()
+    source = open_frame_source(str(mkv))
+    assert source.length == 37
+    buffer = io.BytesIO()
+    compress_frames(buffer, iter(source), source.describe, frame_model, 16, 2, total=source.length)
+    reader = FrameArchiveReader(io.BytesIO(buffer.getvalue()))
+    assert [len(c.kinds) for c in reader.chunks()] == chunk_lengths(37, 16) == [16, 11, 10]
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), frame_model, workers=2))
+    assert len(decoded) == 37 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+
+    mp4 = tmp_path / "clip.mp4"
+    with av.open(str(mp4), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames[:23]:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    assert open_frame_source(str(mp4)).length == 23
+    with open(mkv, "rb") as pipe:
+        assert video_source(pipe, "-").length is None
+
+
 def test_stream_round_trip_and_worker_independence(any_model):
     frame_model = any_model
     frames = list(sprite_frames(50, seed=5))

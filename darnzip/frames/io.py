@@ -36,7 +36,9 @@ def _rgb_from_image(path: Path) -> np.ndarray:
 
 
 class FrameSource:
-    """A stream of (H, W, 3) uint8 frames with a description for the archive header."""
+    """A stream of (H, W, 3) uint8 frames with a description for the archive header. `length`: how many
+    frames to expect (exact for arrays and image directories, the container's word for video files,
+    None for pipes), which sets the chunk cuts (stream.chunk_lengths) and the progress bar's total."""
 
     def __init__(self, describe: dict, frames: Iterator[np.ndarray], length: int | None, inputs: list[Path]):
         self.describe = describe
@@ -70,6 +72,26 @@ def npy_source(path: Path) -> FrameSource:
     return FrameSource({"type": "npy", "name": path.name}, (np.asarray(f) for f in array), len(array), [path])
 
 
+def video_frame_count(path: Path) -> int | None:
+    """The frame count a video file's container states, else its duration times its frame rate (Matroska
+    states no count), else None. A hint for cutting chunks and for progress, never trusted as the
+    stream's length: frames are counted as they decode."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            if container.duration and stream.average_rate:
+                return max(1, round(container.duration * float(stream.average_rate) / 1_000_000))
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass  # decoding reports the error itself
+    return None
+
+
 def video_source(path: Path | BinaryIO, name: str) -> FrameSource:
     import av
 
@@ -83,7 +105,9 @@ def video_source(path: Path | BinaryIO, name: str) -> FrameSource:
         except av.error.FFmpegError as exc:
             raise InputError(f"{name}: video does not decode ({exc})") from exc
 
-    return FrameSource({"type": "video", "name": name}, frames(), None, [path] if isinstance(path, Path) else [])
+    if isinstance(path, Path):
+        return FrameSource({"type": "video", "name": name}, frames(), video_frame_count(path), [path])
+    return FrameSource({"type": "video", "name": name}, frames(), None, [])  # a pipe: read once, no count
 
 
 def open_frame_source(path: str) -> FrameSource:
