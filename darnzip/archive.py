@@ -14,7 +14,7 @@ from . import container
 from .chunks import CorruptChunk, decode_chunk, encode_chunk
 from .codec import BitsBackDarnCodec
 from .header import check_header
-from .modelfile import LoadedModel, load_model
+from .modelfile import LoadedModel, check_description, load_model
 from .registry import model_for_archive
 from .sources import pack_entries, source_count, unpack_entries
 
@@ -183,7 +183,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     entries = [entry for entry, _ in sources]
     pixels = np.concatenate([np.zeros((0, shape[0] * shape[1]), np.uint8)] + [bits.reshape(len(bits), -1) for _, bits in sources])
     header = {
-        "model": {"id": loaded.model_id, "sha256": loaded.sha256},
+        "model": {"id": loaded.model_id, "sha256": loaded.sha256, "description": loaded.description_hash},
         "image_shape": list(shape),
         "count": int(len(pixels)),
         "coder": coder_header(options),
@@ -235,6 +235,7 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
     shape, count = tuple(header["image_shape"]), header["count"]
     codec_settings(header["coder"])
     loaded = model_for_archive(model_id, sha, model_override)
+    check_description(header["model"], loaded.model_id, loaded.info, loaded.weights_path)
     if shape != tuple(loaded.config.image_shape):
         raise container.ArchiveError("corrupt archive: image shape differs from the model's")
     declared = sum(source_count(e) for e in unpack_entries(header["sources"]))

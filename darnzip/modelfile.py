@@ -34,6 +34,49 @@ class LoadedModel:
     def config(self) -> DarnConfig:
         return self.quantized.config
 
+    @property
+    def description_hash(self) -> str:
+        """`description_hash` of the model's JSON."""
+        return description_hash(self.info)
+
+
+DESCRIPTION_HASH_DIGITS = 16  # 64 bits: enough to tell descriptions apart; 22 bytes of a packed header (64 digits: 55)
+
+
+def description_hash(info: dict) -> str:
+    """The first 16 hex digits of the SHA-256 of what a model's JSON tells the coder: its architecture and
+    quantisation, as the file holds them (not its encoder settings or provenance). The weights' hash does
+    not cover the JSON, yet what it says decides how archives decode (a frame model's motion vectors,
+    context offsets and palette; a binary model's fixed-point scale and q's structure); archives record
+    this too, so that the same weights with another description are refused by name, not decoded into
+    data that fails the archive's checksums. (It guards against mistakes, not forgery, so 64 bits do;
+    the whole hash cost 0.4-0.5 bits a frame on 1,000-frame streams.)"""
+    return description_sha256(info)[:DESCRIPTION_HASH_DIGITS]
+
+
+def description_sha256(info: dict) -> str:
+    """The whole SHA-256 behind `description_hash`; one release recorded all 64 digits."""
+    described = {"architecture": info["architecture"], "quantization": info["quantization"]}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def describes(info: dict, recorded: object) -> bool:
+    """Whether an archive's recorded description hash (16 digits, or the one release's 64) is this JSON's."""
+    return isinstance(recorded, str) and len(recorded) in (DESCRIPTION_HASH_DIGITS, 64) \
+        and description_sha256(info).startswith(recorded)
+
+
+def check_description(recorded_model: dict, model_id: str, info: dict, weights_path: Path) -> None:
+    """Raise ModelError unless the description hash an archive's header records for its model (if any:
+    archives written before it was recorded have none; one frame release wrote all 64 digits as
+    "description_sha256") is that of the JSON beside `weights_path`, whose weights already matched."""
+    described = recorded_model.get("description", recorded_model.get("description_sha256"))
+    if described is not None and not describes(info, described):
+        raise ModelError(f"archive was written with model '{recorded_model.get('id')}' described otherwise: the "
+                         f"weights match, but {weights_path.with_suffix('.json')} gives another architecture or "
+                         f"quantisation (description {str(described)[:16]}, this file's {description_hash(info)}; "
+                         f"model '{model_id}')")
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

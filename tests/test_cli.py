@@ -8,8 +8,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli.main import main
+from darnzip.modelfile import load_model, save_model
+from darnzip.quantized import quantize
 
-from .conftest import random_binary_images
+from .conftest import SMALL, random_binary_images, random_float_tensors
 
 
 def run(*args, input=None):
@@ -132,6 +134,51 @@ def test_archive_for_uninstalled_model_names_it(tmp_path, small_model_file, pngs
     result = run("decompress", out, "-o", tmp_path / "r")
     assert result.exit_code == 1
     assert "needs model 'small-test'" in result.output and "not installed" in result.output
+
+
+def test_same_weights_with_another_description_are_refused_by_name(tmp_path, pngs):
+    """The weights' hash does not cover the JSON (here frac_bits, which sets the deterministic units'
+    activation steps): the archive records the description's hash, and a model whose weights match but
+    whose JSON does not is refused by name, nothing written. Archives written before the hash was
+    recorded still decode, and there the same mistake surfaces only at the checksums."""
+    import dataclasses
+    import json
+    import shutil
+
+    from darnzip import container
+
+    config = dataclasses.replace(SMALL, deterministic_units=4)
+    tensors, lut = quantize(config, random_float_tensors(config, 5), frac_bits=10)
+    save_model(tmp_path / "models" / "small-det", "small-det", config, tensors, lut, 10)
+    model = tmp_path / "models" / "small-det.safetensors"
+    src, images, names = pngs
+    out = tmp_path / "a.dz"
+    assert run("compress", src, "-o", out, "--model", model, "-T", "1", "-q").exit_code == 0
+    header = container.ArchiveReader(io.BytesIO(out.read_bytes())).header
+    assert header["model"]["description"] == load_model(model).description_hash
+    edited = tmp_path / "edited" / model.name
+    edited.parent.mkdir()
+    shutil.copyfile(model, edited)
+    info = json.loads(model.with_suffix(".json").read_text())
+    info["quantization"]["frac_bits"] += 1
+    edited.with_suffix(".json").write_text(json.dumps(info))
+    for command in (["decompress", out, "-o", tmp_path / "restored"], ["test", out]):
+        result = run(*command, "--model", edited, "-T", "1")
+        assert result.exit_code == 1 and "described otherwise" in result.output, result.output
+    assert not (tmp_path / "restored").exists()
+
+    # the previous release's archive: the same body under a header without the description
+    body = out.read_bytes()[container.ArchiveReader(io.BytesIO(out.read_bytes())).header_bytes:]
+    old = io.BytesIO()
+    container.write_preamble_and_header(old, header | {"model": {"id": header["model"]["id"],
+                                                                 "sha256": header["model"]["sha256"]}})
+    (tmp_path / "old.dz").write_bytes(old.getvalue() + body)
+    result = run("decompress", tmp_path / "old.dz", "-o", tmp_path / "old", "--model", model, "-T", "1")
+    assert result.exit_code == 0, result.output
+    for name, image in zip(names, images):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "old" / name)) > 0, image.astype(bool))
+    result = run("decompress", tmp_path / "old.dz", "-o", tmp_path / "old2", "--model", edited, "-T", "1")
+    assert result.exit_code == 1 and "corrupt archive" in result.output and not (tmp_path / "old2").exists()
 
 
 def test_not_an_archive(tmp_path):

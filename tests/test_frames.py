@@ -540,7 +540,7 @@ def test_archives_of_the_release_that_recorded_the_whole_description_hash_still_
     """One release wrote all 64 digits as "description_sha256"; its archives decode, and a wrong one is
     refused like today's 16 digits."""
     from darnzip.frames.container import header_bytes
-    from darnzip.frames.modelfile import description_sha256
+    from darnzip.modelfile import description_sha256
     from darnzip.modelfile import ModelError
 
     frames = list(sprite_frames(12, seed=9))

@@ -3,13 +3,12 @@ architecture in a JSON file beside it (the same layout and hashing as the MNIST 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import ModelError, checked_model_files, file_sha256
+from ..modelfile import ModelError, checked_model_files, description_hash, file_sha256
 from .codec import FrameCodec
 from .chunks import FrameChunkCodec
 from .config import FrameConfig
@@ -52,32 +51,6 @@ class LoadedFrameModel:
     def encoder_settings(self) -> dict:
         """FrameCodec's encoder-only arguments from the model's JSON (`encoder_settings`)."""
         return encoder_settings(self.info)
-
-
-DESCRIPTION_HASH_DIGITS = 16  # 64 bits: enough to tell descriptions apart; 22 bytes of a packed header (64 digits: 55)
-
-
-def description_hash(info: dict) -> str:
-    """The first 16 hex digits of the SHA-256 of what a model's JSON tells the coder: its architecture and
-    quantisation, as the file holds them (not its encoder settings or provenance). The weights' hash does
-    not cover the JSON, yet the motion vectors, the context offsets and the palette there decide how
-    frames decode; archives record this too, so that the same weights with another description are
-    refused by name, not decoded into frames that fail the archive's checksums. (It guards against
-    mistakes, not forgery, so 64 bits do; the whole hash cost 0.4-0.5 bits a frame on 1,000-frame
-    streams.)"""
-    return description_sha256(info)[:DESCRIPTION_HASH_DIGITS]
-
-
-def description_sha256(info: dict) -> str:
-    """The whole SHA-256 behind `description_hash`; one release recorded all 64 digits."""
-    described = {"architecture": info["architecture"], "quantization": info["quantization"]}
-    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
-
-
-def describes(info: dict, recorded: object) -> bool:
-    """Whether an archive's recorded description hash (16 digits, or the one release's 64) is this JSON's."""
-    return isinstance(recorded, str) and len(recorded) in (DESCRIPTION_HASH_DIGITS, 64) \
-        and description_sha256(info).startswith(recorded)
 
 
 def encoder_settings(info: dict) -> dict:

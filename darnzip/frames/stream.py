@@ -17,13 +17,13 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from ..container import ArchiveError
-from ..modelfile import ModelError
+from ..modelfile import ModelError, check_description
 from .chunks import ChunkStats
 from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
-from .modelfile import LoadedFrameModel, describes, load_frame_model
+from .modelfile import LoadedFrameModel, load_frame_model
 
 
 @dataclasses.dataclass
@@ -223,12 +223,7 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
     if model["sha256"] != loaded.sha256:
         raise ModelError(f"archive was written with model '{model['id']}' sha256 {model['sha256'][:16]}..., but "
                          f"'{loaded.model_id}' is sha256 {loaded.sha256[:16]}... (a different model or version)")
-    # archives written before it was recorded have none; one release wrote the whole hash as description_sha256
-    described = model.get("description", model.get("description_sha256"))
-    if described is not None and not describes(loaded.info, described):
-        raise ModelError(f"archive was written with model '{model['id']}' described otherwise: the weights match, but "
-                         f"{loaded.weights_path.with_suffix('.json')} gives another architecture or quantisation "
-                         f"(description {str(described)[:16]}, this file's {loaded.description_hash})")
+    check_description(model, loaded.model_id, loaded.info, loaded.weights_path)
 
 
 def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, workers: int = 1,
