@@ -13,6 +13,28 @@ class OutputExists(FileExistsError):
     pass
 
 
+def _process_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux), else by setting
+    and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions `path` would have if written in place: an existing file's own (overwritten with
+    -f), else what a new file gets under the umask. mkstemp's temp files are private (0600), and
+    renaming keeps that, so without this every output would be readable by its owner alone."""
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~_process_umask()
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
     """Write to a temp file beside `path`; rename over it only if the block finishes without error."""
@@ -22,6 +44,9 @@ def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where files are not mode-private anyway
+            with contextlib.suppress(OSError):  # a filesystem without modes: the file stays private
+                os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -1,5 +1,6 @@
 """The command line, driven through Click's runner: round trips, zstd-style options, clean failures."""
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,29 @@ def test_existing_output_needs_force(tmp_path, small_model_file, pngs):
     assert out.read_bytes() == b"keep me"
     assert run("compress", src, "-o", out, "--model", small_model_file, "-T", "1", "-f").exit_code == 0
     assert out.read_bytes().startswith(b"\x89DARNZ")
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="file modes are POSIX")
+def test_outputs_get_the_permissions_of_a_file_written_in_place(tmp_path, small_model_file, pngs):
+    """Outputs are written to a private temp file and renamed: they must still get what a file written in
+    place would have (the umask's default when new, the old file's mode when overwritten with -f), not
+    mkstemp's 0600."""
+    src, _, _ = pngs
+    old_mask = os.umask(0o027)
+    try:
+        out = tmp_path / "a.dz"
+        assert run("compress", src, "-o", out, "--model", small_model_file, "-T", "1", "-q").exit_code == 0
+        assert out.stat().st_mode & 0o777 == 0o640
+        assert run("decompress", out, "-o", tmp_path / "back", "--model", small_model_file, "-q").exit_code == 0
+        assert {p.stat().st_mode & 0o777 for p in (tmp_path / "back").rglob("*.png")} == {0o640}
+        grid = tmp_path / "grid.png"
+        assert run("sample", "-n", "4", "-o", grid, "--model", small_model_file).exit_code == 0
+        assert grid.stat().st_mode & 0o777 == 0o640
+        out.chmod(0o604)
+        assert run("compress", src, "-o", out, "--model", small_model_file, "-T", "1", "-q", "-f").exit_code == 0
+        assert out.stat().st_mode & 0o777 == 0o604
+    finally:
+        os.umask(old_mask)
 
 
 @pytest.mark.parametrize("case", ["wrong_size", "not_binary", "not_an_image", "missing", "empty_dir", "rgb"])
