@@ -1,7 +1,6 @@
 """The frame-stream side of compress, decompress, test and list (chosen by input type or archive magic)."""
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -87,8 +86,10 @@ def frame_accounting(stats: FrameStreamStats) -> dict:
     }
 
 
-def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers):
-    from darnzip.frames.io import open_frame_source, video_source
+def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers,
+                          stdin=None):
+    """`stdin`: standard input as a PeekedStream when its first bytes were read to tell what it holds."""
+    from darnzip.frames.io import PeekedStream, open_frame_source, stdin_frame_source
     from darnzip.frames.stream import compress_frames
     from darnzip.sources import InputError
 
@@ -96,7 +97,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
         fail("frame streams are compressed one source at a time (a directory, a .npy array or a video)")
     path = paths[0]
     if path == "-":
-        source = video_source(io.BytesIO(sys.stdin.buffer.read()), "stdin")
+        source = stdin_frame_source(stdin if stdin is not None else PeekedStream(sys.stdin.buffer))
         if output is None:
             to_stdout = True
     else:

@@ -13,7 +13,7 @@ import click
 from darnzip import archive as arc
 from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
-from darnzip.sources import find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
+from darnzip.sources import InputError, find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
@@ -35,7 +35,7 @@ def default_workers(requested: int) -> int:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="darnzip")
 def main():
-    """Lossless compression of binary images with a DARN and bits-back ANS coding."""
+    """Lossless compression of binary images and colour frame streams with DARNs and bits-back ANS coding."""
 
 
 # ---- compress ----------------------------------------------------------------------------------------
@@ -62,17 +62,25 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
              particles, chunk_frames, as_frames, workers):
     """Compress binary images (files, directories, .npy) or a frame stream (PNG directory, RGB .npy, video).
 
-    '-' reads one input from stdin (a PNG or .npy; with --frames, a video)."""
+    '-' reads one input from stdin: binary images as a PNG or .npy, or a frame stream as an RGB .npy
+    (read frame by frame) or a video (Matroska, MP4, GIF, AVI, NUT; --frames for other containers)."""
     from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
-    from darnzip.frames.io import looks_like_frames
+    from darnzip.frames.io import PeekedStream, looks_like_frames
     from darnzip.registry import is_frame_model
 
-    if as_frames or is_frame_model(model_name) or (model_name is None and len(paths) == 1 and paths[0] != "-"
-                                                   and looks_like_frames(paths[0])):
+    stdin = None
+    if tuple(paths) == ("-",):
+        if sys.stdin.isatty():
+            fail("refusing to read input from a terminal (pipe it in, or name a file)")
+        stdin = PeekedStream(sys.stdin.buffer)  # its first bytes tell frames from binary images
+        if not stdin.head:
+            fail("standard input is empty: nothing to compress")
+    if as_frames or is_frame_model(model_name) or (model_name is None and len(paths) == 1 and (
+            stdin.holds_frames if stdin is not None else paths[0] != "-" and looks_like_frames(paths[0]))):
         from .frame_commands import compress_frame_inputs
 
         compress_frame_inputs(list(paths), output, to_stdout, force, quiet, verbose, model_name, chunk_frames,
-                              default_workers(workers))
+                              default_workers(workers), stdin)
         return
 
     if not 1 <= particles <= arc.MAX_PARTICLES:
@@ -85,14 +93,19 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         if "-" in paths:
             if len(paths) > 1:
                 fail("'-' (stdin) cannot be combined with other inputs")
-            data = sys.stdin.buffer.read()
+            data = stdin.reader.read()
             stdin_file = Path(tmp) / ("stdin.npy" if data.startswith(NPY_MAGIC) else "stdin.png")
             stdin_file.write_bytes(data)
             paths = [str(stdin_file)]
             if output is None:
                 to_stdout = True
-        files = find_inputs(paths)
-        sources = list(load_sources(files, tuple(loaded.config.image_shape)))
+        try:
+            files = find_inputs(paths)
+            sources = list(load_sources(files, tuple(loaded.config.image_shape)))
+        except InputError as exc:
+            if stdin is None:
+                raise
+            raise InputError(str(exc).replace(paths[0], "stdin")) from None  # not the temp file's name
         target = None if to_stdout else Path(output) if output else default_archive_name(paths)
         if target is not None and not force and any(target.resolve() == f.resolve() for f, _ in files):
             fail(f"{target} is one of the inputs (use -f to overwrite it)")

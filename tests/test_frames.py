@@ -325,6 +325,67 @@ def test_video_files_state_their_length_and_get_balanced_cuts(frame_model, tmp_p
         assert video_source(pipe, "-").length is None
 
 
+def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
+    """`compress -` tells an RGB .npy array and a video from binary images by their first bytes: the
+    array is read frame by frame (its header's count cuts the chunks as a file's does), a video is
+    demuxed from the pipe; a truncated array or an empty pipe is a one-line error with nothing written."""
+    from darnzip.frames.io import VideoSink
+    from darnzip.frames.stream import chunk_lengths
+
+    frames = sprite_frames(37, seed=16)
+    buffer = io.BytesIO()
+    np.save(buffer, frames)
+    model = str(frame_model.weights_path)
+
+    def cli(*args, data: bytes):
+        return subprocess.run([sys.executable, "-m", "cli", *args, "--model", model, "-q"], input=data,
+                              capture_output=True)
+
+    archive = cli("compress", "-", "-c", "--chunk-frames", "16", "-T", "2", data=buffer.getvalue())
+    assert archive.returncode == 0, archive.stderr
+    reader = FrameArchiveReader(io.BytesIO(archive.stdout))
+    assert [len(c.kinds) for c in reader.chunks()] == chunk_lengths(37, 16)
+    raw = cli("decompress", "-", "-c", data=archive.stdout)
+    assert raw.returncode == 0 and raw.stdout == frames.tobytes()
+
+    mkv = tmp_path / "clip.mkv"
+    sink = VideoSink(mkv, force=False)
+    for frame in frames:
+        sink.write(frame)
+    sink.commit()
+    from_video = cli("compress", "-", "-c", "-T", "1", data=mkv.read_bytes())  # no --frames: the bytes say so
+    assert from_video.returncode == 0, from_video.stderr
+    assert cli("decompress", "-", "-c", data=from_video.stdout).stdout == frames.tobytes()
+
+    out = tmp_path / "cut.dz"
+    cut = cli("compress", "-", "-o", str(out), "-T", "1", data=buffer.getvalue()[:-5000])
+    assert cut.returncode == 1 and b"ends in frame" in cut.stderr and not out.exists()
+    assert list(tmp_path.glob(".cut.dz*")) == []
+    empty = cli("compress", "-", "-o", str(out), data=b"")
+    assert empty.returncode == 1 and b"empty" in empty.stderr and not out.exists()
+
+
+def test_npy_files_are_read_frame_by_frame(frame_model, tmp_path):
+    """A .npy file is read in turn, not mapped: every frame exact, a truncated file a one-line error with
+    nothing written, and a Fortran-ordered array (whose frames are strided through the file) still read."""
+    frames = sprite_frames(21, seed=17)
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    for order, name in (("C", "c.npy"), ("F", "f.npy")):
+        np.save(tmp_path / name, np.asarray(frames, order=order))
+        r = runner.invoke(main, ["compress", str(tmp_path / name), "-o", str(tmp_path / f"{name}.dz"),
+                                 "--model", model, "-q", "-T", "1"])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, ["decompress", str(tmp_path / f"{name}.dz"), "-o", str(tmp_path / f"back-{name}"),
+                                 "--model", model, "-q"])
+        assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / f"back-{name}"), frames)
+    data = (tmp_path / "c.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:len(data) - 3 * frames[0].size])
+    r = runner.invoke(main, ["compress", str(tmp_path / "cut.npy"), "-o", str(tmp_path / "cut.dz"), "--model", model,
+                             "-q", "-T", "1"])
+    assert r.exit_code == 1 and "ends in frame 18 of the 21" in r.output and not (tmp_path / "cut.dz").exists()
+
+
 def test_stream_round_trip_and_worker_independence(any_model):
     frame_model = any_model
     frames = list(sprite_frames(50, seed=5))

@@ -6,6 +6,8 @@ write into a temporary file or directory that is renamed only when the whole arc
 from __future__ import annotations
 
 import contextlib
+import io
+import struct
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -61,15 +63,152 @@ def directory_source(root: Path) -> FrameSource:
                        (_rgb_from_image(p) for p in files), len(files), files)
 
 
+def _check_frame_array(name: str, dtype: np.dtype, shape: tuple) -> None:
+    if dtype != np.uint8 or len(shape) != 4 or shape[3] != 3:
+        raise InputError(f"{name}: frame arrays must be uint8 of shape (frames, height, width, 3), not {dtype} {shape}")
+
+
 def npy_source(path: Path) -> FrameSource:
+    """An RGB .npy file, read frame by frame as from a pipe. Mapping it instead counted every page read
+    in the process's memory: 10,000 Pong frames (1 GB) compressed at 1.4 GB peak RSS, against 0.54 GB
+    read in turn, as 1,000 frames are."""
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
+        stream = open(path, "rb")
+    except OSError as exc:
         raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[3] != 3:
-        raise InputError(f"{path}: frame arrays must be uint8 of shape (frames, height, width, 3), "
-                         f"not {array.dtype} {array.shape}")
-    return FrameSource({"type": "npy", "name": path.name}, (np.asarray(f) for f in array), len(array), [path])
+    try:
+        shape, fortran, dtype = _read_npy_header(stream)
+    except ValueError as exc:
+        stream.close()
+        raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
+    if fortran:  # a frame's bytes are strided through the whole file: read it mapped
+        stream.close()
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        _check_frame_array(str(path), array.dtype, array.shape)
+        return FrameSource({"type": "npy", "name": path.name}, (np.asarray(f) for f in array), len(array), [path])
+    return _npy_frames(stream, str(path), path.name, shape, dtype, [path], close=True)
+
+
+def _npy_frames(stream: BinaryIO, label: str, name: str, shape: tuple, dtype: np.dtype, inputs: list[Path],
+                close: bool = False) -> FrameSource:
+    """The frames of a C-ordered .npy array whose header has been read off `stream`, one read each."""
+    _check_frame_array(label, dtype, shape)
+    count, height, width, _ = shape
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise InputError(f"{label}: {width}x{height} is larger than {MAX_SIDE} pixels a side")
+    frame_bytes = height * width * 3
+
+    def frames():
+        try:
+            for i in range(count):
+                data = _read_up_to(stream, frame_bytes)
+                if len(data) < frame_bytes:
+                    raise InputError(f"{label}: the array ends in frame {i} of the {count} its header states")
+                yield np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+        finally:
+            if close:
+                stream.close()
+
+    return FrameSource({"type": "npy", "name": name}, frames(), count, inputs)
+
+
+# ---- pipes ---------------------------------------------------------------------------------------------------
+NPY_MAGIC = b"\x93NUMPY"
+# Matroska/WebM (EBML), GIF, NUT; MP4/MOV ("ftyp" at byte 4) and AVI (RIFF....AVI ) are tested apart
+_VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"nut/multimedia")
+
+
+class _Replay(io.RawIOBase):
+    """Bytes already read off a stream, then the rest of the stream."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head, self._stream = memoryview(head), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if len(self._head):
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        read = getattr(self._stream, "read1", self._stream.read)
+        data = read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """`size` bytes, or fewer only at the end of the stream (a pipe may deliver less per read)."""
+    parts, have = [], 0
+    while have < size:
+        part = stream.read(size - have)
+        if not part:
+            break
+        parts.append(part)
+        have += len(part)
+    return b"".join(parts)
+
+
+class PeekedStream:
+    """A pipe whose first bytes (a .npy array's whole header) have been read to tell what it holds;
+    `reader` gives them back before the rest, so nothing is lost and nothing else is buffered."""
+
+    def __init__(self, stream: BinaryIO, size: int = 16):
+        head = _read_up_to(stream, size)
+        if head.startswith(NPY_MAGIC) and len(head) >= 12:
+            # the header's length: 2 bytes after a version 1 magic, 4 after versions 2 and 3
+            length, start = (struct.unpack_from("<H", head, 8)[0], 10) if head[6] == 1 else \
+                (struct.unpack_from("<I", head, 8)[0], 12)
+            head += _read_up_to(stream, min(start + length, 1 << 20) - len(head))
+        self.head = head
+        self.reader: BinaryIO = io.BufferedReader(_Replay(head, stream))
+
+    def npy_header(self) -> tuple[tuple, bool, np.dtype] | None:
+        """(shape, Fortran order, dtype) if the stream is a .npy array whose header reads, else None."""
+        if not self.head.startswith(NPY_MAGIC):
+            return None
+        with contextlib.suppress(ValueError):
+            return _read_npy_header(io.BytesIO(self.head))
+        return None
+
+    @property
+    def holds_frames(self) -> bool:
+        """An RGB array (frames, height, width, 3) or a video container: a frame stream, not binary images."""
+        header = self.npy_header()
+        if header is not None:
+            return len(header[0]) == 4 and header[0][3] == 3
+        head = self.head
+        return head.startswith(_VIDEO_MAGIC) or head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+def _read_npy_header(stream: BinaryIO) -> tuple[tuple, bool, np.dtype]:
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(stream)
+    raise ValueError(f".npy format version {version[0]}.{version[1]} cannot be read from a pipe")
+
+
+def npy_stream_source(stream: BinaryIO, name: str) -> FrameSource:
+    """An RGB .npy array read from a pipe one frame at a time (memory does not grow with its length); its
+    header states the frame count."""
+    try:
+        shape, fortran, dtype = _read_npy_header(stream)
+    except ValueError as exc:
+        raise InputError(f"{name}: not a readable .npy array ({exc})") from exc
+    if fortran:
+        raise InputError(f"{name}: a Fortran-ordered array cannot be read frame by frame; save it in C order")
+    return _npy_frames(stream, name, name, shape, dtype, [])
+
+
+def stdin_frame_source(peeked: PeekedStream) -> FrameSource:
+    """A frame stream on standard input: an RGB .npy array, else a video."""
+    if peeked.head.startswith(NPY_MAGIC):
+        return npy_stream_source(peeked.reader, "stdin.npy")
+    return video_source(peeked.reader, "stdin")
 
 
 def video_frame_count(path: Path) -> int | None:
