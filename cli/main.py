@@ -32,10 +32,30 @@ def default_workers(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# zstd's mode flags, for hands used to it: `darnzip -d a.dz` is `darnzip decompress a.dz`
+MODE_FLAGS = {"-z": "compress", "--compress": "compress", "-d": "decompress", "--decompress": "decompress",
+              "-t": "test", "--test": "test", "-l": "list", "--list": "list"}
+
+
+class ModeFlagGroup(click.Group):
+    """Subcommands, plus zstd's habits: a leading mode flag names the subcommand (-z, -d, -t, -l), and a
+    first argument that is an existing file or directory, not a subcommand, is compressed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in MODE_FLAGS:
+            args = [MODE_FLAGS[args[0]], *args[1:]]
+        elif args and args[0] not in self.commands and not args[0].startswith("-") and os.path.exists(args[0]):
+            args = ["compress", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=ModeFlagGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="darnzip")
 def main():
-    """Lossless compression of binary images and colour frame streams with DARNs and bits-back ANS coding."""
+    """Lossless compression of binary images and colour frame streams with DARNs and bits-back ANS coding.
+
+    As with zstd, `darnzip PATH` compresses, and -z, -d, -t and -l before the arguments stand for
+    compress, decompress, test and list (`darnzip -d frames.dz -o out/`)."""
 
 
 # ---- compress ----------------------------------------------------------------------------------------

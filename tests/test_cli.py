@@ -82,6 +82,22 @@ def test_archives_identical_with_one_or_two_worker_processes(tmp_path, small_mod
     assert result.exit_code == 0 and "OK" in result.output
 
 
+def test_zstd_mode_flags_and_a_bare_path(tmp_path, small_model_file, pngs):
+    """zstd's habits: `darnzip PATH` compresses; -z / -d / -t / -l name compress, decompress, test, list."""
+    src, images, names = pngs
+    assert run(src, "-o", tmp_path / "a.dz", "--model", small_model_file, "-T", "1", "-q").exit_code == 0
+    assert run("-z", src, "-o", tmp_path / "b.dz", "--model", small_model_file, "-T", "1", "-q").exit_code == 0
+    assert (tmp_path / "a.dz").read_bytes() == (tmp_path / "b.dz").read_bytes()
+    result = run("-l", tmp_path / "a.dz")
+    assert result.exit_code == 0 and f"{len(images) + 1} images" in result.output
+    assert run("-t", tmp_path / "a.dz", "--model", small_model_file, "-q").exit_code == 0
+    assert run("-d", tmp_path / "a.dz", "-o", tmp_path / "out", "--model", small_model_file, "-q").exit_code == 0
+    for name, image in zip(names, images):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)) > 0, image.astype(bool))
+    result = run(tmp_path / "missing")
+    assert result.exit_code == 2 and "No such command" in result.output  # not a path that exists: a usage error
+
+
 def test_existing_output_needs_force(tmp_path, small_model_file, pngs):
     src, _, _ = pngs
     out = tmp_path / "a.dz"
