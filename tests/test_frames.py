@@ -379,6 +379,13 @@ def test_npy_files_are_read_frame_by_frame(frame_model, tmp_path):
         r = runner.invoke(main, ["decompress", str(tmp_path / f"{name}.dz"), "-o", str(tmp_path / f"back-{name}"),
                                  "--model", model, "-q"])
         assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / f"back-{name}"), frames)
+    from darnzip.frames.io import open_frame_source
+
+    for version in ((1, 0), (2, 0), (3, 0)):
+        with open(tmp_path / "v.npy", "wb") as f:
+            np.lib.format.write_array(f, np.asarray(frames), version=version)
+        source = open_frame_source(str(tmp_path / "v.npy"))
+        assert source.length == 21 and np.array_equal(np.stack(list(source)), frames)
     data = (tmp_path / "c.npy").read_bytes()
     (tmp_path / "cut.npy").write_bytes(data[:len(data) - 3 * frames[0].size])
     r = runner.invoke(main, ["compress", str(tmp_path / "cut.npy"), "-o", str(tmp_path / "cut.dz"), "--model", model,

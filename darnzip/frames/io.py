@@ -184,12 +184,13 @@ class PeekedStream:
 
 
 def _read_npy_header(stream: BinaryIO) -> tuple[tuple, bool, np.dtype]:
+    """(shape, Fortran order, dtype) off a .npy stream, leaving it at the first byte of data."""
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(stream)
-    if version == (2, 0):
+    if version in ((2, 0), (3, 0)):  # 3.0 differs only in a UTF-8 header, which a uint8 array's never needs
         return np.lib.format.read_array_header_2_0(stream)
-    raise ValueError(f".npy format version {version[0]}.{version[1]} cannot be read from a pipe")
+    raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
 
 
 def npy_stream_source(stream: BinaryIO, name: str) -> FrameSource:
