@@ -68,9 +68,20 @@ def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
 def report(paths, data, limit, samples, plot, json_path, baselines, particles, model_name, workers, quiet):
-    """Real bits against the quantised model's free energy and NLL, and against classical codecs."""
-    from darnzip.evaluate import evaluate
+    """Real bits against the quantised model's free energy and NLL, and against classical codecs.
 
+    A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
+    per-frame free energy against the archive instead (--limit: its first N frames)."""
+    from darnzip.evaluate import evaluate
+    from darnzip.frames.io import looks_like_frames
+    from darnzip.registry import is_frame_model
+
+    if len(paths) == 1 and (is_frame_model(model_name) or (model_name is None and looks_like_frames(paths[0]))):
+        from .frame_commands import report_frames
+
+        report_frames(paths[0], limit, plot, json_path, baselines, model_name, default_workers(workers),
+                      DEFAULT_CHUNK_FRAMES, quiet)
+        return
     loaded = resolve_model(model_name)
     images = load_dataset_or_paths(data, paths, limit, loaded.config.image_shape)
     options = arc.CodingOptions(workers=default_workers(workers), particles=particles)

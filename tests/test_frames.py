@@ -393,6 +393,36 @@ def test_npy_files_are_read_frame_by_frame(frame_model, tmp_path):
     assert r.exit_code == 1 and "ends in frame 18 of the 21" in r.output and not (tmp_path / "cut.dz").exists()
 
 
+def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
+    """`report` on a frame stream: the same archive `compress` writes, checked by a round trip, its bits
+    against the coder's per-frame free energy, beside bzip2 / xz / zstd; --limit takes the first frames,
+    and a stream too long to hold is refused by name."""
+    import cli.frame_commands as commands
+
+    frames = sprite_frames(21, seed=18)
+    np.save(tmp_path / "s.npy", frames)
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    r = runner.invoke(main, ["compress", str(tmp_path / "s.npy"), "-o", str(tmp_path / "s.dz"), "--model", model,
+                             "-q", "-T", "1"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1",
+                             "--plot", str(tmp_path / "r.png"), "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    assert "round trip exact" in r.output and "free energy" in r.output and (tmp_path / "r.png").stat().st_size > 0
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["frames"] == 21 and figures["archive_bits"] == 8 * (tmp_path / "s.dz").stat().st_size
+    assert figures["free_energy_bits_per_modelled_frame"] > 0 and figures["nll"] is None
+    assert [b["codec"].split()[0] for b in figures["baselines"]] == ["bzip2", "xz", "zstd"]
+    assert all(b["bits_per_frame"] > 0 for b in figures["baselines"])
+    r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1", "--limit", "8",
+                             "--plot", "", "--no-baselines", "--json", str(tmp_path / "r8.json")])
+    assert r.exit_code == 0 and json.loads((tmp_path / "r8.json").read_text())["frames"] == 8
+    monkeypatch.setattr(commands, "REPORT_MAX_FRAMES", 20)
+    r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "--plot", ""])
+    assert r.exit_code == 1 and "--limit" in r.output
+
+
 def test_stream_round_trip_and_worker_independence(any_model):
     frame_model = any_model
     frames = list(sprite_frames(50, seed=5))

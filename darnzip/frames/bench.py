@@ -15,7 +15,7 @@ import zstandard
 
 from .container import FrameArchiveReader
 from .palette import pack_rgb
-from .stream import compress_frames, decompress_frames
+from .stream import FrameStreamStats, compress_frames, decompress_frames
 
 
 def cpu_check(rounds: int = 1500) -> float:
@@ -141,28 +141,43 @@ def video_codecs(idx: np.ndarray, repeat: int = 1) -> list[CodecResult]:
     return results
 
 
+@dataclasses.dataclass
+class RoundTrip:
+    archive: bytes
+    stats: FrameStreamStats
+    compress_s: float
+    decompress_s: float
+    exact: bool  # every frame decoded back as it was
+
+
+def round_trip(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, source: dict | None = None) -> RoundTrip:
+    """Compress `rgb` in memory as a stream of known length (described by `source` in the header, as
+    `compress` describes its input), then decode it and compare."""
+    buffer = io.BytesIO()
+    t0 = time.perf_counter()
+    stats = compress_frames(buffer, iter(rgb), source or {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames,
+                            workers, total=len(rgb))
+    t1 = time.perf_counter()
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
+    t2 = time.perf_counter()
+    exact = len(decoded) == len(rgb) and all(np.array_equal(a, b) for a, b in zip(rgb, decoded))
+    return RoundTrip(buffer.getvalue(), stats, t1 - t0, t2 - t1, exact)
+
+
 def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repeat: int = 1):
     """darnzip's round trip of `rgb`, `repeat` times (each archive must be the same bytes), and the
     stream statistics of the first."""
     result, first, stats = CodecResult(f"darnzip ({loaded.model_id})", None), None, None
     for _ in range(repeat):
         before = cpu_check()
-        buffer = io.BytesIO()
-        t0 = time.perf_counter()
-        run_stats = compress_frames(buffer, iter(rgb), {"type": "npy", "name": "bench.npy"}, loaded, chunk_frames,
-                                    workers, total=len(rgb))
-        t1 = time.perf_counter()
-        decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(buffer.getvalue())), loaded, workers))
-        t2 = time.perf_counter()
-        archive = buffer.getvalue()
-        ok = len(decoded) == len(rgb) and all(np.array_equal(a, b) for a, b in zip(rgb, decoded))
-        if not ok or first not in (None, archive):
-            note = "round trip FAILED" if not ok else "FAILED: the runs' archives differ"
-            return CodecResult(result.name, None, note=note), run_stats
-        first, stats = archive, stats or run_stats
-        result.bytes = len(archive)
-        result.compress_runs.append(t1 - t0)
-        result.decompress_runs.append(t2 - t1)
+        run = round_trip(rgb, loaded, workers, chunk_frames)
+        if not run.exact or first not in (None, run.archive):
+            note = "round trip FAILED" if not run.exact else "FAILED: the runs' archives differ"
+            return CodecResult(result.name, None, note=note), run.stats
+        first, stats = run.archive, stats or run.stats
+        result.bytes = len(run.archive)
+        result.compress_runs.append(run.compress_s)
+        result.decompress_runs.append(run.decompress_s)
         result.cpu_checks.append((before, cpu_check()))
     return result, stats
 
