@@ -216,7 +216,7 @@ def list_frame_archive(reader, path, size_of, as_json):
     if as_json:
         click.echo(json.dumps(info))
     else:
-        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {chunks} chunks, "
+        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {chunks} chunk{'s' if chunks != 1 else ''}, "
                    f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
                    f"({info['model_sha256'][:12]})")
 

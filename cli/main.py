@@ -337,7 +337,7 @@ def list_command(archives, verbose, as_json):
         if as_json:
             click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
             continue
-        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {len(entries)} files, {chunks} chunks, "
+        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {len(entries)} file{'s' if len(entries) != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}, "
                    f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
                    f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
         if verbose:
