@@ -223,13 +223,22 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
 def sample(count, output, seed, model_name, force):
-    """Ancestral samples from the quantised model, top layer to pixels, as a PNG grid."""
+    """Ancestral samples from the quantised model, top layer to pixels, as a PNG grid.
+
+    A frame model (--model atari-pong-v7) samples a stream, each frame given the ones before: -o x.png
+    tiles the frames, x.npy or x.mkv holds them in order, any other name is a directory of PNGs."""
     from PIL import Image
 
     from darnzip.atomic import atomic_file
     from darnzip.baselines import tile
+    from darnzip.registry import is_frame_model
     from darnzip.sampling import ancestral_samples
 
+    if is_frame_model(model_name):
+        from .frame_commands import sample_frame_stream
+
+        sample_frame_stream(model_name, count, output, seed, force)
+        return
     loaded = resolve_model(model_name)
     images = ancestral_samples(loaded.quantized, count, seed)
     grid = tile(images)

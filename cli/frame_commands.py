@@ -222,6 +222,43 @@ def list_frame_archive(reader, path, size_of, as_json):
 
 
 
+def sample_frame_stream(model_name: str, count: int, output: str, seed: int, force: bool) -> None:
+    """`sample` for a frame model: an ancestral sample of `count` frames (darnzip/frames/sampling.py)."""
+    from PIL import Image
+
+    from darnzip.baselines import tile
+    from darnzip.frames.io import DirectorySink, NpySink, VideoSink
+    from darnzip.frames.sampling import sample_frames
+
+    if count < 1:
+        fail("need --count >= 1")
+    loaded = resolve_frame_model(model_name)
+    out = Path(output)
+    frames = sample_frames(loaded, count, seed)
+    with frame_progress(False, "sample", count) as bar:
+        if out.suffix.lower() == ".png":  # one image: the frames tiled, held until the grid is made
+            held = []
+            for frame in frames:
+                held.append(frame)
+                bar.update(1)
+            grid = np.stack([tile(np.stack(held)[..., c]) for c in range(3)], axis=-1)
+            with atomic_file(out, force) as f:
+                Image.fromarray(grid, "RGB").save(f, format="PNG")
+        else:
+            suffix = out.suffix.lower()
+            sink = NpySink(out, force) if suffix == ".npy" else VideoSink(out, force) if suffix == ".mkv" \
+                else DirectorySink(out, None, force)
+            try:
+                for frame in frames:
+                    sink.write(frame)
+                    bar.update(1)
+                sink.commit()
+            except BaseException:
+                sink.abort()
+                raise
+    click.echo(f"{count} frames sampled from {loaded.model_id} (seed {seed}) -> {output}", err=True)
+
+
 REPORT_MAX_FRAMES = 20_000  # report holds the frames (the classical codecs need the whole stream): ~2 GB of Atari
 
 

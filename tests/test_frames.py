@@ -423,6 +423,40 @@ def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
     assert r.exit_code == 1 and "--limit" in r.output
 
 
+def test_sample_draws_a_stream_from_a_frame_model(moving_model, tmp_path):
+    """`sample --model FRAME_MODEL` draws frames one after another by decoding random words: frames of the
+    model's size in its palette, the same for the same seed, as .npy or a tiled PNG."""
+    from PIL import Image
+
+    model = str(moving_model.weights_path)
+    runner = CliRunner()
+    for name, seed in (("a.npy", 1), ("b.npy", 1), ("c.npy", 2)):
+        r = runner.invoke(main, ["sample", "--model", model, "-n", "6", "--seed", str(seed), "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    a, b, c = (np.load(tmp_path / name) for name in ("a.npy", "b.npy", "c.npy"))
+    cfg = moving_model.config
+    assert a.shape == (6, cfg.height, cfg.width, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.isin(pack_rgb(a), moving_model.palette.colours).all()
+    r = runner.invoke(main, ["sample", "--model", model, "-n", "4", "-o", str(tmp_path / "grid.png")])
+    assert r.exit_code == 0 and Image.open(tmp_path / "grid.png").size == (2 * cfg.width, 2 * cfg.height)
+
+    # decoding random words: what an archive may not hold (a drawn block repeating frame t-1) is refused
+    # unless sampling, which keeps it
+    from darnzip.frames.codec import FrameDecodeError
+
+    codec, reference, found = moving_model.chunk_codec().codec, moving_model.reference, 0
+    for seed in range(300):
+        words = np.random.default_rng(seed).integers(0, 1 << 32, 4096, dtype=np.uint32)
+        try:
+            codec.pop(constriction.stream.stack.AnsCoder(words), reference, None)
+        except FrameDecodeError as exc:
+            if "unchanged block is drawn" in str(exc):
+                frame = codec.pop(constriction.stream.stack.AnsCoder(words), reference, None, sampling=True)
+                assert frame.shape == reference.shape and frame.max() < len(moving_model.palette)
+                found += 1
+    assert found > 0
+
+
 def test_stream_round_trip_and_worker_independence(any_model):
     frame_model = any_model
     frames = list(sprite_frames(50, seed=5))

@@ -645,8 +645,10 @@ class FrameCodec:
         return float(np.minimum(cheapest_copy, draw).sum()) + least_overhead >= cost_without + 1e-6
 
     def pop(self, coder, prev: np.ndarray, prev2: np.ndarray | None, bits_back: bool = True,
-            older: dict[int, np.ndarray] | None = None) -> np.ndarray:
-        """Decode one frame: the exact inverse of `push` with the same context."""
+            older: dict[int, np.ndarray] | None = None, sampling: bool = False) -> np.ndarray:
+        """Decode one frame: the exact inverse of `push` with the same context. `sampling` (decoding random
+        words, sampling.py) lets a drawn block repeat frame t-1, which no archive holds but the model
+        allows."""
         cfg = self.cfg
         padded_prev, stacked, latent_prior, bucket, motion_prior = self._context(prev, prev2)
         h = latent_prior.decode(coder)
@@ -691,7 +693,7 @@ class FrameCodec:
                 self._return_vector_bits(coder, weights, matches[copies], vectors)
             elif not np.array_equal(self._canonical_vectors(weights, matches[copies]), vectors):
                 raise FrameDecodeError("a copied block's motion vector is not the one the encoder chooses")
-        if self.cfg.moving and h[~changed].any():
+        if self.cfg.moving and not sampling and h[~changed].any():
             raise FrameDecodeError("an unchanged block is drawn, which a moving model never does")
         free = self._bits_back_blocks(changed)
         if len(free):
