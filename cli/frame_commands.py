@@ -152,7 +152,7 @@ def open_frame_archive(src, start: bytes, model_name: str | None):
 
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
-    from darnzip.frames.io import DirectorySink, NpySink, RawSink, VideoSink
+    from darnzip.frames.io import RawSink, file_sink
     from darnzip.frames.stream import decompress_frames
     from darnzip.names import decode_names
 
@@ -167,24 +167,12 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
                 fail("reading from stdin: name the output with -o (or use -c)")
             base = Path(archive_path).with_suffix("")
             output = str(base.with_suffix(".npy")) if source.get("type") == "npy" else str(base)
-        out = Path(output)
-        if out.suffix.lower() == ".npy":
-            sink = NpySink(out, force)
-        elif out.suffix.lower() == ".mkv":
-            sink = VideoSink(out, force)
-        else:
-            names = decode_names(source["names"]) if source.get("type") == "images" else None
-            sink = DirectorySink(out, names, force)
+        sink = file_sink(Path(output), force, decode_names(source["names"]) if source.get("type") == "images" else None)
     count = 0
-    try:
-        with frame_progress(quiet, "decompress", None) as bar:
-            for frame in decompress_frames(reader, loaded, workers, bar.update):
-                sink.write(frame)
-                count += 1
-        sink.commit()
-    except BaseException:
-        sink.abort()
-        raise
+    with sink, frame_progress(quiet, "decompress", None) as bar:
+        for frame in decompress_frames(reader, loaded, workers, bar.update):
+            sink.write(frame)
+            count += 1
     if not quiet:
         click.echo(f"{count} frames -> {output or 'stdout'}", err=True)
 
@@ -227,7 +215,7 @@ def sample_frame_stream(model_name: str, count: int, output: str, seed: int, for
     from PIL import Image
 
     from darnzip.baselines import tile
-    from darnzip.frames.io import DirectorySink, NpySink, VideoSink
+    from darnzip.frames.io import file_sink
     from darnzip.frames.sampling import sample_frames
 
     if count < 1:
@@ -245,17 +233,10 @@ def sample_frame_stream(model_name: str, count: int, output: str, seed: int, for
             with atomic_file(out, force) as f:
                 Image.fromarray(grid, "RGB").save(f, format="PNG")
         else:
-            suffix = out.suffix.lower()
-            sink = NpySink(out, force) if suffix == ".npy" else VideoSink(out, force) if suffix == ".mkv" \
-                else DirectorySink(out, None, force)
-            try:
+            with file_sink(out, force) as sink:
                 for frame in frames:
                     sink.write(frame)
                     bar.update(1)
-                sink.commit()
-            except BaseException:
-                sink.abort()
-                raise
     click.echo(f"{count} frames sampled from {loaded.model_id} (seed {seed}) -> {output}", err=True)
 
 

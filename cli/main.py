@@ -19,8 +19,6 @@ from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
 
-NPY_MAGIC = b"\x93NUMPY"
-
 
 def progress_bar(total: int, quiet: bool, desc: str):
     from tqdm import tqdm
@@ -85,7 +83,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
     '-' reads one input from stdin: binary images as a PNG or .npy, or a frame stream as an RGB .npy
     (read frame by frame) or a video (Matroska, MP4, GIF, AVI, NUT; --frames for other containers)."""
     from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
-    from darnzip.frames.io import PeekedStream, looks_like_frames
+    from darnzip.frames.io import NPY_MAGIC, PeekedStream, looks_like_frames
     from darnzip.registry import is_frame_model
 
     stdin = None

@@ -297,7 +297,8 @@ def looks_like_frames(path: str) -> bool:
 
 # ---- sinks ---------------------------------------------------------------------------------------------------
 class FrameSink:
-    """Receives decoded frames in order; `commit` makes the output appear, `abort` leaves nothing behind."""
+    """Receives decoded frames in order; `commit` makes the output appear, `abort` leaves nothing behind.
+    As a context manager: committed when the block ends, aborted if it raises (Ctrl-C included)."""
 
     def write(self, frame: np.ndarray) -> None:
         raise NotImplementedError
@@ -307,6 +308,15 @@ class FrameSink:
 
     def abort(self) -> None:
         pass
+
+    def __enter__(self) -> "FrameSink":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
 
 
 class DirectorySink(FrameSink):
@@ -426,6 +436,17 @@ class VideoSink(_FileSink):
         with contextlib.suppress(Exception):
             self.container.close()
         super().abort()
+
+
+def file_sink(path: Path, force: bool, names: list[str] | None = None) -> FrameSink:
+    """The sink an output name asks for: x.npy an array, x.mkv FFV1 video, anything else a directory of
+    PNGs (named `names`, else numbered)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return NpySink(Path(path), force)
+    if suffix == ".mkv":
+        return VideoSink(Path(path), force)
+    return DirectorySink(Path(path), names, force)
 
 
 class RawSink(FrameSink):
