@@ -93,8 +93,11 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         stdin = PeekedStream(sys.stdin.buffer)  # its first bytes tell frames from binary images
         if not stdin.head:
             fail("standard input is empty: nothing to compress")
-    if as_frames or is_frame_model(model_name) or (model_name is None and len(paths) == 1 and (
-            stdin.holds_frames if stdin is not None else paths[0] != "-" and looks_like_frames(paths[0]))):
+    if stdin is not None:
+        looks_like_a_stream = stdin.holds_frames
+    else:
+        looks_like_a_stream = len(paths) == 1 and paths[0] != "-" and looks_like_frames(paths[0])
+    if as_frames or is_frame_model(model_name) or (model_name is None and looks_like_a_stream):
         from .frame_commands import compress_frame_inputs
 
         compress_frame_inputs(list(paths), output, to_stdout, force, quiet, verbose, model_name, chunk_frames,
