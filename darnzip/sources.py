@@ -77,7 +77,8 @@ def read_image(path: Path) -> tuple[np.ndarray, str, str]:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"{path}: image too large ({img.width}x{img.height})")
             if img.mode not in ("1", "L"):
-                raise InputError(f"{path}: image mode {img.mode} is not supported (use 1-bit or 8-bit grey)")
+                raise InputError(f"{path}: image mode {img.mode} is not a binary image (use 1-bit or 8-bit grey; "
+                                 f"colour frames are a frame stream: compress --frames)")
             fmt, mode = img.format, img.mode
             pixels = np.asarray(img.convert("L"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:

@@ -149,6 +149,7 @@ def test_bad_input_is_one_line_error_and_no_output(tmp_path, small_model_file, c
     result = run("compress", target, "-o", out, "--model", small_model_file, "-T", "1")
     assert result.exit_code == 1
     assert result.output.startswith("darnzip: error:") and result.output.count("\n") == 1
+    assert case != "rgb" or "--frames" in result.output  # a colour image: point to the frame side
     assert not out.exists()
     assert list(tmp_path.glob(".out.dz*")) == []
 
