@@ -169,7 +169,7 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
             output = str(base.with_suffix(".npy")) if source.get("type") == "npy" else str(base)
         sink = file_sink(Path(output), force, decode_names(source["names"]) if source.get("type") == "images" else None)
     count = 0
-    with sink, frame_progress(quiet, "decompress", None) as bar:
+    with sink, frame_progress(quiet, "decompress", reader.stated_frames()) as bar:
         for frame in decompress_frames(reader, loaded, workers, bar.update):
             sink.write(frame)
             count += 1
@@ -181,7 +181,7 @@ def test_frame_archive(reader, loaded, path, quiet, workers):
     from darnzip.frames.stream import decompress_frames
 
     count = 0
-    with frame_progress(quiet, "test", None) as bar:
+    with frame_progress(quiet, "test", reader.stated_frames()) as bar:
         for _ in decompress_frames(reader, loaded, workers, bar.update):
             count += 1
     if not quiet:

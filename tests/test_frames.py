@@ -457,6 +457,27 @@ def test_sample_draws_a_stream_from_a_frame_model(moving_model, tmp_path):
     assert found > 0
 
 
+def test_the_frame_count_is_read_off_the_end_of_a_file_for_progress(frame_model):
+    """Decompression's progress bar gets its total from the trailer at the end of a seekable archive,
+    without moving the reader; a pipe, or an archive that does not end in a whole trailer, gives none."""
+    frames = list(sprite_frames(23, seed=19))
+    data = _archive(frame_model, frames, chunk_frames=8)
+
+    class Pipe(io.BytesIO):
+        def seekable(self):
+            return False
+
+    reader = FrameArchiveReader(io.BytesIO(data))
+    where = reader.src.tell()
+    assert reader.stated_frames() == 23 and reader.src.tell() == where
+    assert sum(len(c.kinds) for c in reader.chunks()) == 23 and reader.trailer["frames"] == 23
+    assert FrameArchiveReader(Pipe(data)).stated_frames() is None
+    assert FrameArchiveReader(io.BytesIO(data[:-1])).stated_frames() is None
+    flipped = bytearray(data)
+    flipped[-20] ^= 1  # inside the trailer: its checksum fails
+    assert FrameArchiveReader(io.BytesIO(bytes(flipped))).stated_frames() is None
+
+
 def test_stream_round_trip_and_worker_independence(any_model):
     frame_model = any_model
     frames = list(sprite_frames(50, seed=5))

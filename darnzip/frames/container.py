@@ -40,6 +40,7 @@ MAX_TRAILER_BYTES = 64 << 20
 _CHUNK_HEAD_V1 = struct.Struct("<4sIIII")  # tag, frames, raw frames, side bytes, ANS words
 _CHUNK_HEAD = struct.Struct("<4sIIIII")  # tag, frames, raw frames, key frames, side bytes, ANS words
 _TRAILER_HEAD = struct.Struct("<4sIQ32sI")  # tag, chunks, frames, sha256 of RGB, names length
+_TRAILER_TAIL_SEARCH = 1 << 16  # how far from the end `stated_frames` looks for the trailer (today's: 67 bytes)
 
 
 @dataclasses.dataclass
@@ -98,6 +99,31 @@ class FrameArchiveReader:
         self.version = _PREAMBLE.unpack(start[:_PREAMBLE.size])[1]
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         self.trailer: dict | None = None
+
+    def stated_frames(self) -> int | None:
+        """The frame count the trailer states, read off the end of a seekable file without moving the
+        reader (None for a pipe, or if no whole trailer with a valid checksum ends the file). Only a hint,
+        for progress: `chunks()` checks the real trailer at the end."""
+        try:
+            if not self.src.seekable():
+                return None
+            here = self.src.tell()
+            end = self.src.seek(0, 2)
+            self.src.seek(max(0, end - _TRAILER_TAIL_SEARCH))
+            tail = self.src.read()
+            self.src.seek(here)
+        except (OSError, ValueError):
+            return None
+        at = tail.rfind(TRAILER_TAG)
+        while at >= 0:
+            if at + _TRAILER_HEAD.size + 4 <= len(tail):
+                _, _, frames, _, length = _TRAILER_HEAD.unpack_from(tail, at)
+                body_end = at + _TRAILER_HEAD.size + length
+                if body_end + 4 == len(tail) and \
+                        struct.unpack_from("<I", tail, body_end)[0] == zlib.crc32(tail[at:body_end]):
+                    return frames
+            at = tail.rfind(TRAILER_TAG, 0, at)
+        return None
 
     def chunks(self) -> Iterator[FrameChunk]:
         yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
