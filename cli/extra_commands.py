@@ -16,7 +16,7 @@ from darnzip.registry import DEFAULT_MODEL, resolve_model
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
-from .main import accounting, default_workers, main, progress_bar
+from .main import accounting, default_workers, main, names_a_frame_stream, progress_bar
 
 
 def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:
@@ -73,10 +73,8 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
     per-frame free energy against the archive instead (--limit: its first N frames)."""
     from darnzip.evaluate import evaluate
-    from darnzip.frames.io import looks_like_frames
-    from darnzip.registry import is_frame_model
 
-    if len(paths) == 1 and (is_frame_model(model_name) or (model_name is None and looks_like_frames(paths[0]))):
+    if len(paths) == 1 and names_a_frame_stream(paths, model_name):
         from .frame_commands import report_frames
 
         report_frames(paths[0], limit, plot, json_path, baselines, model_name, default_workers(workers),

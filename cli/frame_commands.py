@@ -15,6 +15,7 @@ from darnzip.modelfile import ModelError
 from darnzip.registry import frame_model_ids, resolve_frame_model
 
 from .errors import fail
+from .text import quantity
 
 if TYPE_CHECKING:
     from darnzip.frames.stream import FrameStreamStats
@@ -204,7 +205,7 @@ def list_frame_archive(reader, path, size_of, as_json):
     if as_json:
         click.echo(json.dumps(info))
     else:
-        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {chunks} chunk{'s' if chunks != 1 else ''}, "
+        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
                    f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
                    f"({info['model_sha256'][:12]})")
 
@@ -229,7 +230,8 @@ def sample_frame_stream(model_name: str, count: int, output: str, seed: int, for
             for frame in frames:
                 held.append(frame)
                 bar.update(1)
-            grid = np.stack([tile(np.stack(held)[..., c]) for c in range(3)], axis=-1)
+            stacked = np.stack(held)
+            grid = np.stack([tile(stacked[..., c]) for c in range(3)], axis=-1)
             with atomic_file(out, force) as f:
                 Image.fromarray(grid, "RGB").save(f, format="PNG")
         else:

@@ -18,6 +18,7 @@ from darnzip.sources import InputError, find_inputs, load_sources, safe_output_p
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
+from .text import quantity
 
 
 def progress_bar(total: int, quiet: bool, desc: str):
@@ -56,6 +57,21 @@ def main():
     compress, decompress, test and list (`darnzip -d frames.dz -o out/`)."""
 
 
+def names_a_frame_stream(paths, model_name: str | None, stdin=None) -> bool:
+    """Whether `compress` or `report` takes the frame side: a frame model is named, or no model is and the
+    one input looks like frames (stdin, a PeekedStream, by its first bytes)."""
+    from darnzip.frames.io import looks_like_frames
+    from darnzip.registry import is_frame_model
+
+    if is_frame_model(model_name):
+        return True
+    if model_name is not None:
+        return False
+    if stdin is not None:
+        return stdin.holds_frames
+    return len(paths) == 1 and paths[0] != "-" and looks_like_frames(paths[0])
+
+
 # ---- compress ----------------------------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -83,8 +99,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
     '-' reads one input from stdin: binary images as a PNG or .npy, or a frame stream as an RGB .npy
     (read frame by frame) or a video (Matroska, MP4, GIF, AVI, NUT; --frames for other containers)."""
     from darnzip.container import MAX_BATCH_IMAGES, MAX_CHUNK_IMAGES
-    from darnzip.frames.io import NPY_MAGIC, PeekedStream, looks_like_frames
-    from darnzip.registry import is_frame_model
+    from darnzip.frames.io import NPY_MAGIC, PeekedStream
 
     stdin = None
     if tuple(paths) == ("-",):
@@ -93,11 +108,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         stdin = PeekedStream(sys.stdin.buffer)  # its first bytes tell frames from binary images
         if not stdin.head:
             fail("standard input is empty: nothing to compress")
-    if stdin is not None:
-        looks_like_a_stream = stdin.holds_frames
-    else:
-        looks_like_a_stream = len(paths) == 1 and paths[0] != "-" and looks_like_frames(paths[0])
-    if as_frames or is_frame_model(model_name) or (model_name is None and looks_like_a_stream):
+    if as_frames or names_a_frame_stream(paths, model_name, stdin):
         from .frame_commands import compress_frame_inputs
 
         compress_frame_inputs(list(paths), output, to_stdout, force, quiet, verbose, model_name, chunk_frames,
@@ -338,7 +349,7 @@ def list_command(archives, verbose, as_json):
         if as_json:
             click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
             continue
-        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {len(entries)} file{'s' if len(entries) != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}, "
+        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
                    f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
                    f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
         if verbose:

@@ -90,6 +90,7 @@ def test_zstd_mode_flags_and_a_bare_path(tmp_path, small_model_file, pngs):
     assert (tmp_path / "a.dz").read_bytes() == (tmp_path / "b.dz").read_bytes()
     result = run("-l", tmp_path / "a.dz")
     assert result.exit_code == 0 and f"{len(images) + 1} images" in result.output
+    assert f"in {len(images) + 1} files, 1 chunk," in result.output  # plural where more than one
     assert run("-t", tmp_path / "a.dz", "--model", small_model_file, "-q").exit_code == 0
     assert run("-d", tmp_path / "a.dz", "-o", tmp_path / "out", "--model", small_model_file, "-q").exit_code == 0
     for name, image in zip(names, images):
