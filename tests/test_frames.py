@@ -300,10 +300,9 @@ def test_video_files_state_their_length_and_get_balanced_cuts(frame_model, tmp_p
 
     frames = sprite_frames(37, seed=15)
     mkv = tmp_path / "clip.mkv"
-    sink = VideoSink(mkv, force=False)
-    for frame in frames:
-        sink.write(frame)
-    sink.commit()
+    with VideoSink(mkv, force=False) as sink:
+        for frame in frames:
+            sink.write(frame)
     source = open_frame_source(str(mkv))
     assert source.length == 37
     buffer = io.BytesIO()
@@ -349,10 +348,9 @@ def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
     assert raw.returncode == 0 and raw.stdout == frames.tobytes()
 
     mkv = tmp_path / "clip.mkv"
-    sink = VideoSink(mkv, force=False)
-    for frame in frames:
-        sink.write(frame)
-    sink.commit()
+    with VideoSink(mkv, force=False) as sink:
+        for frame in frames:
+            sink.write(frame)
     from_video = cli("compress", "-", "-c", "-T", "1", data=mkv.read_bytes())  # no --frames: the bytes say so
     assert from_video.returncode == 0, from_video.stderr
     assert cli("decompress", "-", "-c", data=from_video.stdout).stdout == frames.tobytes()
