@@ -265,7 +265,8 @@ def sample(count, output, seed, model_name, force):
 @click.option("--model-id", default=DEFAULT_MODEL, show_default=True)
 @click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
 @click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
-@friendly_errors
+@friendly_errors(when_stopped="the last finished epoch's checkpoint is kept in the run directory "
+                              "(--resume, the default, continues from it)")
 def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, deterministic_units, seed,
           train_split, device, resume, export_stem, model_id, frac_bits, register):
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""

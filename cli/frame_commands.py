@@ -15,6 +15,7 @@ from darnzip.modelfile import ModelError
 from darnzip.registry import frame_model_ids, resolve_frame_model
 
 from .errors import fail
+from .stdout import binary_stdout
 from .text import quantity
 
 if TYPE_CHECKING:
@@ -120,9 +121,10 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
         fail("refusing to write an archive to a terminal (use -o FILE)")
     with frame_progress(quiet, "compress", source.length) as bar:
         if to_stdout:
-            stats = compress_frames(sys.stdout.buffer, all_frames(), source.describe, loaded, chunk_frames, workers,
-                                    bar.update, source.length)
-            sys.stdout.buffer.flush()
+            out = binary_stdout()
+            stats = compress_frames(out, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
+                                    source.length)
+            out.flush()
         else:
             with atomic_file(target, force) as f:
                 stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
@@ -161,7 +163,7 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
     if to_stdout:
         if sys.stdout.isatty():
             fail("refusing to write raw frames to a terminal (use -o)")
-        sink = RawSink(sys.stdout.buffer)
+        sink = RawSink(binary_stdout())
     else:
         if output is None:
             if archive_path == "-":

@@ -17,7 +17,8 @@ from darnzip.sources import InputError, find_inputs, load_sources, safe_output_p
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
-from .errors import fail, friendly_errors
+from .errors import fail, friendly_errors, stop_cleanly_on_termination
+from .stdout import binary_stdout
 from .text import quantity
 
 
@@ -55,6 +56,9 @@ def main():
 
     As with zstd, `darnzip PATH` compresses, and -z, -d, -t and -l before the arguments stand for
     compress, decompress, test and list (`darnzip -d frames.dz -o out/`)."""
+    restore = stop_cleanly_on_termination()
+    if restore is not None:
+        click.get_current_context().call_on_close(restore)
 
 
 def names_a_frame_stream(paths, model_name: str | None, stdin=None) -> bool:
@@ -149,8 +153,9 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             if to_stdout:
                 buffer = io.BytesIO()
                 stats = arc.compress_stream(buffer, sources, loaded, options, bar.update)
-                sys.stdout.buffer.write(buffer.getvalue())
-                sys.stdout.buffer.flush()
+                out = binary_stdout()
+                out.write(buffer.getvalue())
+                out.flush()
             else:
                 with atomic_file(target, force) as f:
                     stats = arc.compress_stream(f, sources, loaded, options, bar.update)
@@ -264,8 +269,9 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
                     fail("refusing to write binary data to a terminal (use -o)")
                 blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
                 if to_stdout:
-                    sys.stdout.buffer.write(blobs[0])
-                    sys.stdout.buffer.flush()
+                    out = binary_stdout()
+                    out.write(blobs[0])
+                    out.flush()
                 else:
                     with atomic_file(Path(output), force) as f:
                         f.write(blobs[0])

@@ -1,9 +1,7 @@
 """Compress image sources into a .dz archive and back, chunk by chunk, optionally on several processes."""
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -17,6 +15,7 @@ from .header import check_header
 from .modelfile import LoadedModel, check_description, load_model
 from .registry import model_for_archive
 from .sources import pack_entries, source_count, unpack_entries
+from .workers import OrderedPool
 
 CODER_NAME = "bits-back-ans/bernoulli-16"
 MCBITS_CODER_NAME = "mcbits-ans/bernoulli-16"
@@ -123,7 +122,7 @@ def _decode_job(args):
 
 
 class ChunkRunner:
-    """Runs chunk jobs in this process or in a pool of spawned workers, results in submission order."""
+    """Runs chunk jobs in this process or on a pool of spawned workers, results in submission order."""
 
     def __init__(self, loaded: LoadedModel, workers: int, settings: CodecSettings):
         self.workers = max(1, workers)
@@ -132,29 +131,20 @@ class ChunkRunner:
             # Spawned workers with single-threaded BLAS: the processes are the parallelism.
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
-            self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(loaded.weights_path), loaded.sha256, settings))
+            self.pool = OrderedPool(self.workers, "spawn", _init_worker,
+                                    (str(loaded.weights_path), loaded.sha256, settings), window=2 * self.workers)
         else:
             global _WORKER_CODEC
             _WORKER_CODEC = make_codec(loaded.quantized, settings)
 
     def map(self, job: Callable, items: Iterable) -> Iterator:
         if self.pool is None:
-            for item in items:
-                yield job(item)
-            return
-        window: list[concurrent.futures.Future] = []
-        for item in items:
-            window.append(self.pool.submit(job, item))
-            if len(window) >= 2 * self.workers:
-                yield window.pop(0).result()
-        for future in window:
-            yield future.result()
+            return map(job, items)
+        return self.pool.map(job, items)
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.close()
 
 
 # ---- compression --------------------------------------------------------------------------------------

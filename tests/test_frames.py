@@ -7,8 +7,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import constriction
 import numpy as np
@@ -27,6 +29,8 @@ from darnzip.frames.modelfile import load_frame_model, save_frame_model
 from darnzip.frames.palette import Palette, pack_rgb
 from darnzip.frames.stream import compress_frames, decompress_frames
 from darnzip.frames.train import train
+
+from .processes import running, workers_of
 
 @pytest.mark.parametrize("colours", [4, 255])
 def test_coder_current_frame_values_equal_training_features(colours):
@@ -361,6 +365,50 @@ def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
     assert list(tmp_path.glob(".cut.dz*")) == []
     empty = cli("compress", "-", "-o", str(out), data=b"")
     assert empty.returncode == 1 and b"empty" in empty.stderr and not out.exists()
+
+
+def _wait_for(condition, what: str, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signum, command", [(signal.SIGTERM, "decompress"), (signal.SIGHUP, "compress")])
+def test_sigterm_and_sighup_stop_workers_and_leave_no_output(frame_model, tmp_path, signum, command):
+    """Killed by SIGTERM or SIGHUP mid-stream (a service stopped, a terminal closed), darnzip exits as
+    for Ctrl-C: a one-line message, status 128 + the signal, no output or temporary files, and its two
+    workers gone. Both read a pipe that stops mid-stream, so the work is caught under way."""
+    frames = sprite_frames(40, seed=18)
+    model = str(frame_model.weights_path)
+    if command == "compress":
+        buffer = io.BytesIO()
+        np.save(buffer, frames)
+        feed = buffer.getvalue()[:-len(frames[0].tobytes()) * 20]  # the header and 20 frames, then it waits
+        args, out = ["compress", "-", "-o", str(tmp_path / "out.dz"), "--chunk-frames", "8"], tmp_path / "out.dz"
+    else:
+        archive = tmp_path / "a.dz"
+        compress_frames(archive.open("wb"), iter(frames), {"type": "npy", "name": "a.npy"}, frame_model, 8, 1)
+        feed = archive.read_bytes()[:-200]  # the last chunk cut short: three chunks decode, then it waits
+        args, out = ["decompress", "-", "-o", str(tmp_path / "out")], tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *args, "--model", model, "-T", "2", "-q"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc.stdin.write(feed)
+    proc.stdin.flush()
+    _wait_for(lambda: len(workers_of(proc.pid)) == 2, "the workers")
+    workers = workers_of(proc.pid)
+    if command == "decompress":  # frames of the first chunks written to the staging directory
+        _wait_for(lambda: len(list(tmp_path.glob(".out.*/*.png"))) >= 8, "decoded frames")
+    else:
+        _wait_for(lambda: list(tmp_path.glob(".out.dz.*")), "the temporary archive")
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert err.decode().strip() == f"darnzip: stopped by {signal.Signals(signum).name}; no output was written"
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a.dz"] if command == "decompress" else [])
+    _wait_for(lambda: not any(running(pid) for pid in workers), "the workers to exit", seconds=20)
 
 
 def test_npy_files_are_read_frame_by_frame(frame_model, tmp_path):

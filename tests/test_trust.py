@@ -129,6 +129,24 @@ def test_sigint_leaves_no_output_and_exits_130(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
 
 
+def test_a_pipe_closed_early_is_an_error_even_with_unbuffered_output(tmp_path):
+    """Under PYTHONUNBUFFERED (many containers set it), standard output is the raw file, whose write
+    takes what the pipe holds and returns the count: darnzip wrote 64 KiB of a larger output into a pipe
+    whose reader had gone and exited 0. Now it exits 1 and says so."""
+    model = GOLDEN / "factorised-model.safetensors"
+    images = (np.random.default_rng(1).random((3000, 8, 7)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "x.npy", images)  # 168 KB of output: more than a pipe holds
+    assert run("compress", tmp_path / "x.npy", "-o", tmp_path / "x.dz", "--model", model, "-q").exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "decompress", "-c", str(tmp_path / "x.dz"), "--model",
+                             str(model), "-q", "-T", "1"], cwd=Path(__file__).parent.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert len(proc.stdout.read(10)) == 10  # the reader takes a little and goes, as `| head -c 10` does
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, err
+    assert err.strip() == "darnzip: error: the output pipe closed before all of the output was written"
+
+
 def test_ctrl_c_inside_constriction_also_exits_130(capsys):
     """Ctrl-C while Rust code runs Python can surface as PyO3's PanicException (a BaseException naming
     the KeyboardInterrupt; seen once as exit 1 in the test above); it exits 130 like Ctrl-C, and other

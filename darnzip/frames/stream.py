@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import multiprocessing
 import sys
-from collections import deque
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from ..container import ArchiveError
 from ..modelfile import ModelError, check_description
+from ..workers import OrderedPool
 from .chunks import ChunkStats
 from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
@@ -103,9 +102,12 @@ class _Runner:
             if method == "fork" and isinstance(chunk_frames, int) and 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
                 height, width = loaded.reference.shape
                 self.slots = FrameSlots.for_chunks(workers + 1, chunk_frames, (height, width, 3))
-            ctx = multiprocessing.get_context(method)
-            # a forked worker inherits its initargs as they are, so the slots are not pickled
-            self.pool = ctx.Pool(workers, _init_worker, (str(loaded.weights_path), loaded.sha256, self.slots))
+            try:  # a forked worker inherits its initargs as they are, so the slots are not pickled
+                self.pool = OrderedPool(workers, method, _init_worker,
+                                        (str(loaded.weights_path), loaded.sha256, self.slots), window=workers + 1)
+            except BaseException:
+                self.close()
+                raise
         else:
             global _WORKER_MODEL
             _WORKER_MODEL = loaded
@@ -113,29 +115,25 @@ class _Runner:
 
     def map(self, fn, jobs: Iterable, frames_in_job: bool = False) -> Iterator:
         """fn((job, slot)) for each job, in order. With `frames_in_job`, each job is a list of frames,
-        handed over in its slot where it fits; results that a worker put in its slot are taken out of it."""
+        handed over in its slot where it fits; results that a worker put in its slot are taken out of it.
+        A slot is reused only once the result of the job before in it has been taken (the window)."""
         if self.pool is None:
             for job in jobs:
                 yield fn((job, None))
             return
-        pending: deque = deque()
+        for result in self.pool.map(fn, self._in_slots(jobs, frames_in_job)):
+            yield self.slots.take(result) if isinstance(result, SlotFrames) else result
+
+    def _in_slots(self, jobs: Iterable, frames_in_job: bool) -> Iterator:
         for number, job in enumerate(jobs):
             slot = None if self.slots is None else number % self.slots.count
             if frames_in_job and slot is not None:
                 job = self.slots.send(slot, job)
-            pending.append(self.pool.apply_async(fn, ((job, slot),)))
-            if len(pending) > self.workers:
-                yield self._received(pending.popleft().get())
-        while pending:
-            yield self._received(pending.popleft().get())
-
-    def _received(self, result):
-        return self.slots.take(result) if isinstance(result, SlotFrames) else result
+            yield job, slot
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            self.pool.close()
         if self.slots is not None:
             self.slots.close()
 
