@@ -24,19 +24,25 @@ class InputError(ValueError):
     """An input cannot be compressed losslessly by this model; the message says why."""
 
 
+def files_below(root: Path, suffixes: set[str]) -> list[Path]:
+    """Files under `root` with one of `suffixes` (lower case), each directory's files in name order
+    before its subdirectories. Symlinked directories are not entered (a link to a parent would loop);
+    a symlink to a missing file is listed, so that reading it fails by name instead of its frame or
+    image going missing without a word."""
+    files = []
+    for directory, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        files.extend(Path(directory) / name for name in sorted(names) if Path(name).suffix.lower() in suffixes)
+    return files
+
+
 def find_inputs(paths: Iterable[str]) -> list[tuple[Path, str]]:
     """Expand paths to (file, name-in-archive) pairs: directories recursively in sorted order."""
     found: list[tuple[Path, str]] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = []
-            for root, dirs, names in os.walk(path, followlinks=False):
-                dirs.sort()
-                for name in sorted(names):
-                    file = Path(root) / name
-                    if file.suffix.lower() in IMAGE_SUFFIXES or file.suffix.lower() in ARRAY_SUFFIXES:
-                        files.append(file)
+            files = files_below(path, set(IMAGE_SUFFIXES) | ARRAY_SUFFIXES)
             if not files:
                 raise InputError(f"{given}: no .png/.pbm/.pgm/.npy files in this directory")
             found.extend((f, f.relative_to(path).as_posix()) for f in files)

@@ -613,6 +613,37 @@ def test_damaged_frame_archives_are_rejected(any_model):
     assert rejected(data + b"\0")
 
 
+def test_frame_directories_walk_as_binary_ones_do(frame_model, tmp_path):
+    """A PNG directory is walked as binary inputs are (sources.files_below): a subdirectory's frames
+    after the directory's own, a symlink to a parent not entered, and a symlink to a missing frame a
+    one-line error with nothing written. The frame side listed only existing files, so that frame went
+    missing from the stream without a word."""
+    from PIL import Image
+
+    frames = sprite_frames(6, seed=19)
+    src = tmp_path / "frames"
+    (src / "later").mkdir(parents=True)
+    names = ["a.png", "b.png", "c.png", "later/a.png", "later/b.png", "later/c.png"]
+    for name, frame in zip(names, frames):
+        Image.fromarray(frame, "RGB").save(src / name)
+    (src / "notes.txt").write_text("not a frame")
+    (src / "loop").symlink_to(src)
+    runner = CliRunner()
+    archive = tmp_path / "frames.dz"
+    model = str(frame_model.weights_path)
+    r = runner.invoke(main, ["compress", str(src), "-o", str(archive), "--model", model, "-q", "-T", "1"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "restored.npy"
+    assert runner.invoke(main, ["decompress", str(archive), "-o", str(out), "--model", model, "-q"]).exit_code == 0
+    assert np.array_equal(np.load(out), frames)
+
+    (src / "b2.png").symlink_to(tmp_path / "gone.png")
+    archive.unlink()
+    r = runner.invoke(main, ["compress", str(src), "-o", str(archive), "--model", model, "-q", "-T", "1"])
+    assert r.exit_code == 1 and "b2.png: not a readable image" in r.output
+    assert not archive.exists() and not list(tmp_path.glob(".frames.dz*"))
+
+
 def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     from PIL import Image
 

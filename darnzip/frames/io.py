@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ..atomic import atomic_file, staging_directory
-from ..sources import InputError, safe_output_path
+from ..sources import InputError, files_below, safe_output_path
 
 VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp"}
@@ -53,7 +53,7 @@ class FrameSource:
 
 
 def directory_source(root: Path) -> FrameSource:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = files_below(root, IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"{root}: no PNG/PPM/BMP frames found")
     names = [p.relative_to(root).as_posix() for p in files]
@@ -279,7 +279,7 @@ def looks_like_frames(path: str) -> bool:
             return False
     first = None
     if p.is_dir():
-        first = next((q for q in sorted(p.rglob("*")) if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES), None)
+        first = next(iter(files_below(p, IMAGE_SUFFIXES)), None)
     elif p.suffix.lower() in IMAGE_SUFFIXES:
         first = p
     if first is None:
