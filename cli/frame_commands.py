@@ -132,11 +132,24 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     if not quiet:
         a = frame_accounting(stats)
         where = f" -> {target}" if target else ""
+        free_energy = f", free energy {a['free_energy_bits_per_modelled_frame']:.1f} bits/frame" if stats.modelled else ""
         click.echo(f"{stats.frames} frames{where}: {stats.archive_bytes} bytes, {a['bits_per_frame']:.1f} bits/frame "
-                   f"(model {loaded.model_id}; {stats.modelled} modelled, free energy "
-                   f"{a['free_energy_bits_per_modelled_frame']:.1f} bits/frame; {stats.raw} stored raw)", err=True)
+                   f"(model {loaded.model_id}; {stats.modelled} modelled{free_energy}; {stats.raw} stored raw)", err=True)
+        if stats.raw:
+            click.echo(raw_frames_note(stats, loaded), err=True)
         if verbose:
             click.echo(json.dumps(a, indent=2), err=True)
+
+
+def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
+    """Why frames were stored whole, and what would code them: a stream that no installed model fits
+    was compressed at ~1x with nothing but the summary's numbers to say so."""
+    cfg = loaded.config
+    note = (f"note: {stats.raw} of {quantity(stats.frames, 'frame')} stored raw (zstd): {loaded.model_id} codes "
+            f"{cfg.width}x{cfg.height} frames of its {len(loaded.palette)} colours, and these differ in size or colours")
+    if 2 * stats.raw > stats.frames:
+        note += "; `darnzip train-frames` trains a model for a stream of your own"
+    return note
 
 
 def open_frame_archive(src, start: bytes, model_name: str | None):

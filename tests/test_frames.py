@@ -644,6 +644,27 @@ def test_frame_directories_walk_as_binary_ones_do(frame_model, tmp_path):
     assert not archive.exists() and not list(tmp_path.glob(".frames.dz*"))
 
 
+def test_compress_says_why_frames_were_stored_raw(frame_model, tmp_path):
+    """Frames the model cannot code are counted in the summary and explained in a note; when most of a
+    stream is stored raw the note points to train-frames; -q prints nothing."""
+    frames = sprite_frames(9, seed=20)
+    frames[4] = np.random.default_rng(0).integers(0, 256, frames[4].shape, dtype=np.uint8)  # colours it lacks
+    noise = np.random.default_rng(1).integers(0, 256, (3, 24, 40, 3), dtype=np.uint8)
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    for name, stream, raw in (("mostly.npy", frames, 1), ("noise.npy", noise, 3)):
+        np.save(tmp_path / name, stream)
+        r = runner.invoke(main, ["compress", str(tmp_path / name), "-o", str(tmp_path / "x.dz"), "-f", "--model",
+                                 model, "-T", "1"])
+        assert r.exit_code == 0, r.output
+        assert f"{raw} stored raw)" in r.output
+        assert f"note: {raw} of {len(stream)} frames stored raw (zstd): sprites-v1 codes 40x24 frames" in r.output
+        assert ("train-frames" in r.output) == (raw == len(stream))
+    r = runner.invoke(main, ["compress", str(tmp_path / "noise.npy"), "-o", str(tmp_path / "x.dz"), "-f", "--model",
+                             model, "-T", "1", "-q"])
+    assert r.exit_code == 0 and r.output == ""
+
+
 def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     from PIL import Image
 
