@@ -59,6 +59,32 @@ def stop_cleanly_on_termination() -> Callable[[], None] | None:
     return restore
 
 
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+def each_archive(paths, check) -> None:
+    """check(path) for every archive, as zstd -t and -l go through their files: an archive that fails
+    is reported under its own name and the rest are still checked; exit 1 at the end if any failed.
+    (One damaged archive among several stopped the run with a message that named none of them.)"""
+    failed = 0
+    for path in paths:
+        try:
+            check(path)
+        except EXPECTED as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            failed += 1
+            message = error_message(exc)
+            name = "stdin" if path == "-" else path
+            click.echo(f"darnzip: error: {message if message.startswith(f'{name}:') else f'{name}: {message}'}",
+                       err=True)
+    if failed:
+        sys.exit(1)
+
+
 def fail(message: str) -> None:
     click.echo(f"darnzip: error: {message}", err=True)
     sys.exit(1)
@@ -82,10 +108,7 @@ def friendly_errors(command=None, *, when_stopped: str = NOTHING_WRITTEN):
             _stdout_to_devnull()
             fail("the output pipe closed before all of the output was written")
         except EXPECTED as exc:
-            message = str(exc)
-            if isinstance(exc, OSError) and exc.filename and exc.strerror:
-                message = f"{exc.filename}: {exc.strerror}"
-            fail(message)
+            fail(error_message(exc))
         except Terminated as exc:
             interrupted(exc.signum, when_stopped)
         except KeyboardInterrupt:

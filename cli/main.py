@@ -17,7 +17,7 @@ from darnzip.sources import InputError, find_inputs, load_sources, safe_output_p
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
-from .errors import fail, friendly_errors, stop_cleanly_on_termination
+from .errors import each_archive, fail, friendly_errors, stop_cleanly_on_termination
 from .stdout import binary_stdout
 from .text import quantity
 
@@ -301,7 +301,8 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
 @friendly_errors
 def test_command(archives, quiet, model_name, workers):
     """Decode archives completely and check every checksum; writes nothing."""
-    for path in archives:
+
+    def test_one(path: str) -> None:
         src, frame_start = open_any(path)
         if frame_start is not None:
             from .frame_commands import open_frame_archive, test_frame_archive
@@ -309,7 +310,7 @@ def test_command(archives, quiet, model_name, workers):
             with src:
                 reader, loaded = open_frame_archive(src, frame_start, model_name)
                 test_frame_archive(reader, loaded, path, quiet, default_workers(workers))
-            continue
+            return
         with src:
             opened = arc.open_archive(src, model_name)
             with progress_bar(opened.header["count"], quiet, "test") as bar:
@@ -317,6 +318,8 @@ def test_command(archives, quiet, model_name, workers):
                     pass
         if not quiet:
             click.echo(f"{path}: OK ({opened.header['count']} images)", err=True)
+
+    each_archive(archives, test_one)
 
 
 @main.command("list")
@@ -326,41 +329,44 @@ def test_command(archives, quiet, model_name, workers):
 @friendly_errors
 def list_command(archives, verbose, as_json):
     """Show what an archive holds (model, images, files, size) without decoding it."""
+    each_archive(archives, lambda path: list_one(path, verbose, as_json))
+
+
+def list_one(path: str, verbose: bool, as_json: bool) -> None:
     from darnzip.container import ArchiveReader
 
-    for path in archives:
-        src, frame_start = open_any(path)
-        if frame_start is not None:
-            from darnzip.frames.container import FrameArchiveReader
+    src, frame_start = open_any(path)
+    if frame_start is not None:
+        from darnzip.frames.container import FrameArchiveReader
 
-            from .frame_commands import list_frame_archive
+        from .frame_commands import list_frame_archive
 
-            with CountingReader(src, len(frame_start)) as counted:  # also on a pipe, which cannot tell()
-                list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json)
-            continue
-        with src:
-            reader = ArchiveReader(src)
-            chunks = sum(1 for _ in reader.chunks())
-            size = src.tell()
-        header = reader.header
-        entries = list(unpack_entries(header["sources"]))
-        count = header["count"]
-        shape = header["image_shape"]
-        info = {
-            "archive": path, "bytes": size, "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
-            "images": count, "image_shape": shape, "files": len(entries), "chunks": chunks,
-            "bits_per_image": 8 * size / count if count else 0.0,
-            "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
-        }
-        if as_json:
-            click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
-            continue
-        click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
-                   f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
-                   f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
-        if verbose:
-            for e in entries:
-                click.echo(f"  {e['name']}  ({source_count(e)} images)")
+        with CountingReader(src, len(frame_start)) as counted:  # also on a pipe, which cannot tell()
+            list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json)
+        return
+    with src:
+        reader = ArchiveReader(src)
+        chunks = sum(1 for _ in reader.chunks())
+        size = src.tell()
+    header = reader.header
+    entries = list(unpack_entries(header["sources"]))
+    count = header["count"]
+    shape = header["image_shape"]
+    info = {
+        "archive": path, "bytes": size, "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
+        "images": count, "image_shape": shape, "files": len(entries), "chunks": chunks,
+        "bits_per_image": 8 * size / count if count else 0.0,
+        "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
+    }
+    if as_json:
+        click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
+        return
+    click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
+               f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
+               f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
+    if verbose:
+        for e in entries:
+            click.echo(f"  {e['name']}  ({source_count(e)} images)")
 
 
 @main.command("models")

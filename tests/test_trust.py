@@ -182,6 +182,25 @@ def test_test_command_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dz"]
 
 
+def test_test_and_list_go_through_every_archive_and_name_the_bad_ones(tmp_path):
+    """As zstd -t / -l: a damaged or foreign archive among several is reported under its own name, the
+    others are still checked, and the exit status says that one failed."""
+    model = GOLDEN / "factorised-model.safetensors"
+    good = GOLDEN / "factorised-v1.dz"
+    cut = tmp_path / "cut.dz"
+    cut.write_bytes(good.read_bytes()[:-40])
+    other = tmp_path / "notes.txt"
+    other.write_text("not an archive")
+    result = run("test", cut, good, other, "--model", model)
+    assert result.exit_code == 1
+    assert f"darnzip: error: {cut}: " in result.output and f"darnzip: error: {other}: not a darnzip archive" \
+        in result.output
+    assert f"{good}: OK (50 images)" in result.output
+    listed = run("list", other, good)
+    assert listed.exit_code == 1 and f"{other}: not a darnzip archive" in listed.output
+    assert f"{good}: 50 images" in listed.output
+
+
 def test_dangling_symlink_and_forged_sizes_are_clean_errors(tmp_path):
     bad = tmp_path / "in"
     bad.mkdir()
