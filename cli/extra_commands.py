@@ -63,7 +63,7 @@ def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet
 @click.option("--baselines/--no-baselines", default=True, show_default=True)
 @click.option("--particles", default=arc.DEFAULT_PARTICLES, show_default=True,
               help="McBits with K posterior particles (smaller, slower); 1: plain bits-back (fastest).")
-@click.option("--model", "model_name", default=None)
+@click.option("--model", "model_name", default=None, help="Model id or .safetensors path [the one compress picks].")
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
@@ -217,7 +217,8 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
 @click.option("-n", "--count", default=64, show_default=True)
 @click.option("-o", "--output", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--seed", default=0, show_default=True)
-@click.option("--model", "model_name", default=None)
+@click.option("--model", "model_name", default=None,
+              help=f"Model id or .safetensors path [{DEFAULT_MODEL}]; a frame model draws a frame stream.")
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
 def sample(count, output, seed, model_name, force):

@@ -85,7 +85,9 @@ def names_a_frame_stream(paths, model_name: str | None, stdin=None) -> bool:
 @click.option("-k", "--keep", is_flag=True, help="Keep inputs (always done; accepted for zstd compatibility).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the free-energy accounting.")
-@click.option("--model", "model_name", default=None, help=f"Registered model id or .safetensors path [{DEFAULT_MODEL}].")
+@click.option("--model", "model_name", default=None,
+              help=f"Registered model id or .safetensors path [binary images: {DEFAULT_MODEL}; frame streams: the "
+                   "installed frame model whose palette covers the first frame].")
 @click.option("--chunk-size", default=8192, show_default=True, help="Most images per independent chunk.")
 @click.option("--batch-size", default=1024, show_default=True, help="Images per coder call after the ramp.")
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
