@@ -133,7 +133,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
         a = frame_accounting(stats)
         where = f" -> {target}" if target else ""
         free_energy = f", free energy {a['free_energy_bits_per_modelled_frame']:.1f} bits/frame" if stats.modelled else ""
-        click.echo(f"{stats.frames} frames{where}: {stats.archive_bytes} bytes, {a['bits_per_frame']:.1f} bits/frame "
+        click.echo(f"{quantity(stats.frames, 'frame')}{where}: {stats.archive_bytes} bytes, {a['bits_per_frame']:.1f} bits/frame "
                    f"(model {loaded.model_id}; {stats.modelled} modelled{free_energy}; {stats.raw} stored raw)", err=True)
         if stats.raw:
             click.echo(raw_frames_note(stats, loaded), err=True)
@@ -168,11 +168,14 @@ def open_frame_archive(src, start: bytes, model_name: str | None):
 
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
-    from darnzip.frames.io import RawSink, file_sink
+    from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, RawSink, file_sink
+    from darnzip.sources import restored_file_name
     from darnzip.frames.stream import decompress_frames
     from darnzip.names import decode_names
 
     source = reader.header.get("source") or {}
+    names = decode_names(source["names"]) if source.get("type") == "images" else None
+    one_image = names is not None and len(names) == 1
     if to_stdout:
         if sys.stdout.isatty():
             fail("refusing to write raw frames to a terminal (use -o)")
@@ -182,15 +185,21 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
             if archive_path == "-":
                 fail("reading from stdin: name the output with -o (or use -c)")
             base = Path(archive_path).with_suffix("")
-            output = str(base.with_suffix(".npy")) if source.get("type") == "npy" else str(base)
-        sink = file_sink(Path(output), force, decode_names(source["names"]) if source.get("type") == "images" else None)
+            if source.get("type") == "npy":
+                output = str(base.with_suffix(".npy"))
+            else:
+                output = str(restored_file_name(archive_path, names[0]) if one_image else base)
+        if one_image and Path(output).suffix.lower() in IMAGE_SUFFIXES:  # PNG, PPM or BMP, by the suffix
+            sink = ImageFileSink(Path(output), force)
+        else:
+            sink = file_sink(Path(output), force, names)
     count = 0
     with sink, frame_progress(quiet, "decompress", reader.stated_frames()) as bar:
         for frame in decompress_frames(reader, loaded, workers, bar.update):
             sink.write(frame)
             count += 1
     if not quiet:
-        click.echo(f"{count} frames -> {output or 'stdout'}", err=True)
+        click.echo(f"{quantity(count, 'frame')} -> {output or 'stdout'}", err=True)
 
 
 def test_frame_archive(reader, loaded, path, quiet, workers):

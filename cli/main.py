@@ -13,7 +13,8 @@ import click
 from darnzip import archive as arc
 from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
-from darnzip.sources import InputError, find_inputs, load_sources, safe_output_path, source_bytes, source_count, unpack_entries
+from darnzip.sources import (InputError, find_inputs, load_sources, restored_file_name, safe_output_path, source_bytes,
+                             source_count, unpack_entries)
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
@@ -249,7 +250,9 @@ def open_any(path: str):
 def decompress(archive_path, output, to_stdout, force, quiet, model_name, workers):
     """Restore the files of an archive, pixel-exact, with their names and order.
 
-    Frame archives restore to a PNG directory, or to OUTPUT.npy / OUTPUT.mkv (FFV1) by suffix; -c writes raw rgb24."""
+    An archive of one file restores to that file, as zstd -d does (x.png.dz -> x.png). Frame archives
+    restore to a PNG directory, or to OUTPUT.npy / OUTPUT.mkv (FFV1) / OUTPUT.png|ppm|bmp (one frame) by
+    suffix; -c writes raw rgb24."""
     src, frame_start = open_any(archive_path)
     if frame_start is not None:
         from .frame_commands import decompress_frame_archive, open_frame_archive
@@ -262,6 +265,8 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
     with src:
         opened = arc.open_archive(src, model_name)
         entries = list(unpack_entries(opened.header["sources"]))
+        if len(entries) == 1 and output is None and archive_path != "-" and not to_stdout:
+            output = str(restored_file_name(archive_path, entries[0]["name"]))
         single = len(entries) == 1 and output is not None and Path(output).suffix == Path(entries[0]["name"]).suffix
         with progress_bar(opened.header["count"], quiet, "decompress") as bar:
             if to_stdout or single:
@@ -292,7 +297,8 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
                         path.write_bytes(source_bytes(entry, bits))
                 written = root
     if not quiet:
-        click.echo(f"{opened.header['count']} images in {len(entries)} files -> {written}", err=True)
+        click.echo(f"{quantity(opened.header['count'], 'image')} in {quantity(len(entries), 'file')} -> {written}",
+                   err=True)
 
 
 @main.command("test")

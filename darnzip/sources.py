@@ -187,6 +187,18 @@ def safe_output_path(root: Path, name: str) -> Path:
     return root / candidate
 
 
+def restored_file_name(archive_path: str, stored_name: str) -> Path:
+    """Where an archive of one file restores without -o, as `zstd -d` restores: the archive's name less
+    its .dz (frame.png.dz -> frame.png) when that keeps the stored file's suffix, else the stored file's
+    name beside the archive. (It restored into a directory named frame.png, holding frame.png, and
+    failed with "File exists" where frame.png itself was.)"""
+    archive = Path(archive_path)
+    stripped = archive.with_suffix("") if archive.suffix.lower() == ".dz" else None
+    if stripped is not None and stripped.suffix.lower() == Path(stored_name).suffix.lower() and stripped.name:
+        return stripped
+    return safe_output_path(archive.parent, Path(stored_name).name)
+
+
 def restore_pixels(entry: dict, bits: np.ndarray) -> np.ndarray:
     """Bits (N, H, W) back to the source's pixel values."""
     lo, hi = int(entry["lo"]), int(entry["hi"])

@@ -243,3 +243,19 @@ def test_shipped_model_round_trips_mnist(tmp_path):
     assert np.array_equal(np.load(tmp_path / "back.npy"), images)
     bits_per_image = 8 * (tmp_path / "d.dz").stat().st_size / 30
     assert bits_per_image < 784  # far below 1 bit/pixel even with the container's fixed cost on 30 images
+
+
+def test_an_archive_of_one_file_restores_to_that_file(tmp_path):
+    """digits.npy.dz restores to digits.npy, not to a directory named digits.npy holding it; an archive
+    named otherwise restores the stored name beside it."""
+    images = (np.random.default_rng(5).random((6, 28, 28)) < 0.2).astype(np.uint8)
+    np.save(tmp_path / "digits.npy", images)
+    assert run("compress", tmp_path / "digits.npy", "-q").exit_code == 0
+    (tmp_path / "digits.npy").rename(tmp_path / "kept.npy")
+    result = run("decompress", tmp_path / "digits.npy.dz")
+    assert result.exit_code == 0 and "6 images in 1 file -> " in result.output
+    assert np.array_equal(np.load(tmp_path / "digits.npy"), images)
+    (tmp_path / "digits.npy.dz").rename(tmp_path / "renamed.dz")
+    (tmp_path / "digits.npy").unlink()
+    assert run("decompress", tmp_path / "renamed.dz", "-q").exit_code == 0
+    assert np.array_equal(np.load(tmp_path / "digits.npy"), images)

@@ -665,6 +665,34 @@ def test_compress_says_why_frames_were_stored_raw(frame_model, tmp_path):
     assert r.exit_code == 0 and r.output == ""
 
 
+def test_an_archive_of_one_image_restores_to_one_file(frame_model, tmp_path):
+    """As zstd -d: shot.png.dz restores to shot.png (it made a directory named shot.png, and beside the
+    original failed with "File exists"), refused over an existing file without -f; -o with an image
+    suffix writes that format (a .bmp was PNG data before), -o with none a directory."""
+    from PIL import Image
+
+    frame = sprite_frames(1, seed=21)[0]
+    Image.fromarray(frame, "RGB").save(tmp_path / "shot.png")
+    model = str(frame_model.weights_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["compress", str(tmp_path / "shot.png"), "--model", model, "-q"]).exit_code == 0
+    archive = tmp_path / "shot.png.dz"
+    r = runner.invoke(main, ["decompress", str(archive), "--model", model, "-q"])
+    assert r.exit_code == 1 and "shot.png already exists" in r.output
+    (tmp_path / "shot.png").rename(tmp_path / "original.png")
+    r = runner.invoke(main, ["decompress", str(archive), "--model", model])
+    assert r.exit_code == 0 and "1 frame -> " in r.output
+    assert (tmp_path / "shot.png").is_file() and np.array_equal(np.asarray(Image.open(tmp_path / "shot.png")), frame)
+    for name, kind in (("copy.bmp", "BMP"), ("copy.ppm", "PPM")):
+        assert runner.invoke(main, ["decompress", str(archive), "-o", str(tmp_path / name), "--model", model,
+                                    "-q"]).exit_code == 0
+        with Image.open(tmp_path / name) as image:
+            assert image.format == kind and np.array_equal(np.asarray(image), frame)
+    assert runner.invoke(main, ["decompress", str(archive), "-o", str(tmp_path / "into"), "--model", model,
+                                "-q"]).exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "into" / "shot.png")), frame)
+
+
 def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     from PIL import Image
 

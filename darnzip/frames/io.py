@@ -340,12 +340,10 @@ class DirectorySink(FrameSink):
         return self.names[i]
 
     def write(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
         name = self._name(len(self.written))
         target = safe_output_path(self.stage, name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(frame, "RGB").save(target, format="PNG", compress_level=1)
+        save_image(frame, target)
         self.written.append(name)
 
     def commit(self) -> None:
@@ -355,6 +353,17 @@ class DirectorySink(FrameSink):
 
     def abort(self) -> None:
         self._staging.__exit__(*sys.exc_info())
+
+
+def save_image(frame: np.ndarray, target, name: str | None = None) -> None:
+    """An RGB frame as the image format its name's suffix says (PNG, PPM or BMP: each lossless for RGB).
+    Every frame was written as PNG data, also into files named .bmp or .ppm."""
+    from PIL import Image
+
+    suffix = Path(name if name is not None else target).suffix.lower()
+    image_format = {".ppm": "PPM", ".bmp": "BMP"}.get(suffix, "PNG")
+    options = {"compress_level": 1} if image_format == "PNG" else {}
+    Image.fromarray(frame, "RGB").save(target, format=image_format, **options)
 
 
 def npy_header(count: int, height: int, width: int) -> bytes:
@@ -379,6 +388,24 @@ class _FileSink(FrameSink):
 
     def abort(self) -> None:
         self._output.__exit__(*sys.exc_info())
+
+
+class ImageFileSink(_FileSink):
+    """The one frame of an archive made from one image, as an image file (format by its suffix)."""
+
+    def __init__(self, path: Path, force: bool):
+        super().__init__(path, force)
+        self.path, self.count = Path(path), 0
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.count:
+            raise InputError("archive holds more than one frame; name an output directory with -o")
+        save_image(frame, self.file, self.path.name)
+        self.count += 1
+
+    def _finish(self) -> None:
+        if not self.count:
+            raise InputError("archive holds no frame")
 
 
 class NpySink(_FileSink):
