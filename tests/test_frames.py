@@ -692,6 +692,17 @@ def test_an_archive_of_one_image_restores_to_one_file(frame_model, tmp_path):
                                 "-q"]).exit_code == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "into" / "shot.png")), frame)
 
+    frames = sprite_frames(2, seed=22)
+    (tmp_path / "mixed").mkdir()
+    for name, each in zip(("a.bmp", "b.ppm"), frames):
+        Image.fromarray(each, "RGB").save(tmp_path / "mixed" / name)
+    assert runner.invoke(main, ["compress", str(tmp_path / "mixed"), "--model", model, "-q"]).exit_code == 0
+    assert runner.invoke(main, ["decompress", str(tmp_path / "mixed.dz"), "-o", str(tmp_path / "back"), "--model",
+                                model, "-q"]).exit_code == 0
+    for (name, kind), each in zip((("a.bmp", "BMP"), ("b.ppm", "PPM")), frames):
+        with Image.open(tmp_path / "back" / name) as image:
+            assert image.format == kind and np.array_equal(np.asarray(image), each)
+
 
 def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     from PIL import Image
