@@ -210,7 +210,7 @@ def test_frame_archive(reader, loaded, path, quiet, workers):
         for _ in decompress_frames(reader, loaded, workers, bar.update):
             count += 1
     if not quiet:
-        click.echo(f"{path}: OK ({count} frames)", err=True)
+        click.echo(f"{path}: OK ({quantity(count, 'frame')})", err=True)
 
 
 def list_frame_archive(reader, path, size_of, as_json):
@@ -229,7 +229,7 @@ def list_frame_archive(reader, path, size_of, as_json):
     if as_json:
         click.echo(json.dumps(info))
     else:
-        click.echo(f"{path}: {frames} frames ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
+        click.echo(f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
                    f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
                    f"({info['model_sha256'][:12]})")
 

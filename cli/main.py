@@ -13,8 +13,8 @@ import click
 from darnzip import archive as arc
 from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
-from darnzip.sources import (InputError, find_inputs, load_sources, restored_file_name, safe_output_path, source_bytes,
-                             source_count, unpack_entries)
+from darnzip.sources import (STDIN_STEM, InputError, find_inputs, load_sources, restored_file_name, safe_output_path,
+                             source_bytes, source_count, unpack_entries)
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
@@ -133,7 +133,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             if len(paths) > 1:
                 fail("'-' (stdin) cannot be combined with other inputs")
             data = stdin.reader.read()
-            stdin_file = Path(tmp) / ("stdin.npy" if data.startswith(NPY_MAGIC) else "stdin.png")
+            stdin_file = Path(tmp) / (STDIN_STEM + (".npy" if data.startswith(NPY_MAGIC) else ".png"))
             stdin_file.write_bytes(data)
             paths = [str(stdin_file)]
             if output is None:
@@ -198,7 +198,7 @@ def summary_line(stats: arc.CompressStats, target: Path | None, particles: int =
     a = accounting(stats)
     where = f" -> {target}" if target else ""
     target_name = "free energy" if particles == 1 else f"{particles}-particle IWAE estimate"
-    return (f"{stats.images} images{where}: {stats.archive_bytes} bytes, {a['bits_per_image']:.2f} bits/image "
+    return (f"{quantity(stats.images, 'image')}{where}: {stats.archive_bytes} bytes, {a['bits_per_image']:.2f} bits/image "
             f"({target_name} {a['free_energy_bits_per_image']:.2f}, gap {a['gap_percent']:+.2f}%)")
 
 
@@ -325,7 +325,7 @@ def test_command(archives, quiet, model_name, workers):
                 for _ in arc.decode_images(opened, default_workers(workers), bar.update):
                     pass
         if not quiet:
-            click.echo(f"{path}: OK ({opened.header['count']} images)", err=True)
+            click.echo(f"{path}: OK ({quantity(opened.header['count'], 'image')})", err=True)
 
     each_archive(archives, test_one)
 
@@ -369,7 +369,7 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
         return
-    click.echo(f"{path}: {count} images {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
+    click.echo(f"{path}: {quantity(count, 'image')} {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
                f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
                f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
     if verbose:

@@ -187,16 +187,23 @@ def safe_output_path(root: Path, name: str) -> Path:
     return root / candidate
 
 
+# what an input read from a pipe is called in an archive (stdin.png, stdin.npy): it had no name
+STDIN_STEM = "stdin"
+
+
 def restored_file_name(archive_path: str, stored_name: str) -> Path:
     """Where an archive of one file restores without -o, as `zstd -d` restores: the archive's name less
     its .dz (frame.png.dz -> frame.png) when that keeps the stored file's suffix, else the stored file's
-    name beside the archive. (It restored into a directory named frame.png, holding frame.png, and
-    failed with "File exists" where frame.png itself was.)"""
-    archive = Path(archive_path)
+    name beside the archive; an input that came on a pipe (stored as stdin.png, stdin.npy) takes the
+    archive's name with its suffix (shot.dz -> shot.png). (It restored into a directory named frame.png,
+    holding frame.png, and failed with "File exists" where frame.png itself was.)"""
+    archive, stored = Path(archive_path), Path(stored_name)
     stripped = archive.with_suffix("") if archive.suffix.lower() == ".dz" else None
-    if stripped is not None and stripped.suffix.lower() == Path(stored_name).suffix.lower() and stripped.name:
+    if stripped is not None and stripped.suffix.lower() == stored.suffix.lower() and stripped.name:
         return stripped
-    return safe_output_path(archive.parent, Path(stored_name).name)
+    if stored.stem == STDIN_STEM and stripped is not None and stripped.name:
+        return stripped.with_name(stripped.name + stored.suffix)
+    return safe_output_path(archive.parent, stored.name)
 
 
 def restore_pixels(entry: dict, bits: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The command line, driven through Click's runner: round trips, zstd-style options, clean failures."""
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +261,18 @@ def test_an_archive_of_one_file_restores_to_that_file(tmp_path):
     (tmp_path / "digits.npy").unlink()
     assert run("decompress", tmp_path / "renamed.dz", "-q").exit_code == 0
     assert np.array_equal(np.load(tmp_path / "digits.npy"), images)
+
+
+def test_a_binary_png_on_a_pipe_stays_a_binary_image_and_restores_by_the_archive_name(tmp_path):
+    """A two-level PNG on stdin is a binary image (a colour one is a frame: test_frames); the archive
+    restores to its own name with the input's suffix (digit.dz -> digit.png), byte-identical, since the
+    pipe gave the input no name (it restored to stdin.png)."""
+    pixels = ((np.random.default_rng(6).random((28, 28)) < 0.3) * 255).astype(np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(pixels, "L").save(png, format="PNG")
+    archive = tmp_path / "digit.dz"
+    made = subprocess.run([sys.executable, "-m", "cli", "compress", "-", "-o", str(archive), "-T", "1"],
+                          input=png.getvalue(), capture_output=True, cwd=tmp_path)
+    assert made.returncode == 0 and b"1 image -> " in made.stderr, made.stderr
+    assert run("decompress", archive, "-q").exit_code == 0
+    assert (tmp_path / "digit.png").read_bytes() == png.getvalue() and not (tmp_path / "stdin.png").exists()

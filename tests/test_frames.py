@@ -367,6 +367,35 @@ def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
     assert empty.returncode == 1 and b"empty" in empty.stderr and not out.exists()
 
 
+
+def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(frame_model, tmp_path):
+    """`cat shot.png | darnzip compress - -o shot.dz` takes the frame side, as `compress shot.png` does (it
+    was read as a binary image and refused; with --frames, PyAV read it as a one-frame video);
+    `decompress shot.dz` writes shot.png, pixel-exact. A damaged PNG is a one-line error naming stdin."""
+    from PIL import Image
+
+    frame = sprite_frames(1, seed=23)[0]
+    png = io.BytesIO()
+    Image.fromarray(frame, "RGB").save(png, format="PNG")
+    model = str(frame_model.weights_path)
+
+    def cli(*args, data: bytes = b""):
+        return subprocess.run([sys.executable, "-m", "cli", *args, "--model", model], input=data,
+                              capture_output=True, cwd=tmp_path)
+
+    for flags in ((), ("--frames",)):
+        archive = tmp_path / "shot.dz"
+        made = cli("compress", "-", "-o", str(archive), "-f", "-T", "1", *flags, data=png.getvalue())
+        assert made.returncode == 0 and b"1 frame -> " in made.stderr, made.stderr
+        back = cli("decompress", str(archive), "-f")
+        assert back.returncode == 0 and b"-> " + str(tmp_path / "shot.png").encode() in back.stderr, back.stderr
+        with Image.open(tmp_path / "shot.png") as image:
+            assert image.format == "PNG" and np.array_equal(np.asarray(image), frame)
+    assert not (tmp_path / "stdin.png").exists()
+    broken = cli("compress", "-", "-c", "--frames", data=png.getvalue()[:40])
+    assert broken.returncode == 1 and broken.stderr.startswith(b"darnzip: error: stdin: not a readable image")
+    assert b"BytesIO" not in broken.stderr and broken.stdout == b""
+
 def _wait_for(condition, what: str, seconds: float = 60) -> None:
     deadline = time.time() + seconds
     while not condition():

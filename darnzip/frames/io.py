@@ -15,26 +15,39 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ..atomic import atomic_file, staging_directory
-from ..sources import InputError, files_below, safe_output_path
+from ..sources import STDIN_STEM, InputError, files_below, safe_output_path
 
 VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp"}
 NPY_HEADER_BYTES = 256  # fixed, so the frame count can be filled in after streaming
 MAX_SIDE = 1 << 14
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _rgb_from_image(path: Path) -> np.ndarray:
+def _rgb_from_image(path: Path | BinaryIO, name: str | None = None) -> np.ndarray:
+    """One image file (or an open one, named `name` in errors) as (H, W, 3) uint8."""
     from PIL import Image, UnidentifiedImageError
 
+    path_name = path if name is None else name
     try:
         with Image.open(path) as im:
             if im.width > MAX_SIDE or im.height > MAX_SIDE:
-                raise InputError(f"{path}: {im.width}x{im.height} is larger than {MAX_SIDE} pixels a side")
+                raise InputError(f"{path_name}: {im.width}x{im.height} is larger than {MAX_SIDE} pixels a side")
             if im.mode not in ("RGB", "P", "L"):
-                raise InputError(f"{path}: mode {im.mode} is not a frame darnzip can restore exactly (need RGB, P or L)")
+                raise InputError(f"{path_name}: mode {im.mode} is not a frame darnzip can restore exactly "
+                                 "(need RGB, P or L)")
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from exc
+        detail = str(exc) if name is None else str(exc).replace(repr(path), repr(name))  # not the object's repr
+        raise InputError(f"{path_name}: not a readable image ({detail})") from exc
+
+
+def _is_colour_image(image) -> bool:
+    """Whether an open image is a colour frame rather than a binary one: RGB or palette with more than two
+    colours (binary images are 1-bit or grey, or two-colour RGB)."""
+    if image.mode not in ("RGB", "P"):
+        return False
+    return len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 2
 
 
 class FrameSource:
@@ -162,8 +175,14 @@ class PeekedStream:
             length, start = (struct.unpack_from("<H", head, 8)[0], 10) if head[6] == 1 else \
                 (struct.unpack_from("<I", head, 8)[0], 12)
             head += _read_up_to(stream, min(start + length, 1 << 20) - len(head))
+        if head.startswith(PNG_MAGIC):  # one image: read whole, to be judged colour or binary by its pixels
+            head += stream.read()
         self.head = head
         self.reader: BinaryIO = io.BufferedReader(_Replay(head, stream))
+
+    @property
+    def is_png(self) -> bool:
+        return self.head.startswith(PNG_MAGIC)
 
     def npy_header(self) -> tuple[tuple, bool, np.dtype] | None:
         """(shape, Fortran order, dtype) if the stream is a .npy array whose header reads, else None."""
@@ -180,6 +199,14 @@ class PeekedStream:
         if header is not None:
             return len(header[0]) == 4 and header[0][3] == 3
         head = self.head
+        if self.is_png:
+            from PIL import Image
+
+            try:
+                with Image.open(io.BytesIO(head)) as im:
+                    return _is_colour_image(im)
+            except OSError:
+                return False  # the binary-image reader names the damage
         return head.startswith(_VIDEO_MAGIC) or head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
 
@@ -206,9 +233,12 @@ def npy_stream_source(stream: BinaryIO, name: str) -> FrameSource:
 
 
 def stdin_frame_source(peeked: PeekedStream) -> FrameSource:
-    """A frame stream on standard input: an RGB .npy array, else a video."""
+    """A frame stream on standard input: an RGB .npy array, one PNG (restored as stdin.png), else a video."""
     if peeked.head.startswith(NPY_MAGIC):
-        return npy_stream_source(peeked.reader, "stdin.npy")
+        return npy_stream_source(peeked.reader, f"{STDIN_STEM}.npy")
+    if peeked.is_png:
+        frame = _rgb_from_image(io.BytesIO(peeked.head), STDIN_STEM)
+        return FrameSource({"type": "images", "names": [f"{STDIN_STEM}.png"]}, iter([frame]), 1, [])
     return video_source(peeked.reader, "stdin")
 
 
@@ -288,9 +318,7 @@ def looks_like_frames(path: str) -> bool:
 
     try:
         with Image.open(first) as im:
-            if im.mode not in ("RGB", "P"):
-                return False
-            return len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 2
+            return _is_colour_image(im)
     except OSError:
         return False
 
