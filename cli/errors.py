@@ -93,10 +93,11 @@ def fail(message: str) -> None:
 NOTHING_WRITTEN = "no output was written"
 
 
-def friendly_errors(command=None, *, when_stopped: str = NOTHING_WRITTEN):
+def friendly_errors(command=None, *, when_stopped=NOTHING_WRITTEN):
     """Expected errors print one line and exit 1; Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, as a
     shell reports a process killed by them (temp outputs are removed on the way), saying `when_stopped`
-    of what is left. `@friendly_errors` or `@friendly_errors(when_stopped=...)`."""
+    of what is left: a text, or a function of the command's parameters that returns one.
+    `@friendly_errors` or `@friendly_errors(when_stopped=...)`."""
     if command is None:
         return functools.partial(friendly_errors, when_stopped=when_stopped)
 
@@ -110,14 +111,17 @@ def friendly_errors(command=None, *, when_stopped: str = NOTHING_WRITTEN):
         except EXPECTED as exc:
             fail(error_message(exc))
         except Terminated as exc:
-            interrupted(exc.signum, when_stopped)
+            interrupted(exc.signum, left_behind(kwargs))
         except KeyboardInterrupt:
-            interrupted(signal.SIGINT, when_stopped)
+            interrupted(signal.SIGINT, left_behind(kwargs))
         except BaseException as exc:
             if interrupted_in_native_code(exc):
                 signum = _last_termination if "Terminated" in str(exc) and _last_termination else signal.SIGINT
-                interrupted(signum, when_stopped)
+                interrupted(signum, left_behind(kwargs))
             raise
+
+    def left_behind(parameters: dict) -> str:
+        return when_stopped(**parameters) if callable(when_stopped) else when_stopped
 
     return wrapper
 

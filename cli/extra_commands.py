@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -366,6 +367,16 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
                  quiet, plot_dir, repeat)
 
 
+def checkpoint_note(stem: Path) -> str:
+    """What a stopped train-frames leaves: the last finished epoch's checkpoint, if one was written."""
+    from darnzip.frames.trainer import checkpoint_path
+
+    checkpoint = checkpoint_path(stem)
+    if checkpoint.exists():
+        return f"the last finished epoch is kept in {checkpoint} (the same command goes on from it)"
+    return "no epoch was finished, so nothing was kept"
+
+
 @main.command("train-frames")
 @click.argument("frames_path", metavar="FRAMES.npy")
 @click.option("--model-id", required=True, help="Id of the model, e.g. atari-pong-v1.")
@@ -382,11 +393,20 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
 @click.option("--init", "init_model", default=None, help="Continue from this frame model (id or path).")
 @click.option("--motion/--no-motion", default=True, show_default=True,
               help="Copied blocks carry a motion vector (a model continued with --init gains them).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Go on from STEM.checkpoint.pt, the state after the last finished epoch of the same run.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
-@friendly_errors
+@friendly_errors(when_stopped=lambda export_stem, **_: checkpoint_note(Path(export_stem)))
 def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, init_model,
-                 motion, register):
-    """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it."""
+                 motion, resume, quiet, register):
+    """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it.
+
+    Each finished epoch is checkpointed to STEM.checkpoint.pt; run the same command again after a stop to
+    go on from it (the result is the one an unbroken run gives). The checkpoint goes once the model is
+    exported."""
+    from tqdm import tqdm
+
     from darnzip.frames.trainer import train_frame_model
     from darnzip.registry import register_model
 
@@ -399,8 +419,15 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
         from darnzip.registry import resolve_frame_model
 
         init = resolve_frame_model(init_model)
-    sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
-                            log=lambda m: click.echo(m, err=True), init=init, motion=motion)
+    with tqdm(total=epochs * steps, unit="step", desc="train", disable=True if quiet else None, leave=False,
+              file=sys.stderr) as bar:
+        def step_done(done: int, bits: float) -> None:
+            bar.update(done - bar.n)  # a resumed run starts past the checkpointed epochs
+            bar.set_postfix(bits=f"{bits:.1f}", refresh=False)
+
+        sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
+                                log=lambda m: bar.write(m, file=sys.stderr), init=init, motion=motion,
+                                resume=resume, progress=step_done)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

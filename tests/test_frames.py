@@ -982,6 +982,45 @@ def test_the_newest_version_is_picked_past_version_nine(tmp_path):
     assert f"model {newest};" in r.output, r.output
 
 
+def test_frame_training_stopped_goes_on_from_its_checkpoint_to_the_same_model(tmp_path):
+    """train-frames checkpoints each finished epoch beside the export: stopped in epoch 2 and run again,
+    it goes on from epoch 1 and exports the weights an unbroken run exports, bit for bit, then removes the
+    checkpoint. A checkpoint of other settings is refused by name; --no-resume starts over. (A stopped
+    run lost everything before.)"""
+    from darnzip.frames.trainer import checkpoint_path, train_frame_model
+
+    rgb = sprite_frames(60, seed=3)
+    np.save(tmp_path / "frames.npy", rgb)
+    args = ["train-frames", str(tmp_path / "frames.npy"), "--model-id", "t-v1", "--epochs", "2", "--steps", "5",
+            "--seed", "4", "-q"]
+    runner = CliRunner()
+    whole = tmp_path / "whole"
+    assert runner.invoke(main, args + ["--export", str(whole)]).exit_code == 0
+
+    broken = tmp_path / "broken"
+
+    def stop_in_epoch_two(done: int, bits: float) -> None:
+        if done == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_frame_model(rgb, broken, "t-v1", 2, 5, 1e-2, 4, 8, log=lambda m: None, progress=stop_in_epoch_two)
+    assert checkpoint_path(broken).is_file() and not broken.with_suffix(".safetensors").exists()
+    other = runner.invoke(main, args + ["--export", str(broken), "--lr", "0.02"])
+    assert other.exit_code == 1 and "checkpoint of another run (lr differ)" in other.output
+    resumed = runner.invoke(main, args + ["--export", str(broken)])
+    assert resumed.exit_code == 0 and "resumed from" in resumed.output and "after epoch 1/2" in resumed.output
+    assert "epoch 1/2:" not in resumed.output and "epoch 2/2:" in resumed.output
+    assert broken.with_suffix(".safetensors").read_bytes() == whole.with_suffix(".safetensors").read_bytes()
+    assert not checkpoint_path(broken).exists() and not checkpoint_path(whole).exists()
+    assert json.loads(broken.with_suffix(".json").read_text())["training"]["resumed_after_epoch"] == 1
+
+    with pytest.raises(KeyboardInterrupt):
+        train_frame_model(rgb, broken, "t-v1", 2, 5, 2e-2, 4, 8, log=lambda m: None, progress=stop_in_epoch_two)
+    fresh = runner.invoke(main, args + ["--export", str(broken), "--no-resume"])
+    assert fresh.exit_code == 0 and "resumed" not in fresh.output
+    assert broken.with_suffix(".safetensors").read_bytes() == whole.with_suffix(".safetensors").read_bytes()
+
 def test_training_can_continue_from_an_exported_model(any_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
     frame_model = any_model

@@ -6,12 +6,16 @@ are subsampled (rate `rho`, weight 1/rho) because the pixel model is the expensi
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..sources import InputError
 from .config import FrameConfig
 from .features import (available_from, block_pixels, changed_pixels_per_block, drawn_pixels, global_motion,
                        motion_matches, padded, pixel_features, posterior_features, predicted_motions, prior_features,
@@ -92,8 +96,13 @@ def free_energy_bits(model: FrameDarn, x, prev, prev2, has_prev2, rho: float = 1
 
 def train(frames: np.ndarray, cfg: FrameConfig, epochs: int, batch: int = 32, lr: float = 3e-3, seed: int = 0,
           rho: float = 0.1, steps_per_epoch: int | None = None, progress=None, model: FrameDarn | None = None,
-          max_blocks: int = 1024):
-    """Train on an (N, H, W) index stream; yields (epoch, mean training bits/frame) after each epoch."""
+          max_blocks: int = 1024, checkpoint: Path | None = None, origin: str | None = None, log=None):
+    """Train on an (N, H, W) index stream; yields (model, epoch, mean training bits/frame) after each epoch.
+
+    With `checkpoint`, the state after each epoch (model, optimiser, schedule, random generator) is
+    written there, and a run started with the same frames and settings continues from it: the result is
+    the one an uninterrupted run gives, exactly (on the same device). Epochs it skips are not yielded.
+    `origin` names the starting `model` (the sha256 of the model it was built from) for that check."""
     torch.manual_seed(seed)
     device = torch.get_default_device()  # training runs where torch.set_default_device says (a GPU, say)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -106,9 +115,20 @@ def train(frames: np.ndarray, cfg: FrameConfig, epochs: int, batch: int = 32, lr
     opt = torch.optim.Adam(groups, lr=lr)
     steps = steps_per_epoch or max(1, (len(data) - 2) // batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=lr / 20)
-    for epoch in range(epochs):
+    start_epoch, run = 0, None
+    if checkpoint is not None:
+        run = TrainingRun(checkpoint, frames, cfg, {"epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
+                                                    "rho": rho, "steps": steps, "max_blocks": max_blocks,
+                                                    "origin": origin})
+        start_epoch, last_bits = run.resume(model, opt, sched, gen)
+        if start_epoch and log is not None:
+            log(f"resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+        if start_epoch == epochs:  # stopped after the last epoch, before the model was exported
+            yield model, epochs - 1, last_bits
+            return
+    for epoch in range(start_epoch, epochs):
         total = 0.0
-        for _ in range(steps):
+        for step in range(steps):
             t = torch.randint(2, len(data), (batch,), generator=gen)
             drop = torch.rand(batch, generator=gen) < 0.02
             bits = free_energy_bits(model, *context(data, t, cfg, drop), rho=rho, generator=gen, max_blocks=max_blocks)
@@ -118,9 +138,58 @@ def train(frames: np.ndarray, cfg: FrameConfig, epochs: int, batch: int = 32, lr
             opt.step()
             sched.step()
             total += loss.item()
-            if progress is not None:
-                progress(loss.item())
+            if progress is not None:  # steps done in the whole run, resumed epochs included
+                progress(epoch * steps + step + 1, loss.item())
+        if run is not None:
+            run.save(epoch + 1, total / steps, model, opt, sched, gen)
         yield model, epoch, total / steps
+
+
+class TrainingRun:
+    """A frame model's training checkpoint: what `train` needs to go on after a finished epoch, and what
+    it was started with, so that a checkpoint of other frames or settings is refused, not continued."""
+
+    def __init__(self, path: Path, frames: np.ndarray, cfg: FrameConfig, settings: dict):
+        self.path = Path(path)
+        self.identity = {"config": cfg.to_json(), "frames_sha256": _frames_digest(frames), **settings}
+
+    @staticmethod
+    def epochs_done(path: Path) -> int:
+        """How many epochs the checkpoint at `path` has finished (0 if there is none)."""
+        if not Path(path).exists():
+            return 0
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+    def resume(self, model: FrameDarn, opt, sched, gen: torch.Generator) -> tuple[int, float | None]:
+        """Load the checkpoint into the training state, if there is one: the epochs it has finished, and the
+        last one's mean training bits/frame."""
+        if not self.path.exists():
+            return 0, None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)  # the optimiser moves its own
+        saved = json.loads(state["identity"])
+        if saved != self.identity:
+            differ = sorted(k for k in self.identity if saved.get(k) != self.identity[k])
+            raise InputError(f"{self.path} is the checkpoint of another run ({', '.join(differ)} differ): remove it, "
+                             "or start over with --no-resume")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        gen.set_state(state["generator"])
+        return int(state["epoch"]), float(state["bits"])
+
+    def save(self, epoch: int, bits: float, model: FrameDarn, opt, sched, gen: torch.Generator) -> None:
+        state = {"identity": json.dumps(self.identity), "epoch": epoch, "bits": bits, "model": model.state_dict(),
+                 "optimizer": opt.state_dict(), "schedule": sched.state_dict(), "generator": gen.get_state()}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.path)  # a stop mid-write leaves the previous epoch's checkpoint whole
+
+
+def _frames_digest(frames: np.ndarray) -> str:
+    digest = hashlib.sha256(repr(frames.shape).encode())
+    for frame in frames:
+        digest.update(np.ascontiguousarray(frame).tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()
