@@ -168,7 +168,7 @@ def open_frame_archive(src, start: bytes, model_name: str | None):
 
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
-    from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, RawSink, file_sink
+    from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, ImageStreamSink, RawSink, file_sink
     from darnzip.sources import restored_file_name
     from darnzip.frames.stream import decompress_frames
     from darnzip.names import decode_names
@@ -178,8 +178,9 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
     one_image = names is not None and len(names) == 1
     if to_stdout:
         if sys.stdout.isatty():
-            fail("refusing to write raw frames to a terminal (use -o)")
-        sink = RawSink(binary_stdout())
+            fail("refusing to write frames to a terminal (use -o)")
+        # one image comes out as that image file, as from a binary archive; a stream as raw rgb24 frames
+        sink = ImageStreamSink(binary_stdout(), names[0]) if one_image else RawSink(binary_stdout())
     else:
         if output is None:
             if archive_path == "-":

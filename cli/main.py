@@ -40,12 +40,13 @@ MODE_FLAGS = {"-z": "compress", "--compress": "compress", "-d": "decompress", "-
 
 class ModeFlagGroup(click.Group):
     """Subcommands, plus zstd's habits: a leading mode flag names the subcommand (-z, -d, -t, -l), and a
-    first argument that is an existing file or directory, not a subcommand, is compressed."""
+    first argument that is an existing file or directory, not a subcommand, or '-' (stdin), is compressed."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] in MODE_FLAGS:
             args = [MODE_FLAGS[args[0]], *args[1:]]
-        elif args and args[0] not in self.commands and not args[0].startswith("-") and os.path.exists(args[0]):
+        elif args and (args[0] == "-" or args[0] not in self.commands and not args[0].startswith("-")
+                       and os.path.exists(args[0])):
             args = ["compress", *args]
         return super().parse_args(ctx, args)
 
@@ -55,8 +56,8 @@ class ModeFlagGroup(click.Group):
 def main():
     """Lossless compression of binary images and colour frame streams with DARNs and bits-back ANS coding.
 
-    As with zstd, `darnzip PATH` compresses, and -z, -d, -t and -l before the arguments stand for
-    compress, decompress, test and list (`darnzip -d frames.dz -o out/`)."""
+    As with zstd, `darnzip PATH` (or `darnzip -` for stdin) compresses, and -z, -d, -t and -l before the
+    arguments stand for compress, decompress, test and list (`darnzip -d frames.dz -o out/`)."""
     restore = stop_cleanly_on_termination()
     if restore is not None:
         click.get_current_context().call_on_close(restore)
@@ -252,7 +253,7 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
 
     An archive of one file restores to that file, as zstd -d does (x.png.dz -> x.png). Frame archives
     restore to a PNG directory, or to OUTPUT.npy / OUTPUT.mkv (FFV1) / OUTPUT.png|ppm|bmp (one frame) by
-    suffix; -c writes raw rgb24."""
+    suffix; -c writes raw rgb24 frames (an archive of one image: that image file)."""
     src, frame_start = open_any(archive_path)
     if frame_start is not None:
         from .frame_commands import decompress_frame_archive, open_frame_archive

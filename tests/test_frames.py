@@ -371,7 +371,8 @@ def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
 def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(frame_model, tmp_path):
     """`cat shot.png | darnzip compress - -o shot.dz` takes the frame side, as `compress shot.png` does (it
     was read as a binary image and refused; with --frames, PyAV read it as a one-frame video);
-    `decompress shot.dz` writes shot.png, pixel-exact. A damaged PNG is a one-line error naming stdin."""
+    `decompress shot.dz` writes shot.png, pixel-exact, and `decompress -c` a PNG (it wrote raw rgb24). A
+    damaged PNG is a one-line error naming stdin."""
     from PIL import Image
 
     frame = sprite_frames(1, seed=23)[0]
@@ -392,6 +393,12 @@ def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(fra
         with Image.open(tmp_path / "shot.png") as image:
             assert image.format == "PNG" and np.array_equal(np.asarray(image), frame)
     assert not (tmp_path / "stdin.png").exists()
+    piped = subprocess.run([sys.executable, "-m", "cli", "-", "-c", "--model", model], input=png.getvalue(),
+                           capture_output=True)  # zstd's `cat x | zstd - -c`
+    assert piped.returncode == 0 and piped.stdout == (tmp_path / "shot.dz").read_bytes()
+    image_out = cli("decompress", "-", "-c", data=piped.stdout)  # the image file, as a binary archive gives
+    with Image.open(io.BytesIO(image_out.stdout)) as image:
+        assert image.format == "PNG" and np.array_equal(np.asarray(image), frame)
     broken = cli("compress", "-", "-c", "--frames", data=png.getvalue()[:40])
     assert broken.returncode == 1 and broken.stderr.startswith(b"darnzip: error: stdin: not a readable image")
     assert b"BytesIO" not in broken.stderr and broken.stdout == b""

@@ -504,6 +504,27 @@ def file_sink(path: Path, force: bool, names: list[str] | None = None) -> FrameS
     return DirectorySink(Path(path), names, force)
 
 
+class ImageStreamSink(FrameSink):
+    """The one frame of an archive made from one image, as that image file's bytes on a stream (`-c`),
+    written only once the archive has checked out."""
+
+    def __init__(self, out: BinaryIO, name: str):
+        self.out, self.name, self.frame = out, name, None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.frame is not None:
+            raise InputError("archive holds more than one frame")
+        self.frame = frame
+
+    def commit(self) -> None:
+        if self.frame is None:
+            raise InputError("archive holds no frame")
+        buffer = io.BytesIO()
+        save_image(self.frame, buffer, self.name)
+        self.out.write(buffer.getvalue())
+        self.out.flush()
+
+
 class RawSink(FrameSink):
     """Raw rgb24 bytes, frame after frame (for pipes: `darnzip decompress -c x.dz | ffmpeg -f rawvideo ...`)."""
 
