@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,13 +153,16 @@ class TrainingRun:
     def __init__(self, path: Path, frames: np.ndarray, cfg: FrameConfig, settings: dict):
         self.path = Path(path)
         self.identity = {"config": cfg.to_json(), "frames_sha256": _frames_digest(frames), **settings}
+        self._started, self._seconds_before = time.time(), 0.0
 
     @staticmethod
-    def epochs_done(path: Path) -> int:
-        """How many epochs the checkpoint at `path` has finished (0 if there is none)."""
+    def progress_in(path: Path) -> tuple[int, float]:
+        """The epochs the checkpoint at `path` has finished and the training seconds they took, all runs
+        together ((0, 0.0) if there is none)."""
         if not Path(path).exists():
-            return 0
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+            return 0, 0.0
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return int(state["epoch"]), float(state["seconds"])
 
     def resume(self, model: FrameDarn, opt, sched, gen: torch.Generator) -> tuple[int, float | None]:
         """Load the checkpoint into the training state, if there is one: the epochs it has finished, and the
@@ -175,10 +179,13 @@ class TrainingRun:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["schedule"])
         gen.set_state(state["generator"])
+        self._seconds_before = float(state["seconds"])
         return int(state["epoch"]), float(state["bits"])
 
     def save(self, epoch: int, bits: float, model: FrameDarn, opt, sched, gen: torch.Generator) -> None:
-        state = {"identity": json.dumps(self.identity), "epoch": epoch, "bits": bits, "model": model.state_dict(),
+        seconds = self._seconds_before + time.time() - self._started
+        state = {"identity": json.dumps(self.identity), "epoch": epoch, "bits": bits, "seconds": seconds,
+                 "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "schedule": sched.state_dict(), "generator": gen.get_state()}
         tmp = self.path.with_name(self.path.name + ".tmp")
         torch.save(state, tmp)

@@ -59,7 +59,7 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
     checkpoint = checkpoint_path(stem)
     if not resume:
         checkpoint.unlink(missing_ok=True)
-    resumed_after = TrainingRun.epochs_done(checkpoint)
+    resumed_after, seconds_before = TrainingRun.progress_in(checkpoint)
     start = time.time()
     for model, epoch, bits in train(frames, cfg, epochs, lr=lr, seed=seed, steps_per_epoch=steps, rho=rho,
                                     max_blocks=max_blocks, model=start_model, checkpoint=checkpoint,
@@ -68,8 +68,8 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
         log(f"epoch {epoch + 1}/{epochs}: training free energy {bits:.1f} bits/frame ({time.time() - start:.0f} s)")
     record = {"training": {"frames": int(len(rgb)), "epochs": epochs, "steps_per_epoch": steps, "lr": lr,
                            "rho": rho, "max_blocks": max_blocks, "seed": seed, "final_train_bits_per_frame": round(bits, 2),
-                           "seconds": round(time.time() - start)}}
-    if resumed_after:  # went on from a checkpoint: the seconds are this run's alone
+                           "seconds": round(seconds_before + time.time() - start)}}
+    if resumed_after:  # went on from a checkpoint (its seconds are counted in)
         record["training"]["resumed_after_epoch"] = resumed_after
     if init is not None:
         record["training"]["continued_from"] = {"model": init.model_id, "sha256": init.sha256,
