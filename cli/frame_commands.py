@@ -214,7 +214,17 @@ def test_frame_archive(reader, loaded, path, quiet, workers):
         click.echo(f"{path}: OK ({quantity(count, 'frame')})", err=True)
 
 
-def list_frame_archive(reader, path, size_of, as_json):
+def source_names(source: dict) -> list[str]:
+    """The input's file names as the header records them: each frame's for an image directory, else the
+    one array's or video's (nothing for raw frames)."""
+    from darnzip.names import decode_names
+
+    if source.get("type") == "images":
+        return decode_names(source["names"])
+    return [source["name"]] if isinstance(source.get("name"), str) else []
+
+
+def list_frame_archive(reader, path, size_of, as_json, verbose=False):
     chunks = 0
     kinds = {"modelled": 0, "raw": 0}
     for chunk in reader.chunks():
@@ -227,12 +237,18 @@ def list_frame_archive(reader, path, size_of, as_json):
     info = {"archive": path, "bytes": size, "model": reader.header["model"]["id"],
             "model_sha256": reader.header["model"]["sha256"], "frames": frames, **kinds, "chunks": chunks,
             "bits_per_frame": 8 * size / frames if frames else 0.0, "source": reader.header.get("source", {}).get("type")}
+    names = source_names(reader.header.get("source") or {}) if verbose else []
     if as_json:
-        click.echo(json.dumps(info))
-    else:
-        click.echo(f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
-                   f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
-                   f"({info['model_sha256'][:12]})")
+        click.echo(json.dumps({**info, **({"names": names} if verbose else {})}))
+        return
+    click.echo(f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
+               f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
+               f"({info['model_sha256'][:12]})")
+    if info["source"] == "images":  # a frame per file
+        for name in names:
+            click.echo(f"  {name}")
+    elif names:  # one array or video holding every frame
+        click.echo(f"  {names[0]}  ({quantity(frames, 'frame')})")
 
 
 

@@ -351,7 +351,8 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
         from .frame_commands import list_frame_archive
 
         with CountingReader(src, len(frame_start)) as counted:  # also on a pipe, which cannot tell()
-            list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json)
+            list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json,
+                               verbose)
         return
     with src:
         reader = ArchiveReader(src)

@@ -758,7 +758,11 @@ def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     r = runner.invoke(main, ["test", str(archive), "--model", model, "-q"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["list", str(archive), "--json"])
-    assert r.exit_code == 0 and '"frames": 40' in r.output
+    assert r.exit_code == 0 and '"frames": 40' in r.output and "names" not in json.loads(r.output)
+    r = runner.invoke(main, ["list", str(archive), "--json", "-v"])  # -v names the frames (it was ignored)
+    assert r.exit_code == 0 and json.loads(r.output)["names"] == names
+    r = runner.invoke(main, ["list", str(archive), "-v"])
+    assert r.exit_code == 0 and r.output.splitlines()[1:] == [f"  {name}" for name in names]
 
     out = tmp_path / "restored"
     r = runner.invoke(main, ["decompress", str(archive), "-o", str(out), "--model", model, "-q"])
@@ -779,6 +783,8 @@ def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["decompress", str(archive2), "-o", str(tmp_path / "again.npy"), "--model", model, "-q"])
     assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / "again.npy"), frames)
+    r = runner.invoke(main, ["list", str(archive2), "-v"])
+    assert r.exit_code == 0 and r.output.splitlines()[1:] == ["  restored.mkv  (40 frames)"]
 
     raw = subprocess.run([sys.executable, "-m", "cli", "decompress", "-c", str(archive), "--model", model, "-q"],
                          capture_output=True, check=True).stdout
