@@ -403,6 +403,22 @@ def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(fra
     assert broken.returncode == 1 and broken.stderr.startswith(b"darnzip: error: stdin: not a readable image")
     assert b"BytesIO" not in broken.stderr and broken.stdout == b""
 
+
+def test_an_rgba_png_is_refused_in_one_step_by_its_mode(frame_model, tmp_path):
+    """An RGBA PNG (a screenshot tool's) is refused by the frame side, which says why, as a file and on a
+    pipe, with nothing written; it went to the binary side first, which sent the user to --frames, where
+    it was refused again."""
+    from PIL import Image
+
+    frame = sprite_frames(1, seed=24)[0]
+    Image.fromarray(frame, "RGB").convert("RGBA").save(tmp_path / "shot.png")
+    for args, data in ((["compress", str(tmp_path / "shot.png")], None), (["compress", "-", "-c"],
+                                                                           (tmp_path / "shot.png").read_bytes())):
+        r = subprocess.run([sys.executable, "-m", "cli", *args], input=data, capture_output=True)
+        assert r.returncode == 1 and b"mode RGBA is not a frame darnzip can restore exactly" in r.stderr, r.stderr
+        assert b"--frames" not in r.stderr and r.stdout == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]
+
 def _wait_for(condition, what: str, seconds: float = 60) -> None:
     deadline = time.time() + seconds
     while not condition():

@@ -44,7 +44,10 @@ def _rgb_from_image(path: Path | BinaryIO, name: str | None = None) -> np.ndarra
 
 def _is_colour_image(image) -> bool:
     """Whether an open image is a colour frame rather than a binary one: RGB or palette with more than two
-    colours (binary images are 1-bit or grey, or two-colour RGB)."""
+    colours (binary images are 1-bit or grey, or two-colour RGB). RGBA counts as colour, so that the frame
+    side names why it is refused (the binary side refused it too, sending the user to --frames first)."""
+    if image.mode in ("RGBA", "RGBa"):
+        return True
     if image.mode not in ("RGB", "P"):
         return False
     return len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 2
