@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -267,11 +268,14 @@ def sample(count, output, seed, model_name, force):
 @click.option("--model-id", default=DEFAULT_MODEL, show_default=True)
 @click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
 @click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped="the last finished epoch's checkpoint is kept in the run directory "
                               "(--resume, the default, continues from it)")
 def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, deterministic_units, seed,
-          train_split, device, resume, export_stem, model_id, frac_bits, register):
+          train_split, device, resume, export_stem, model_id, frac_bits, register, force):
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
+    if export_stem:
+        refuse_existing_export(Path(export_stem), force)
     from darnzip.datasets import load_binary_mnist
     from darnzip.config import DarnConfig
     from darnzip.train import TrainSettings, pick_device
@@ -285,10 +289,10 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
         click.echo("note: the validation split is part of the training data; its free energy is not held out", err=True)
     model = run_training(config, settings, load_binary_mnist(train_split), load_binary_mnist("valid"), Path(run_dir),
                          resume=resume, log=lambda s: click.echo(s, err=True))
-    if export_stem:
+    if export_stem and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes the model
         from darnzip.export import export_model
 
-        sha = export_model(model, Path(export_stem), model_id, frac_bits, Path(run_dir))
+        sha = export_model(model, Path(export_stem), model_id, frac_bits, Path(run_dir), force)
         click.echo(f"exported {export_stem}.safetensors (sha256 {sha})", err=True)
         if register:
             from darnzip.registry import register_model
@@ -367,6 +371,15 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
                  quiet, plot_dir, repeat)
 
 
+def refuse_existing_export(stem: Path, force: bool) -> None:
+    """Before any training: an export that would overwrite a model (a shipped one, say) needs -f."""
+    from darnzip.modelfile import model_files_exist
+
+    existing = model_files_exist(stem)
+    if existing and not force:
+        fail(f"{existing[0]} already exists (use -f to overwrite it, or export to another --export STEM)")
+
+
 def checkpoint_note(stem: Path) -> str:
     """What a stopped train-frames leaves: the last finished epoch's checkpoint, if one was written."""
     from darnzip.frames.trainer import checkpoint_path
@@ -397,9 +410,10 @@ def checkpoint_note(stem: Path) -> str:
               help="Go on from STEM.checkpoint.pt, the state after the last finished epoch of the same run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped=lambda export_stem, **_: checkpoint_note(Path(export_stem)))
 def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, init_model,
-                 motion, resume, quiet, register):
+                 motion, resume, quiet, register, force):
     """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it.
 
     Each finished epoch is checkpointed to STEM.checkpoint.pt; run the same command again after a stop to
@@ -408,6 +422,8 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     from tqdm import tqdm
 
     from darnzip.frames.trainer import train_frame_model
+
+    refuse_existing_export(Path(export_stem), force)
     from darnzip.registry import register_model
 
     rgb = np.load(frames_path, mmap_mode="r", allow_pickle=False)
@@ -427,7 +443,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
 
         sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
                                 log=lambda m: bar.write(m, file=sys.stderr), init=init, motion=motion,
-                                resume=resume, progress=step_done)
+                                resume=resume, progress=step_done, force=force)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

@@ -9,11 +9,13 @@ from .modelfile import save_model
 from .quantized import quantize
 
 
-def export_model(model: Darn, stem: Path, model_id: str, frac_bits: int, run_dir: Path | None = None) -> str:
-    """Quantise with `frac_bits` fractional bits and write stem.safetensors/.json; returns the weights' SHA-256."""
+def export_model(model: Darn, stem: Path, model_id: str, frac_bits: int, run_dir: Path | None = None,
+                 force: bool = True) -> str:
+    """Quantise with `frac_bits` fractional bits and write stem.safetensors/.json; returns the weights' SHA-256.
+    Without `force`, existing model files are an error."""
     float_tensors = {name: t.cpu().numpy() for name, t in model.named_tensors().items()}
     tensors, lut = quantize(model.config, float_tensors, frac_bits=frac_bits)
     extra = {}
     if run_dir is not None and (run_dir / "settings.json").exists():
         extra["training"] = json.loads((run_dir / "settings.json").read_text())
-    return save_model(stem, model_id, model.config, tensors, lut, frac_bits, extra)
+    return save_model(stem, model_id, model.config, tensors, lut, frac_bits, extra, force)

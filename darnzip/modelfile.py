@@ -100,26 +100,44 @@ def checked_model_files(weights: Path, expected_sha256: str | None) -> tuple[Pat
     return weights, description, sha
 
 
-def save_model(stem: Path, model_id: str, config: DarnConfig, tensors: dict[str, np.ndarray], lut: np.ndarray,
-               frac_bits: int, extra: dict | None = None) -> str:
-    """Write stem.safetensors and stem.json; returns the weights' SHA-256."""
-    from safetensors.numpy import save_file
+def model_files_exist(stem: Path) -> list[Path]:
+    """Which of stem.safetensors and stem.json are there already."""
+    return [p for p in (stem.with_suffix(".safetensors"), stem.with_suffix(".json")) if p.exists()]
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
+
+def write_model_files(stem: Path, arrays: dict[str, np.ndarray], model_id: str, info: dict, force: bool = True) -> str:
+    """Write stem.safetensors (the arrays) and stem.json (`info` with the weights' SHA-256); returns the
+    SHA-256. Both are written whole to temp files and renamed one after the other once both are ready, so
+    a stop leaves the old pair or the new one, not a half-written file. Without `force`, an existing file
+    of the pair is an error (OutputExists) and nothing is written."""
+    from safetensors.numpy import save
+
+    from .atomic import OutputExists, atomic_file
+
+    if not force and model_files_exist(stem):
+        raise OutputExists(f"{model_files_exist(stem)[0]} already exists (use -f to overwrite)")
+    weights_bytes = save(arrays, metadata={"model_id": model_id})
+    sha = hashlib.sha256(weights_bytes).hexdigest()
+    text = json.dumps({**info, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n"
+    with atomic_file(stem.with_suffix(".json"), True) as description, \
+            atomic_file(stem.with_suffix(".safetensors"), True) as weights:
+        weights.write(weights_bytes)
+        description.write(text.encode())
+    return sha
+
+
+def save_model(stem: Path, model_id: str, config: DarnConfig, tensors: dict[str, np.ndarray], lut: np.ndarray,
+               frac_bits: int, extra: dict | None = None, force: bool = True) -> str:
+    """Write stem.safetensors and stem.json (`write_model_files`); returns the weights' SHA-256."""
     arrays = {name: np.ascontiguousarray(tensors[name], dtype=np.int32) for name in parameter_shapes(config)}
     arrays[LUT_TENSOR] = np.ascontiguousarray(lut, dtype=np.int32)
-    weights = stem.with_suffix(".safetensors")
-    save_file(arrays, str(weights), metadata={"model_id": model_id})
-    sha = file_sha256(weights)
     info = {
         "model_id": model_id,
         "architecture": json.loads(config.to_json()),
         "quantization": {"frac_bits": frac_bits, "prob_bits": 16, "table_size": int(lut.size)},
-        "weights_sha256": sha,
         **(extra or {}),
     }
-    stem.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    return sha
+    return write_model_files(stem, arrays, model_id, info, force)
 
 
 def load_model(weights: Path, expected_sha256: str | None = None) -> LoadedModel:

@@ -276,3 +276,15 @@ def test_a_binary_png_on_a_pipe_stays_a_binary_image_and_restores_by_the_archive
     assert made.returncode == 0 and b"1 image -> " in made.stderr, made.stderr
     assert run("decompress", archive, "-q").exit_code == 0
     assert (tmp_path / "digit.png").read_bytes() == png.getvalue() and not (tmp_path / "stdin.png").exists()
+
+
+def test_train_refuses_to_overwrite_a_model_before_training(tmp_path):
+    """`train --export STEM` over an existing model (a shipped one, say) is refused before any training,
+    with both files left as they were; it overwrote them in place after training before."""
+    stem = tmp_path / "mine"
+    for suffix, content in ((".safetensors", b"weights"), (".json", b"{}")):
+        stem.with_suffix(suffix).write_bytes(content)
+    result = run("train", "--run-dir", tmp_path / "run", "--epochs", "1", "--export", stem)
+    assert result.exit_code == 1 and "mine.safetensors already exists (use -f" in result.output
+    assert not (tmp_path / "run").exists()
+    assert stem.with_suffix(".safetensors").read_bytes() == b"weights" and stem.with_suffix(".json").read_bytes() == b"{}"

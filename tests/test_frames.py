@@ -1046,9 +1046,14 @@ def test_frame_training_stopped_goes_on_from_its_checkpoint_to_the_same_model(tm
 
     with pytest.raises(KeyboardInterrupt):
         train_frame_model(rgb, broken, "t-v1", 2, 5, 2e-2, 4, 8, log=lambda m: None, progress=stop_in_epoch_two)
-    fresh = runner.invoke(main, args + ["--export", str(broken), "--no-resume"])
+    kept = broken.with_suffix(".json").read_bytes()
+    refused = runner.invoke(main, args + ["--export", str(broken), "--no-resume"])  # a model is there: -f first
+    assert refused.exit_code == 1 and "broken.safetensors already exists (use -f" in refused.output
+    assert "epoch" not in refused.output and broken.with_suffix(".json").read_bytes() == kept
+    fresh = runner.invoke(main, args + ["--export", str(broken), "--no-resume", "-f"])
     assert fresh.exit_code == 0 and "resumed" not in fresh.output
     assert broken.with_suffix(".safetensors").read_bytes() == whole.with_suffix(".safetensors").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
 
 def test_training_can_continue_from_an_exported_model(any_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import ModelError, checked_model_files, description_hash, file_sha256
+from ..modelfile import ModelError, checked_model_files, description_hash, write_model_files
 from .codec import FrameCodec
 from .chunks import FrameChunkCodec
 from .config import FrameConfig
@@ -71,25 +71,18 @@ def encoder_settings(info: dict) -> dict:
 
 def save_frame_model(stem: Path, model_id: str, cfg: FrameConfig, tensors: dict[str, np.ndarray],
                      frac_bits: int, reference: np.ndarray, extra: dict | None = None,
-                     more_references: np.ndarray | None = None) -> str:
-    """`more_references` (R, H, W): further frames a key frame may take as its context."""
-    from safetensors.numpy import save_file
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
+                     more_references: np.ndarray | None = None, force: bool = True) -> str:
+    """`more_references` (R, H, W): further frames a key frame may take as its context. Written as
+    `write_model_files` writes (without `force`, an existing model file is an error)."""
     arrays = {k: np.ascontiguousarray(v, dtype=np.int32) for k, v in tensors.items()}
     arrays["sigmoid"] = sigmoid_table(frac_bits, LOGIT_RANGE)
     arrays["exp"] = exp_table(frac_bits)
     arrays["reference"] = np.ascontiguousarray(reference, dtype=np.uint8)
     if more_references is not None and len(more_references):
         arrays["more_references"] = np.ascontiguousarray(more_references, dtype=np.uint8)
-    weights = stem.with_suffix(".safetensors")
-    save_file(arrays, str(weights), metadata={"model_id": model_id})
-    weights.chmod(0o644)
-    sha = file_sha256(weights)
     info = {"model_id": model_id, "architecture": cfg.to_dict(), "quantization": {"frac_bits": frac_bits},
-            "weights_sha256": sha, **(extra or {})}
-    stem.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    return sha
+            **(extra or {})}
+    return write_model_files(stem, arrays, model_id, info, force)
 
 
 def load_frame_model(weights: Path, expected_sha256: str | None = None) -> LoadedFrameModel:

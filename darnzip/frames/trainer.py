@@ -35,13 +35,15 @@ def checkpoint_path(stem: Path) -> Path:
 
 def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
                       block: int, rho: float = 0.03, max_blocks: int = 1024, log=print, init=None, motion: bool = True,
-                      resume: bool = True, progress=None) -> str:
+                      resume: bool = True, progress=None, force: bool = True) -> str:
     """Palette = every colour of the training frames; reference frame = the first training frame.
     `init` (a LoadedFrameModel) continues from an exported model, keeping its palette and architecture
     (`motion` can add motion vectors to a model without them; its other tables carry over). Each
     finished epoch is checkpointed (`checkpoint_path`); with `resume`, a run of the same frames and
     settings goes on from there. The checkpoint is removed once the model is exported. `progress` is
-    called after each step with the steps done (out of epochs x steps) and its training bits/frame."""
+    called after each step with the steps done (out of epochs x steps) and its training bits/frame.
+    Without `force`, existing model files at `stem` are an error (at the export, after training: callers
+    check first)."""
     torch.manual_seed(seed)
     if init is not None:
         cfg, palette = init.config, init.palette
@@ -75,6 +77,7 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
         record["training"]["continued_from"] = {"model": init.model_id, "sha256": init.sha256,
                                                 **init.info.get("training", {})}
     reference = init.reference if init is not None else frames[0]
-    sha = save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, reference, record)
+    sha = save_frame_model(stem, model_id, cfg, model.quantize(FRAC_BITS), FRAC_BITS, reference, record,
+                           force=force)
     checkpoint.unlink(missing_ok=True)
     return sha
