@@ -12,7 +12,7 @@ import numpy as np
 from darnzip.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.modelfile import ModelError
-from darnzip.registry import frame_model_ids, resolve_frame_model
+from darnzip.registry import frame_model_ids, resolve_frame_model, version_order
 
 from .errors import fail
 from .stdout import binary_stdout
@@ -29,13 +29,6 @@ def frame_progress(quiet: bool, desc: str, total: int | None):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", desc=desc, disable=True if quiet else None, leave=False, file=sys.stderr)
-
-
-def version_order(model_id: str) -> tuple[str, int]:
-    """Sort key of a model id: its name, then its version as a number (atari-pong-v10 after -v9, which
-    sorts after it as text)."""
-    name, _, version = model_id.rpartition("-v")
-    return (name, int(version)) if name and version.isdigit() else (model_id, -1)
 
 
 def pick_model(name: str | None, first_frame: np.ndarray | None):

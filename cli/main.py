@@ -380,10 +380,28 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
 
 
 @main.command("models")
-def models_command():
-    """List the installed models."""
-    for model_id, entry in sorted(registry().items()):
-        click.echo(f"{model_id}  [{entry.get('kind', 'images')}]  {entry['file']}  sha256 {entry['sha256'][:16]}...  {entry.get('description', '')}")
+@click.option("-v", "--verbose", is_flag=True, help="Whole descriptions (each model's lineage) and file names.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models_command(verbose, as_json):
+    """List the installed models, each model's versions in order. '*' marks the newest version, which
+    --model NAME without a version (atari-pong) means, and which compress picks among versions that
+    cover a stream's colours."""
+    from darnzip.registry import registered_id, version_order
+
+    entries = registry()
+    for model_id in sorted(entries, key=version_order):
+        entry = entries[model_id]
+        newest = registered_id(version_order(model_id)[0]) == model_id
+        description = entry.get("description", "")
+        if as_json:
+            click.echo(json.dumps({"id": model_id, "kind": entry.get("kind", "images"), "newest": newest, **entry}))
+            continue
+        if not verbose:
+            description = description.split(" (", 1)[0]  # the lineage in parentheses: -v
+        mark = "*" if newest else " "
+        where = f"  {entry['file']}" if verbose else ""
+        click.echo(f"{mark} {model_id:24s} [{entry.get('kind', 'images')}]{where}  sha256 {entry['sha256'][:12]}  "
+                   f"{description}")
 
 
 from . import extra_commands  # noqa: E402,F401  (registers report, bench, sample, train, data)

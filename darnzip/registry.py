@@ -19,10 +19,46 @@ def registry() -> dict[str, dict]:
     return json.loads(REGISTRY_FILE.read_text())
 
 
+def version_order(model_id: str) -> tuple[str, int]:
+    """Sort key of a model id: its name, then its version as a number (atari-pong-v10 after -v9, which
+    sorts after it as text)."""
+    name, _, version = model_id.rpartition("-v")
+    return (name, int(version)) if name and version.isdigit() else (model_id, -1)
+
+
+def registered_id(name: str) -> str:
+    """A registered id as it is, or a model's name without its version (atari-pong) as its newest
+    registered version (atari-pong-v7), as a tag names a release; anything else unchanged."""
+    entries = registry()
+    if name in entries:
+        return name
+    versions = [m for m in entries if version_order(m)[0] == name and version_order(m)[1] >= 0]
+    return max(versions, key=version_order) if versions else name
+
+
+def installed_summary(kind: str | None = None) -> str:
+    """The installed models as names with their versions (atari-pong v1-v7, ...), for error messages: the
+    ids one by one made a line of 42 names."""
+    families: dict[str, list[int]] = {}
+    for model_id, entry in registry().items():
+        if kind is None or entry.get("kind", "images") == kind:
+            name, version = version_order(model_id)
+            families.setdefault(name, []).append(version)
+    if not families:
+        return "none"
+    parts = []
+    for name, versions in sorted(families.items()):
+        numbered = sorted(v for v in versions if v >= 0)
+        span = f"v{numbered[0]}" if len(numbered) == 1 else f"v{numbered[0]}-v{numbered[-1]}" if numbered else ""
+        parts.append(f"{name} {span}".strip())
+    return ", ".join(parts) + "; `darnzip models` lists them"
+
+
 def is_frame_model(name_or_path: str | None) -> bool:
     """Whether a model id or path names a frame-stream model (kind "frames")."""
     if not name_or_path:
         return False
+    name_or_path = registered_id(name_or_path)
     if name_or_path in registry():
         return registry()[name_or_path].get("kind") == "frames"
     description = Path(name_or_path).with_suffix(".json")
@@ -33,15 +69,14 @@ def is_frame_model(name_or_path: str | None) -> bool:
 
 
 def frame_model_ids() -> list[str]:
-    return sorted(k for k, v in registry().items() if v.get("kind") == "frames")
+    return sorted((k for k, v in registry().items() if v.get("kind") == "frames"), key=version_order)
 
 
 @lru_cache(maxsize=16)
 def _load_registered(model_id: str):
     entries = registry()
     if model_id not in entries:
-        known = ", ".join(sorted(entries)) or "none"
-        raise ModelError(f"model '{model_id}' is not installed (installed: {known})")
+        raise ModelError(f"model '{model_id}' is not installed (installed: {installed_summary()})")
     entry = entries[model_id]
     if entry.get("kind") == "frames":
         from .frames.modelfile import load_frame_model
@@ -56,15 +91,18 @@ def resolve_frame_model(name_or_path: str):
 
     if name_or_path.endswith(".safetensors") or "/" in name_or_path:
         return load_frame_model(Path(name_or_path))
+    name_or_path = registered_id(name_or_path)
     if not is_frame_model(name_or_path):
         raise ModelError(f"'{name_or_path}' is not an installed frame model (installed: "
-                         f"{', '.join(frame_model_ids()) or 'none'})")
+                         f"{installed_summary('frames')})")
     return _load_registered(name_or_path)
 
 
 def resolve_model(name_or_path: str | None) -> LoadedModel:
     """A registered model id, or a path to a .safetensors model file (with its .json beside it)."""
     name = name_or_path or DEFAULT_MODEL
+    if not (name.endswith(".safetensors") or "/" in name):
+        name = registered_id(name)
     if is_frame_model(name):
         raise ModelError(f"'{name}' is a frame-stream model; binary images need an image model such as {DEFAULT_MODEL}")
     if name.endswith(".safetensors") or Path(name).suffix == ".safetensors" or "/" in name:

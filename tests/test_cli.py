@@ -1,5 +1,6 @@
 """The command line, driven through Click's runner: round trips, zstd-style options, clean failures."""
 import io
+import json
 import os
 import subprocess
 import sys
@@ -288,3 +289,26 @@ def test_train_refuses_to_overwrite_a_model_before_training(tmp_path):
     assert result.exit_code == 1 and "mine.safetensors already exists (use -f" in result.output
     assert not (tmp_path / "run").exists()
     assert stem.with_suffix(".safetensors").read_bytes() == b"weights" and stem.with_suffix(".json").read_bytes() == b"{}"
+
+
+def test_models_list_versions_in_order_and_a_name_without_version_means_the_newest():
+    """`darnzip models` lists each model's versions in numeric order (v10 after v9; text order put it
+    after v1), marks the newest with '*', and keeps lineages in parentheses for -v; `--model atari-pong`
+    means the newest atari-pong; an unknown name's error lists names with their versions, not 42 ids."""
+    from darnzip.registry import registered_id, registry, resolve_frame_model, resolve_model, version_order
+
+    ids = [i for i in registry() if i.startswith("atari-spaceinvaders-v")]
+    newest = max(ids, key=version_order)
+    assert registered_id("atari-spaceinvaders") == newest and registered_id(newest) == newest
+    assert resolve_frame_model("atari-spaceinvaders").model_id == newest
+    assert resolve_model("mnist-binary").model_id == "mnist-binary-v1"
+    listed = run("models").output.splitlines()
+    order = [line.split()[1] if line.startswith("*") else line.split()[0] for line in listed]
+    assert [i for i in order if i in ids] == sorted(ids, key=version_order)
+    assert sum(line.startswith("*") for line in listed) == len({version_order(i)[0] for i in registry()})
+    assert any(line.startswith(f"* {newest} ") for line in listed) and all("(" not in line for line in listed)
+    assert any("(" in line for line in run("models", "-v").output.splitlines())
+    rows = [json.loads(line) for line in run("models", "--json").output.splitlines()]
+    assert {row["id"] for row in rows if row["newest"]} == {registered_id(version_order(i)[0]) for i in registry()}
+    result = CliRunner().invoke(main, ["compress", "x.png", "--model", "atari-pon"])
+    assert result.exit_code == 1 and "atari-spaceinvaders v1-v" in result.output and newest not in result.output
