@@ -77,12 +77,15 @@ def each_archive(paths, check) -> None:
             if isinstance(exc, BrokenPipeError):
                 raise
             failed += 1
-            message = error_message(exc)
-            name = "stdin" if path == "-" else path
-            click.echo(f"darnzip: error: {message if message.startswith(f'{name}:') else f'{name}: {message}'}",
-                       err=True)
+            click.echo(f"darnzip: error: {naming(path, error_message(exc))}", err=True)
     if failed:
         sys.exit(1)
+
+
+def naming(path: str, message: str) -> str:
+    """`message` about the archive or input at `path`, led by its name (stdin for '-') unless it is already."""
+    name = "stdin" if path == "-" else path
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def fail(message: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from darnzip import archive as arc
+from darnzip.container import ArchiveError
 from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
 from darnzip.sources import (STDIN_STEM, InputError, find_inputs, load_sources, restored_file_name, safe_output_path,
@@ -18,7 +19,7 @@ from darnzip.sources import (STDIN_STEM, InputError, find_inputs, load_sources, 
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
-from .errors import each_archive, fail, friendly_errors, stop_cleanly_on_termination
+from .errors import each_archive, fail, friendly_errors, naming, stop_cleanly_on_termination
 from .stdout import binary_stdout
 from .text import quantity
 
@@ -254,6 +255,13 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
     An archive of one file restores to that file, as zstd -d does (x.png.dz -> x.png). Frame archives
     restore to a PNG directory, or to OUTPUT.npy / OUTPUT.mkv (FFV1) / OUTPUT.png|ppm|bmp (one frame) by
     suffix; -c writes raw rgb24 frames (an archive of one image: that image file)."""
+    try:
+        restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers)
+    except ArchiveError as exc:  # what is wrong with the archive names it, as test and list do
+        raise ArchiveError(naming(archive_path, str(exc))) from None
+
+
+def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers):
     src, frame_start = open_any(archive_path)
     if frame_start is not None:
         from .frame_commands import decompress_frame_archive, open_frame_archive

@@ -227,10 +227,14 @@ def test_same_weights_with_another_description_are_refused_by_name(tmp_path, png
 
 
 def test_not_an_archive(tmp_path):
+    """The error names the archive (stdin for a pipe), as test and list do: it said only 'not a darnzip
+    archive', whichever file that was."""
     junk = tmp_path / "junk.dz"
     junk.write_bytes(b"this is not an archive")
     result = run("decompress", junk, "-o", tmp_path / "r")
-    assert result.exit_code == 1 and "not a darnzip archive" in result.output
+    assert result.exit_code == 1 and f"darnzip: error: {junk}: not a darnzip archive" in result.output
+    result = run("decompress", "-", "-c", input=b"this is not an archive either")
+    assert result.exit_code == 1 and "darnzip: error: stdin: not a darnzip archive" in result.output
 
 
 def test_shipped_model_round_trips_mnist(tmp_path):
