@@ -422,9 +422,9 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     from tqdm import tqdm
 
     from darnzip.frames.trainer import train_frame_model
+    from darnzip.registry import register_model
 
     refuse_existing_export(Path(export_stem), force)
-    from darnzip.registry import register_model
 
     rgb = np.load(frames_path, mmap_mode="r", allow_pickle=False)
     if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[3] != 3 or len(rgb) < 3:

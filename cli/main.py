@@ -394,22 +394,23 @@ def models_command(verbose, as_json):
     """List the installed models, each model's versions in order. '*' marks the newest version, which
     --model NAME without a version (atari-pong) means, and which compress picks among versions that
     cover a stream's colours."""
-    from darnzip.registry import registered_id, version_order
+    from darnzip.registry import registered_id, versions_by_name
 
     entries = registry()
-    for model_id in sorted(entries, key=version_order):
-        entry = entries[model_id]
-        newest = registered_id(version_order(model_id)[0]) == model_id
-        description = entry.get("description", "")
-        if as_json:
-            click.echo(json.dumps({"id": model_id, "kind": entry.get("kind", "images"), "newest": newest, **entry}))
-            continue
-        if not verbose:
-            description = description.split(" (", 1)[0]  # the lineage in parentheses: -v
-        mark = "*" if newest else " "
-        where = f"  {entry['file']}" if verbose else ""
-        click.echo(f"{mark} {model_id:24s} [{entry.get('kind', 'images')}]{where}  sha256 {entry['sha256'][:12]}  "
-                   f"{description}")
+    for name, ids in sorted(versions_by_name(entries).items()):
+        newest_id = registered_id(name)
+        for model_id in ids:
+            entry, newest = entries[model_id], model_id == newest_id
+            description = entry.get("description", "")
+            if as_json:
+                click.echo(json.dumps({"id": model_id, "kind": entry.get("kind", "images"), "newest": newest, **entry}))
+                continue
+            if not verbose:
+                description = description.split(" (", 1)[0]  # the lineage in parentheses: -v
+            mark = "*" if newest else " "
+            where = f"  {entry['file']}" if verbose else ""
+            click.echo(f"{mark} {model_id:24s} [{entry.get('kind', 'images')}]{where}  sha256 {entry['sha256'][:12]}  "
+                       f"{description}")
 
 
 from . import extra_commands  # noqa: E402,F401  (registers report, bench, sample, train, data)

@@ -114,8 +114,9 @@ def write_model_files(stem: Path, arrays: dict[str, np.ndarray], model_id: str, 
 
     from .atomic import OutputExists, atomic_file
 
-    if not force and model_files_exist(stem):
-        raise OutputExists(f"{model_files_exist(stem)[0]} already exists (use -f to overwrite)")
+    existing = [] if force else model_files_exist(stem)
+    if existing:
+        raise OutputExists(f"{existing[0]} already exists (use -f to overwrite)")
     weights_bytes = save(arrays, metadata={"model_id": model_id})
     sha = hashlib.sha256(weights_bytes).hexdigest()
     text = json.dumps({**info, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n"

@@ -26,29 +26,34 @@ def version_order(model_id: str) -> tuple[str, int]:
     return (name, int(version)) if name and version.isdigit() else (model_id, -1)
 
 
+def versions_by_name(entries: dict[str, dict]) -> dict[str, list[str]]:
+    """Registered ids grouped by model name (atari-pong: [atari-pong-v1, ..., atari-pong-v7]), each group in
+    version order; ids without a version number are their own names' only member."""
+    groups: dict[str, list[str]] = {}
+    for model_id in sorted(entries, key=version_order):
+        groups.setdefault(version_order(model_id)[0], []).append(model_id)
+    return groups
+
+
 def registered_id(name: str) -> str:
     """A registered id as it is, or a model's name without its version (atari-pong) as its newest
     registered version (atari-pong-v7), as a tag names a release; anything else unchanged."""
     entries = registry()
     if name in entries:
         return name
-    versions = [m for m in entries if version_order(m)[0] == name and version_order(m)[1] >= 0]
-    return max(versions, key=version_order) if versions else name
+    versions = [m for m in versions_by_name(entries).get(name, []) if version_order(m)[1] >= 0]
+    return versions[-1] if versions else name
 
 
 def installed_summary(kind: str | None = None) -> str:
     """The installed models as names with their versions (atari-pong v1-v7, ...), for error messages: the
     ids one by one made a line of 42 names."""
-    families: dict[str, list[int]] = {}
-    for model_id, entry in registry().items():
-        if kind is None or entry.get("kind", "images") == kind:
-            name, version = version_order(model_id)
-            families.setdefault(name, []).append(version)
-    if not families:
+    entries = {k: v for k, v in registry().items() if kind is None or v.get("kind", "images") == kind}
+    if not entries:
         return "none"
     parts = []
-    for name, versions in sorted(families.items()):
-        numbered = sorted(v for v in versions if v >= 0)
+    for name, ids in sorted(versions_by_name(entries).items()):
+        numbered = [version_order(m)[1] for m in ids if version_order(m)[1] >= 0]
         span = f"v{numbered[0]}" if len(numbered) == 1 else f"v{numbered[0]}-v{numbered[-1]}" if numbered else ""
         parts.append(f"{name} {span}".strip())
     return ", ".join(parts) + "; `darnzip models` lists them"
