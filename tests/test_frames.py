@@ -23,7 +23,7 @@ from darnzip.container import ArchiveError
 from darnzip.frames.config import MAX_HISTORY, MOTIONS, STILL, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.derive import with_tables
-from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, LatentPrior, diagonal_order
+from darnzip.frames.latent_context import BERNOULLI, CONTEXTS, LOGIT_BINS, LatentPrior, diagonal_order
 from darnzip.frames.model import FrameDarn, build_exact
 from darnzip.frames.modelfile import load_frame_model, save_frame_model
 from darnzip.frames.palette import Palette, pack_rgb
@@ -247,6 +247,11 @@ def test_float32_pixel_path_equals_integer_definition(any_model):
     definition = exact.weights_from_sums_int64(sums)
     assert np.array_equal(exact.weights_from_sums(sums), definition)
     assert np.array_equal(sums, exact.integers["pixel_table"][feats].sum(axis=1))
+    # a decoding step's few pixels are summed by numpy, many by embedding_bag: the same integers
+    from darnzip.frames.model import SMALL_GATHER
+    width = table.shape[1]
+    for n in (1, 3, SMALL_GATHER // (feats.shape[1] * width), SMALL_GATHER // (feats.shape[1] * width) + 1):
+        assert np.array_equal(exact.table_sums(feats[:n].astype(np.int32)), table[feats[:n]].sum(axis=1))
     # the coder's way: the biases added once to the sums of some groups (int32 indices), the other groups'
     # sums added at each decoding step
     for split in (1, groups // 2, groups + 1):
@@ -1504,18 +1509,40 @@ def _random_prior(rng, blocks_y=7, blocks_x=5, frac_bits=8):
     return LatentPrior(model, base, rng.integers(0, 10, cfg.blocks))
 
 
-def test_latents_decode_one_diagonal_at_a_time_exactly():
+def _decode_one_diagonal_per_call(prior, coder) -> np.ndarray:
+    """The definition of the decoder's order: one pop per anti-diagonal, each given the latents before it."""
+    cfg = prior.cfg
+    h = np.zeros(cfg.blocks, dtype=np.int32)
+    order = diagonal_order(cfg.blocks_y, cfg.blocks_x)
+    y, x = np.divmod(order, cfg.blocks_x)
+    for d in range(cfg.blocks_y + cfg.blocks_x - 1):
+        blocks = order[y + x == d]
+        h[blocks] = coder.decode(BERNOULLI, prior.probabilities(h)[blocks])
+    return h
+
+
+def test_latents_decode_as_one_diagonal_at_a_time_exactly():
+    """The decoder pops several anti-diagonals per call and pushes back what it popped past the first 1:
+    the latents and the stack left must be those of one pop per anti-diagonal, on archives (something
+    underneath, or nothing) and on random words (sampling)."""
     rng = np.random.default_rng(0)
-    for _ in range(20):
-        prior = _random_prior(rng)
-        h = (rng.random(prior.cfg.blocks) < rng.random()).astype(np.int32)
+    categorical = constriction.stream.model.Categorical(perfect=False)
+    for trial in range(40):
+        prior = _random_prior(rng, *((7, 5) if trial % 2 else (27, 20)))
+        h = (rng.random(prior.cfg.blocks) < rng.choice([0.0, 0.02, 0.2, rng.random(), 1.0])).astype(np.int32)
         coder = constriction.stream.stack.AnsCoder()
-        coder.encode_reverse(np.array([3], dtype=np.int32), constriction.stream.model.Categorical(perfect=False),
-                             np.full((1, 5), 0.2))  # something underneath that must survive
+        if trial % 4:  # something underneath that must survive
+            coder.encode_reverse(np.array([3], dtype=np.int32), categorical, np.full((1, 5), 0.2))
         prior.push(coder, h, prior.probabilities(h))
         decoder = constriction.stream.stack.AnsCoder(coder.get_compressed())
         assert np.array_equal(prior.decode(decoder), h)
-        assert decoder.decode(constriction.stream.model.Categorical(perfect=False), np.full((1, 5), 0.2))[0] == 3
+        if trial % 4:
+            assert decoder.decode(categorical, np.full((1, 5), 0.2))[0] == 3
+        assert decoder.is_empty()
+        words = rng.integers(0, 1 << 32, 40, dtype=np.uint32)
+        fast, reference = constriction.stream.stack.AnsCoder(words), constriction.stream.stack.AnsCoder(words)
+        assert np.array_equal(prior.decode(fast), _decode_one_diagonal_per_call(prior, reference))
+        assert np.array_equal(fast.get_compressed(), reference.get_compressed())
 
 
 def test_a_latents_probability_reads_only_latents_coded_before_it():

@@ -230,10 +230,9 @@ class FrameCodec:
     def _probabilities(self, partial: np.ndarray, current: np.ndarray, reads: np.ndarray) -> np.ndarray:
         """Categorical rows for pixels given the table sums of their context-frame groups with the model's
         biases (`partial`) and the current frame as far as it is known (`current`, `reads`)."""
-        values = self._current_values(current, reads)
-        weights = self.model.weights_from_biased_sums(partial + self.model.table_sums(torch.from_numpy(values)))
-        weights /= np.einsum("ij->i", weights)[:, None]  # exact sums (integers below 2**53); faster than sum()
-        return weights
+        sums = self.model.table_sums(self._current_values(current, reads))
+        sums += partial
+        return self.model.categorical_rows(sums)
 
     def _current_values(self, current: np.ndarray, reads: np.ndarray) -> np.ndarray:
         """Vocabulary indices of the current-frame groups: each neighbour's colour, or `unknown`."""

@@ -21,6 +21,10 @@ from .latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 ACTIVATION_LEVELS = 16  # hidden activation = clip(round(4a), 0, 16) / 4, as in the MNIST model
 EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
 LOGIT_RANGE = 16.0  # block logits are clipped to +-16 before the sigmoid table
+# `table_sums` gathers rows with numpy up to this many table entries (pixels x groups x row width), and
+# with torch's embedding_bag beyond: measured on decoding steps of Pong (~22 pixels, 10 groups of 41) and
+# Freeway (~170 pixels of 103), the crossover lies between 16,000 and 128,000 entries
+SMALL_GATHER = 32_000
 
 TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring", "q_position")
 # Models whose copied blocks carry a motion vector (config.moving) have these too: the prior over the
@@ -167,6 +171,7 @@ class ExactFrameModel:
                                          self.integers["output_bias"]]).astype(np.float32)
         self._level_scale = np.float32(1.0 / (1 << self.shift_bits))
         self._exp_f64 = self.exp.astype(np.float64)
+        self._table_np = self.t["pixel_table"].numpy()
 
     def _check_exact(self) -> None:
         """Every sum the model forms must stay below 2**24 so float32 holds it exactly in any order: each
@@ -233,10 +238,16 @@ class ExactFrameModel:
         deficit = logits.max(axis=1, keepdims=True) - logits  # at least 0
         return self.exp.take(deficit, mode="clip")  # a deficit past the table's end takes its last entry
 
-    def table_sums(self, features: torch.Tensor) -> np.ndarray:
-        """(N, k) vocabulary indices -> (N, hidden + colours) float32 sums of their table rows (exact
-        integers). Sums over disjoint groups can be added later: every partial sum is below 2**24 too."""
+    def table_sums(self, features: torch.Tensor | np.ndarray) -> np.ndarray:
+        """(N, k) vocabulary indices (int32 or int64) -> (N, hidden + colours) float32 sums of their table
+        rows (exact integers: any summation order gives the same). Sums over disjoint groups can be added
+        later: every partial sum is below 2**24 too. A fresh array, which the caller may change."""
         n, k = features.shape
+        if n * k * self._table_np.shape[1] <= SMALL_GATHER:
+            # numpy gathers the rows and sums them: a decoding step's few pixels cost 25-30 us less than
+            # through embedding_bag, whose fixed cost dominates there
+            return self._table_np.take(np.asarray(features), axis=0).sum(axis=1)
+        features = torch.as_tensor(features)
         # torch's own op, which F.embedding_bag calls after checks and an arange that cost the coder
         # about 20 us per call: it sums the rows of each bag of k indices
         offsets = _bag_offsets(n, k, features.dtype)  # of the indices' dtype (int32 or int64), as the op requires
@@ -272,6 +283,13 @@ class ExactFrameModel:
         np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits, at least 0
         # int32 indices (half the bytes of intp; a deficit is below 2**25), clipped to the table's end
         return self._exp_f64.take(logits.astype(np.int32), mode="clip")
+
+    def categorical_rows(self, biased_sums: np.ndarray) -> np.ndarray:
+        """Table sums with the biases (`with_biases`; overwritten) -> (N, colours) float64 categorical rows:
+        `weights_from_biased_sums`, each row divided by its sum (exact: integers below 2**53), in place."""
+        weights = self.weights_from_biased_sums(biased_sums)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return weights
 
     def weights_from_sums_int64(self, sums: np.ndarray) -> np.ndarray:
         """`weights_from_sums` in int64 arithmetic (the definition; kept to check the float32 path)."""
