@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import sys
@@ -19,6 +18,7 @@ from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
 from .main import accounting, default_workers, main, names_a_frame_stream, progress_bar
+from .reports import refuse_existing, save_figure, write_json
 
 
 def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:
@@ -67,20 +67,23 @@ def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet
               help="McBits with K posterior particles (smaller, slower); 1: plain bits-back (fastest).")
 @click.option("--model", "model_name", default=None, help="Model id or .safetensors path [the one compress picks].")
 @click.option("-T", "--threads", "workers", default=0)
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing plot or JSON file.")
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
-def report(paths, data, limit, samples, plot, json_path, baselines, particles, model_name, workers, quiet):
+def report(paths, data, limit, samples, plot, json_path, baselines, particles, model_name, workers, force, quiet):
     """Real bits against the quantised model's free energy and NLL, and against classical codecs.
 
     A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
-    per-frame free energy against the archive instead (--limit: its first N frames)."""
+    per-frame free energy against the archive instead (--limit: its first N frames). --plot "" writes
+    no plot."""
     from darnzip.evaluate import evaluate
 
+    refuse_existing((plot, json_path), force)
     if len(paths) == 1 and names_a_frame_stream(paths, model_name):
         from .frame_commands import report_frames
 
         report_frames(paths[0], limit, plot, json_path, baselines, model_name, default_workers(workers),
-                      DEFAULT_CHUNK_FRAMES, quiet)
+                      DEFAULT_CHUNK_FRAMES, quiet, force)
         return
     loaded = resolve_model(model_name)
     images = load_dataset_or_paths(data, paths, limit, loaded.config.image_shape)
@@ -137,13 +140,14 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
         click.echo(f"  {name:48s}{shown}  {note}")
     if plot:
         coded_label = "coded (one-sample FE)" if particles == 1 else f"coded (IWAE estimate, K={particles})"
-        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits, coded_label)
+        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits, coded_label, force)
         click.echo(f"\nplot -> {plot}")
     if json_path:
-        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(json_path, figures, force)
 
 
-def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded (one-sample FE)") -> None:
+def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded (one-sample FE)",
+               force: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,8 +169,7 @@ def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded 
     right.set_title("histogram")
     right.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, force)
 
 
 @main.command()
@@ -179,11 +182,13 @@ def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded 
 @click.option("--model", "model_name", default=None)
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing JSON file.")
 @friendly_errors
-def bench(data, limit, repeat, baselines, particles, model_name, workers, json_path):
+def bench(data, limit, repeat, baselines, particles, model_name, workers, json_path, force):
     """Throughput of compress and decompress (round trip checked) and classical codecs, in one run.
 
     MB/s counts the raw images at one byte per pixel."""
+    refuse_existing((json_path,), force)
     loaded = resolve_model(model_name)
     images = load_dataset_or_paths(data, (), limit, loaded.config.image_shape)
     options = arc.CodingOptions(workers=default_workers(workers), particles=particles)
@@ -212,7 +217,7 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
                      if b.bits_per_image else "")
             click.echo(f"    {b.name:46s}{shown} {b.note}")
     if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(json_path, result, force)
 
 
 @main.command()
@@ -356,19 +361,23 @@ def data(name, output, split, limit, game, frames, seed, force):
               help="Write GAME.png (per-frame free energy vs the archive's bits) into this directory.")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Timed runs of every codec: the median is reported, the slowest beside it.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing JSON file or plots.")
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
-def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, repeat, quiet):
+def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, repeat, force,
+                         quiet):
     """darnzip vs bzip2 -9, xz -9e, zstd -22 --long, x264 qp0 and FFV1 on held-out Atari frames, side by side."""
     from darnzip.frames.atari import GAMES
 
-    from .frame_commands import bench_frames
+    from .frame_commands import bench_frames, game_plot
 
     unknown = [g for g in games if g not in GAMES]
     if unknown:
         fail(f"unknown game {unknown[0]!r} (one of {', '.join(GAMES)})")
-    bench_frames(list(games) or list(GAMES), frames, seed, default_workers(workers), chunk_frames, video, json_path,
-                 quiet, plot_dir, repeat)
+    games = list(games) or list(GAMES)
+    refuse_existing([json_path] + ([game_plot(plot_dir, game) for game in games] if plot_dir else []), force)
+    bench_frames(games, frames, seed, default_workers(workers), chunk_frames, video, json_path, quiet, plot_dir,
+                 repeat, force)
 
 
 def refuse_existing_export(stem: Path, force: bool) -> None:

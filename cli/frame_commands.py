@@ -15,6 +15,7 @@ from darnzip.modelfile import ModelError
 from darnzip.registry import frame_model_ids, resolve_frame_model, version_order
 
 from .errors import fail
+from .reports import save_figure, write_json
 from .stdout import binary_stdout
 from .text import quantity
 
@@ -280,7 +281,7 @@ REPORT_MAX_FRAMES = 20_000  # report holds the frames (the classical codecs need
 
 
 def report_frames(path: str, limit: int | None, plot: str | None, json_path: str | None, baselines: bool,
-                  model_name: str | None, workers: int, chunk_frames: int, quiet: bool) -> None:
+                  model_name: str | None, workers: int, chunk_frames: int, quiet: bool, force: bool = False) -> None:
     """`report` for a frame stream: the archive's real bits against the free energy the coder computed for
     each frame, after an exact round trip in memory, beside bzip2, xz and zstd on the palette indices."""
     import itertools
@@ -330,14 +331,20 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
         for name, bits in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
             click.echo(f"  {name:36s} {bits:12.1f}" if bits is not None else f"  {name:36s} {'-':>12s}")
     if plot:
-        plot_frame_bits(Path(plot), Path(path).name, stats.per_frame_bits, acc["bits_per_frame"])
+        plot_frame_bits(Path(plot), Path(path).name, stats.per_frame_bits, acc["bits_per_frame"], force)
         if not quiet:
             click.echo(f"\nplot -> {plot}")
     if json_path:
-        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(json_path, figures, force)
 
 
-def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_per_frame: float) -> None:
+def game_plot(plot_dir: str, game: str) -> Path:
+    """Where `bench-frames --plot DIR` puts a game's plot."""
+    return Path(plot_dir) / f"{game.lower()}.png"
+
+
+def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_per_frame: float,
+                    force: bool = False) -> None:
     """Per-frame one-sample free energy over the stream, with the archive's actual mean, and a histogram."""
     import matplotlib
 
@@ -356,11 +363,11 @@ def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_p
     b.set_xlabel("bits per frame (free energy)")
     fig.suptitle(f"{game}: darnzip, per frame")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, force)
 
 
-def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None, repeat=1):
+def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None, repeat=1,
+                 force=False):
     """One game at a time: generate held-out frames, run every codec on them (`repeat` timed runs each,
     the median reported with the slowest beside it), print one table."""
     from darnzip.frames.atari import frames_array
@@ -395,9 +402,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                  "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
         report.append(entry)
         if plot_dir:
-            Path(plot_dir).mkdir(parents=True, exist_ok=True)
-            plot_frame_bits(Path(plot_dir) / f"{game.lower()}.png", game, stats.per_frame_bits,
-                            8 * ours.bytes / frames if ours.bytes else float("nan"))
+            plot_frame_bits(game_plot(plot_dir, game), game, stats.per_frame_bits,
+                            8 * ours.bytes / frames if ours.bytes else float("nan"), force)
         if not quiet:
             click.echo(f"\n{game}: {frames} held-out frames (seed {seed}), {stats.modelled} modelled "
                        f"(key frames {stats.key_frames}, copying an older frame {stats.older_frame_copies}), "
@@ -421,5 +427,5 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
             click.echo(f"  machine check (a fixed CPU loop, s, before/after each darnzip run; higher = slower "
                        f"machine): {checks}")
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2))
+        write_json(json_path, report, force)
     return report

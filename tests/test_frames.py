@@ -518,9 +518,19 @@ def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
     assert figures["free_energy_bits_per_modelled_frame"] > 0 and figures["nll"] is None
     assert [b["codec"].split()[0] for b in figures["baselines"]] == ["bzip2", "xz", "zstd"]
     assert all(b["bits_per_frame"] > 0 for b in figures["baselines"])
-    r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1", "--limit", "8",
-                             "--plot", "", "--no-baselines", "--json", str(tmp_path / "r8.json")])
-    assert r.exit_code == 0 and json.loads((tmp_path / "r8.json").read_text())["frames"] == 8
+    # a second report does not write over the first's files unasked: refused before the work, then -f
+    written = {name: (tmp_path / name).read_bytes() for name in ("r.png", "r.json")}
+    for plot, json_file in (("r.png", "new.json"), ("new.png", "r.json")):
+        r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1",
+                                 "--plot", str(tmp_path / plot), "--json", str(tmp_path / json_file)])
+        assert r.exit_code == 1 and "already exists (use -f to overwrite)" in r.output and "round trip" not in r.output
+    assert {name: (tmp_path / name).read_bytes() for name in written} == written
+    assert not (tmp_path / "new.png").exists() and not (tmp_path / "new.json").exists()
+    r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1", "--limit", "8", "-f",
+                             "--plot", str(tmp_path / "r.png"), "--no-baselines", "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0 and json.loads((tmp_path / "r.json").read_text())["frames"] == 8
+    assert (tmp_path / "r.png").read_bytes() != written["r.png"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     monkeypatch.setattr(commands, "REPORT_MAX_FRAMES", 20)
     r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "--plot", ""])
     assert r.exit_code == 1 and "--limit" in r.output
@@ -945,6 +955,24 @@ def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, mo
     assert len(checks) == 2 and all(len(pair) == 2 and min(pair) > 0 for pair in checks)
     assert "machine check" in result.output
     assert CliRunner().invoke(main, ["bench-frames", "--repeat", "0"]).exit_code == 2
+    # its JSON and plots are not written over unasked: refused before any work (the plot of a game not run
+    # is no obstacle), and written with -f
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "pong.png").write_bytes(b"mine")
+    (tmp_path / "plots" / "freeway.png").write_bytes(b"mine too")
+    before = (tmp_path / "b.json").read_bytes()
+    for existing, args in (("b.json", ["--json", str(tmp_path / "b.json")]),
+                           ("pong.png", ["--plot", str(tmp_path / "plots")])):
+        refused = CliRunner().invoke(main, ["bench-frames", "--game", "Pong", "--frames", "20", "--no-video", *args])
+        assert refused.exit_code == 1 and existing in refused.output and "use -f" in refused.output
+        assert "held-out frames" not in refused.output
+    assert (tmp_path / "b.json").read_bytes() == before and (tmp_path / "plots" / "pong.png").read_bytes() == b"mine"
+    forced = CliRunner().invoke(main, ["bench-frames", "--game", "Pong", "--frames", "20", "--chunk-frames", "8",
+                                       "--no-video", "-T", "1", "-f", "--plot", str(tmp_path / "plots")])
+    assert forced.exit_code == 0, forced.output
+    assert (tmp_path / "plots" / "pong.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "plots" / "freeway.png").read_bytes() == b"mine too"
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["freeway.png", "pong.png"]  # no temp files
 
 
 def test_inputs_are_routed_by_what_they_hold(tmp_path):
