@@ -22,9 +22,10 @@ ACTIVATION_LEVELS = 16  # hidden activation = clip(round(4a), 0, 16) / 4, as in 
 EXP_BITS = 24  # categorical weights are round(2**24 * exp(-d)), at least 1
 LOGIT_RANGE = 16.0  # block logits are clipped to +-16 before the sigmoid table
 # `table_sums` gathers rows with numpy up to this many table entries (pixels x groups x row width), and
-# with torch's embedding_bag beyond: measured on decoding steps of Pong (~22 pixels, 10 groups of 41) and
-# Freeway (~170 pixels of 103), the crossover lies between 16,000 and 128,000 entries
-SMALL_GATHER = 32_000
+# with torch's embedding_bag, whose fixed cost is larger, beyond. Replayed decoding steps of Pong (~22
+# pixels, 10 groups of 41 entries) ran as fast with any limit from 16,000 to 128,000; whole decodes of
+# Freeway (~170 pixels a step, rows of 103) lost 2-4% at 32,000, through its steps of 20-31 pixels
+SMALL_GATHER = 16_000
 
 TABLE_NAMES = ("prior_table", "prior_ring", "prior_position", "q_table", "q_ring", "q_position")
 # Models whose copied blocks carry a motion vector (config.moving) have these too: the prior over the
