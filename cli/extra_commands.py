@@ -47,7 +47,7 @@ def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet
     buffer.seek(0)
     with progress_bar(len(images), quiet, "decompress") as bar:
         start = time.perf_counter()
-        opened = arc.open_archive(buffer)
+        opened = arc.open_archive(buffer, str(loaded.weights_path))  # the model coded with, by path if unregistered
         decoded = np.concatenate(list(arc.decode_images(opened, options.workers, bar.update)))
         seconds_out = time.perf_counter() - start
     if not np.array_equal(decoded, images.reshape(len(images), -1)):
@@ -121,27 +121,29 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
         for b in all_baselines(images, train):
             rows.append((b.name, b.bits_per_image, b.note))
         figures["baselines"] = [{"codec": r[0], "bits_per_image": r[1], "note": r[2]} for r in rows[1:]]
-    coding = "bits-back" if particles == 1 else f"McBits, {particles} particles"
-    click.echo(f"model {loaded.model_id} ({loaded.sha256[:12]}), {n} images, {coding}, round trip exact")
-    click.echo(f"  archive size                {acc['bits_per_image']:9.2f} bits/image  ({acc['archive_bits']} bits)")
-    label = "one-sample free energy     " if particles == 1 else f"coded IWAE estimate (K={particles:<2d})"
-    click.echo(f"  {label} {figures['one_sample_free_energy_bits_per_image']:9.2f} bits/image"
-               f"  (gap {figures['gap_to_one_sample_fe_percent']:+.2f}%)")
-    click.echo(f"  expected free energy        {figures['expected_free_energy_bits_per_image']:9.2f} bits/image"
-               f"  = {figures['expected_free_energy_nats_per_image']:.2f} nats  (gap {figures['gap_to_expected_fe_percent']:+.2f}%)")
-    click.echo(f"  IS NLL, {samples} samples       {figures['nll_bits_per_image']:9.2f} bits/image"
-               f"  = {figures['nll_nats_per_image']:.2f} nats  (gap {figures['gap_to_nll_percent']:+.2f}%)")
-    click.echo(f"  initial bits (no bits back) {stats.initial_bits:9.0f} bits total over {stats.first_batch_images} images;"
-               f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
-    click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
-    click.echo("\n  codec                                             bits/image")
-    for name, bits, note in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
-        shown = f"{bits:10.2f}" if bits is not None else "         -"
-        click.echo(f"  {name:48s}{shown}  {note}")
+    if not quiet:
+        coding = "bits-back" if particles == 1 else f"McBits, {particles} particles"
+        click.echo(f"model {loaded.model_id} ({loaded.sha256[:12]}), {n} images, {coding}, round trip exact")
+        click.echo(f"  archive size                {acc['bits_per_image']:9.2f} bits/image  ({acc['archive_bits']} bits)")
+        label = "one-sample free energy     " if particles == 1 else f"coded IWAE estimate (K={particles:<2d})"
+        click.echo(f"  {label} {figures['one_sample_free_energy_bits_per_image']:9.2f} bits/image"
+                   f"  (gap {figures['gap_to_one_sample_fe_percent']:+.2f}%)")
+        click.echo(f"  expected free energy        {figures['expected_free_energy_bits_per_image']:9.2f} bits/image"
+                   f"  = {figures['expected_free_energy_nats_per_image']:.2f} nats  (gap {figures['gap_to_expected_fe_percent']:+.2f}%)")
+        click.echo(f"  IS NLL, {samples} samples       {figures['nll_bits_per_image']:9.2f} bits/image"
+                   f"  = {figures['nll_nats_per_image']:.2f} nats  (gap {figures['gap_to_nll_percent']:+.2f}%)")
+        click.echo(f"  initial bits (no bits back) {stats.initial_bits:9.0f} bits total over {stats.first_batch_images} images;"
+                   f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
+        click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
+        click.echo("\n  codec                                             bits/image")
+        for name, bits, note in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
+            shown = f"{bits:10.2f}" if bits is not None else "         -"
+            click.echo(f"  {name:48s}{shown}  {note}")
     if plot:
         coded_label = "coded (one-sample FE)" if particles == 1 else f"coded (IWAE estimate, K={particles})"
         write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits, coded_label, force)
-        click.echo(f"\nplot -> {plot}")
+        if not quiet:
+            click.echo(f"\nplot -> {plot}")
     if json_path:
         write_json(json_path, figures, force)
 

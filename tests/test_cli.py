@@ -316,3 +316,26 @@ def test_models_list_versions_in_order_and_a_name_without_version_means_the_newe
     assert {row["id"] for row in rows if row["newest"]} == {registered_id(version_order(i)[0]) for i in registry()}
     result = CliRunner().invoke(main, ["compress", "x.png", "--model", "atari-pon"])
     assert result.exit_code == 1 and "atari-spaceinvaders v1-v" in result.output and newest not in result.output
+
+
+def test_report_keeps_earlier_figures_unless_forced_and_is_silent_with_q(tmp_path, small_model_file):
+    """`report` on binary images: its table, plot and JSON; a second run refuses, before any work, to
+    write over them (report.png from an earlier run was replaced unasked); -f writes them, -q prints
+    nothing."""
+    images = random_binary_images(12, SMALL.image_shape, seed=9)
+    np.save(tmp_path / "digits.npy", images)
+    plot, figures = tmp_path / "r.png", tmp_path / "r.json"
+    args = ["report", tmp_path / "digits.npy", "--model", small_model_file, "--samples", "2", "--no-baselines",
+            "-T", "1", "--plot", plot, "--json", figures]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert "archive size" in first.output and "round trip exact" in first.output
+    assert json.loads(figures.read_text())["images"] == 12 and plot.read_bytes()[:4] == b"\x89PNG"
+    written = plot.read_bytes(), figures.read_bytes()
+    refused = run(*args)
+    assert refused.exit_code == 1 and "r.png already exists (use -f to overwrite)" in refused.output
+    assert "archive size" not in refused.output and (plot.read_bytes(), figures.read_bytes()) == written
+    forced = run(*args, "-f", "-q")
+    assert forced.exit_code == 0 and forced.output == ""
+    assert json.loads(figures.read_text())["images"] == 12 and plot.read_bytes()[:4] == b"\x89PNG"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
