@@ -12,6 +12,7 @@ import click
 
 from darnzip import archive as arc
 from darnzip.container import ArchiveError
+from darnzip.modelfile import ModelError
 from darnzip.atomic import atomic_file, staging_directory
 from darnzip.registry import DEFAULT_MODEL, registry, resolve_model
 from darnzip.sources import (STDIN_STEM, InputError, find_inputs, load_sources, restored_file_name, safe_output_path,
@@ -257,8 +258,8 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
     suffix; -c writes raw rgb24 frames (an archive of one image: that image file)."""
     try:
         restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers)
-    except ArchiveError as exc:  # what is wrong with the archive names it, as test and list do
-        raise ArchiveError(naming(archive_path, str(exc))) from None
+    except (ArchiveError, ModelError) as exc:  # what is wrong with the archive, or its model, names it, as test does
+        raise type(exc)(naming(archive_path, str(exc))) from None
 
 
 def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers):

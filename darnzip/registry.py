@@ -77,11 +77,20 @@ def frame_model_ids() -> list[str]:
     return sorted((k for k, v in registry().items() if v.get("kind") == "frames"), key=version_order)
 
 
+class ModelNotInstalled(ModelError):
+    """A model id that models/registry.json does not list."""
+
+
+# what an archive's "model not installed" error adds when no model was named to decode with: a model
+# trained here (`darnzip train`) lives in a file, not in the registry, and its archives decode with it
+NAME_THE_FILE = "to decode with a model file of yours, name it: --model FILE.safetensors"
+
+
 @lru_cache(maxsize=16)
 def _load_registered(model_id: str):
     entries = registry()
     if model_id not in entries:
-        raise ModelError(f"model '{model_id}' is not installed (installed: {installed_summary()})")
+        raise ModelNotInstalled(f"model '{model_id}' is not installed (installed: {installed_summary()})")
     entry = entries[model_id]
     if entry.get("kind") == "frames":
         from .frames.modelfile import load_frame_model
@@ -98,8 +107,8 @@ def resolve_frame_model(name_or_path: str):
         return load_frame_model(Path(name_or_path))
     name_or_path = registered_id(name_or_path)
     if not is_frame_model(name_or_path):
-        raise ModelError(f"'{name_or_path}' is not an installed frame model (installed: "
-                         f"{installed_summary('frames')})")
+        raise ModelNotInstalled(f"'{name_or_path}' is not an installed frame model (installed: "
+                                f"{installed_summary('frames')})")
     return _load_registered(name_or_path)
 
 
@@ -120,7 +129,8 @@ def model_for_archive(model_id: str, sha256: str, override: str | None = None) -
     try:
         loaded = resolve_model(override or model_id)
     except ModelError as exc:
-        raise ModelError(f"archive needs model '{model_id}' (sha256 {sha256[:16]}...): {exc}") from exc
+        hint = f"; {NAME_THE_FILE}" if isinstance(exc, ModelNotInstalled) and override is None else ""
+        raise ModelError(f"archive needs model '{model_id}' (sha256 {sha256[:16]}...): {exc}{hint}") from exc
     if loaded.sha256 != sha256:
         raise ModelError(
             f"archive was written with model '{model_id}' sha256 {sha256[:16]}..., but the installed "

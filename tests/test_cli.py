@@ -179,6 +179,13 @@ def test_archive_for_uninstalled_model_names_it(tmp_path, small_model_file, pngs
     result = run("decompress", out, "-o", tmp_path / "r")
     assert result.exit_code == 1
     assert "needs model 'small-test'" in result.output and "not installed" in result.output
+    # led by the archive's name, and saying how to decode with the model's file (which then works)
+    assert result.output.startswith(f"darnzip: error: {out}: archive needs model")
+    assert result.output.rstrip().endswith("name it: --model FILE.safetensors")
+    assert run("decompress", out, "-o", tmp_path / "r", "--model", small_model_file, "-T", "1").exit_code == 0
+    named = run("decompress", out, "-o", tmp_path / "r2", "--model", "no-such-model")
+    assert named.exit_code == 1 and "'no-such-model' is not installed" in named.output
+    assert "--model FILE" not in named.output  # a model was named: no hint to name one
 
 
 def test_same_weights_with_another_description_are_refused_by_name(tmp_path, pngs):

@@ -509,6 +509,10 @@ def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
     r = runner.invoke(main, ["compress", str(tmp_path / "s.npy"), "-o", str(tmp_path / "s.dz"), "--model", model,
                              "-q", "-T", "1"])
     assert r.exit_code == 0, r.output
+    # an archive of a model file not in the registry: decoding without it says how, by the archive's name
+    r = runner.invoke(main, ["decompress", str(tmp_path / "s.dz"), "-o", str(tmp_path / "back.npy")])
+    assert r.exit_code == 1 and r.output.startswith(f"darnzip: error: {tmp_path / 's.dz'}: archive needs model")
+    assert "name it: --model FILE.safetensors" in r.output and not (tmp_path / "back.npy").exists()
     r = runner.invoke(main, ["report", str(tmp_path / "s.npy"), "--model", model, "-T", "1",
                              "--plot", str(tmp_path / "r.png"), "--json", str(tmp_path / "r.json")])
     assert r.exit_code == 0, r.output
