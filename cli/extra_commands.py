@@ -360,7 +360,7 @@ def data(name, output, split, limit, game, frames, seed, force):
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
-              help="Write GAME.png (per-frame free energy vs the archive's bits) into this directory.")
+              help="Write game.png, e.g. pong.png (per-frame free energy vs the archive's bits), into this directory.")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Timed runs of every codec: the median is reported, the slowest beside it.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing JSON file or plots.")
