@@ -516,21 +516,22 @@ class FrameCodec:
         """q(v) of copied blocks (rows of prior `weights`) with more than one reproducing vector: the prior
         restricted to those vectors. Grouped by how many there are, so that q never gives a vector that
         does not reproduce its block any probability: (rows, their vectors' columns, q) per group."""
-        counts = reproducing.sum(axis=1)
+        counts = np.count_nonzero(reproducing, axis=1)
         rows = np.flatnonzero(counts > 1)
         if not len(rows):
             return []
         rows = rows[np.argsort(counts[rows], kind="stable")]  # by k, block order within one k
-        row_of, columns = np.nonzero(reproducing[rows])  # each row's columns, increasing
-        q = weights[rows[row_of], columns].astype(np.float64)
         sizes = counts[rows]
+        flat = np.flatnonzero(reproducing[rows])  # each row's columns, increasing, row after row
+        columns = flat % reproducing.shape[1]
+        q = weights[rows].ravel().take(flat).astype(np.float64)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         # every row normalised at once (its sum is exact: integer weights, far below 2**53)
         q /= np.repeat(np.add.reduceat(q, offsets[:-1]), sizes)
-        k_values, starts = np.unique(sizes, return_index=True)
-        bounds = np.append(starts, len(rows))
+        starts = np.concatenate([[0], np.flatnonzero(sizes[1:] != sizes[:-1]) + 1])  # where each k begins
+        bounds, offsets = np.append(starts, len(rows)).tolist(), offsets.tolist()
         groups = []
-        for k, lo, hi in zip(k_values.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
+        for k, lo, hi in zip(sizes[starts].tolist(), bounds[:-1], bounds[1:]):
             span = slice(offsets[lo], offsets[hi])
             groups.append((rows[lo:hi], columns[span].reshape(hi - lo, k), q[span].reshape(hi - lo, k)))
         return groups
