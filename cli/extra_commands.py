@@ -12,13 +12,14 @@ import click
 import numpy as np
 
 from darnzip import archive as arc
+from darnzip.atomic import refuse_existing
 from darnzip.registry import DEFAULT_MODEL, resolve_model
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
 from .main import accounting, default_workers, main, names_a_frame_stream, progress_bar
-from .reports import refuse_existing, save_figure, write_json
+from .reports import save_figure, write_json
 
 
 def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from darnzip.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.modelfile import ModelError
-from darnzip.registry import NAME_THE_FILE, ModelNotInstalled, frame_model_ids, resolve_frame_model, version_order
+from darnzip.registry import archive_model_error, frame_model_ids, resolve_frame_model, version_order
 
 from .errors import fail
 from .reports import save_figure, write_json
@@ -156,9 +156,7 @@ def open_frame_archive(src, start: bytes, model_name: str | None):
     try:
         loaded = resolve_frame_model(model_name or model["id"])
     except ModelError as exc:
-        hint = f"; {NAME_THE_FILE}" if isinstance(exc, ModelNotInstalled) and model_name is None else ""
-        raise ModelError(f"archive needs model '{model['id']}' (sha256 {str(model.get('sha256'))[:16]}...): "
-                         f"{exc}{hint}") from exc
+        raise archive_model_error(model["id"], model.get("sha256"), exc, model_name is not None) from exc
     return reader, loaded
 
 

@@ -1,23 +1,14 @@
 """The files that `report`, `bench` and `bench-frames` write (plots, JSON figures): refused before any
-work if they exist and -f was not given, and written through a temporary file, renamed on success, as
-archives are. They were written in place and over anything there: an interrupted `report` left a
-partial JSON, and a second `report` replaced report.png unasked."""
+work if they exist and -f was not given (the commands call darnzip.atomic.refuse_existing first), and
+written through a temporary file, renamed on success, as archives are. They were written in place and
+over anything there: an interrupted `report` left a partial JSON, and a second `report` replaced
+report.png unasked."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from darnzip.atomic import OutputExists, atomic_file
-
-
-def refuse_existing(paths, force: bool) -> None:
-    """Raise OutputExists for the first of `paths` (None and "" skipped) that exists, unless `force`:
-    called before the minutes of work that lead to them."""
-    if force:
-        return
-    for path in paths:
-        if path and Path(path).exists():
-            raise OutputExists(f"{path} already exists (use -f to overwrite)")
+from darnzip.atomic import atomic_file
 
 
 def write_json(path, figures, force: bool) -> None:

@@ -13,6 +13,16 @@ class OutputExists(FileExistsError):
     pass
 
 
+def refuse_existing(paths, force: bool = False) -> None:
+    """Raise OutputExists for the first of `paths` (None and "" skipped) that exists, unless `force`: the
+    one check, and message, of every output that -f may overwrite."""
+    if force:
+        return
+    for path in paths:
+        if path and Path(path).exists():
+            raise OutputExists(f"{path} already exists (use -f to overwrite)")
+
+
 def _process_umask() -> int:
     """The process's umask, read without changing it where the system says it (Linux), else by setting
     and restoring it."""
@@ -39,8 +49,7 @@ def _mode_for(path: Path) -> int:
 def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
     """Write to a temp file beside `path`; rename over it only if the block finishes without error."""
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExists(f"{path} already exists (use -f to overwrite)")
+    refuse_existing([path], force)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -58,12 +67,6 @@ def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
         raise
 
 
-def _refuse_clashes(root: Path, names: list[str]) -> None:
-    clash = next((n for n in names if (root / n).exists()), None)
-    if clash is not None:
-        raise OutputExists(f"{root / clash} already exists (use -f to overwrite)")
-
-
 @contextlib.contextmanager
 def staging_directory(root: Path, names: list[str], force: bool) -> Iterator[Path]:
     """Yield a hidden staging directory; on success move its files to root/<name>, else delete it.
@@ -71,14 +74,12 @@ def staging_directory(root: Path, names: list[str], force: bool) -> Iterator[Pat
     `names` may grow while the block runs (streams whose length is unknown up front): without `force`,
     clashes are refused before anything is staged and again before anything is moved."""
     root = Path(root)
-    if not force:
-        _refuse_clashes(root, names)
+    refuse_existing((root / name for name in names), force)
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".darnzip-tmp", dir=root.parent))
     try:
         yield stage
-        if not force:
-            _refuse_clashes(root, names)
+        refuse_existing((root / name for name in names), force)
         for name in names:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -100,9 +100,14 @@ def checked_model_files(weights: Path, expected_sha256: str | None) -> tuple[Pat
     return weights, description, sha
 
 
+def model_file_paths(stem: Path) -> tuple[Path, Path]:
+    """stem.safetensors and stem.json: a model's weights and description."""
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
 def model_files_exist(stem: Path) -> list[Path]:
     """Which of stem.safetensors and stem.json are there already."""
-    return [p for p in (stem.with_suffix(".safetensors"), stem.with_suffix(".json")) if p.exists()]
+    return [p for p in model_file_paths(stem) if p.exists()]
 
 
 def write_model_files(stem: Path, arrays: dict[str, np.ndarray], model_id: str, info: dict, force: bool = True) -> str:
@@ -112,16 +117,14 @@ def write_model_files(stem: Path, arrays: dict[str, np.ndarray], model_id: str, 
     of the pair is an error (OutputExists) and nothing is written."""
     from safetensors.numpy import save
 
-    from .atomic import OutputExists, atomic_file
+    from .atomic import atomic_file, refuse_existing
 
-    existing = [] if force else model_files_exist(stem)
-    if existing:
-        raise OutputExists(f"{existing[0]} already exists (use -f to overwrite)")
+    weights_path, description_path = model_file_paths(stem)
+    refuse_existing((weights_path, description_path), force)
     weights_bytes = save(arrays, metadata={"model_id": model_id})
     sha = hashlib.sha256(weights_bytes).hexdigest()
     text = json.dumps({**info, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n"
-    with atomic_file(stem.with_suffix(".json"), True) as description, \
-            atomic_file(stem.with_suffix(".safetensors"), True) as weights:
+    with atomic_file(description_path, True) as description, atomic_file(weights_path, True) as weights:
         weights.write(weights_bytes)
         description.write(text.encode())
     return sha

@@ -81,9 +81,13 @@ class ModelNotInstalled(ModelError):
     """A model id that models/registry.json does not list."""
 
 
-# what an archive's "model not installed" error adds when no model was named to decode with: a model
-# trained here (`darnzip train`) lives in a file, not in the registry, and its archives decode with it
-NAME_THE_FILE = "to decode with a model file of yours, name it: --model FILE.safetensors"
+def archive_model_error(model_id: str, sha256: object, exc: ModelError, model_named: bool) -> ModelError:
+    """The error of an archive (of either kind) whose model `model_id` could not be loaded (`exc`). When
+    none was named to decode with and the archive's is not installed, it says how to name its file: a
+    model trained here (`darnzip train`) lives in a file, not in the registry."""
+    hint = ("; to decode with a model file of yours, name it: --model FILE.safetensors"
+            if isinstance(exc, ModelNotInstalled) and not model_named else "")
+    return ModelError(f"archive needs model '{model_id}' (sha256 {str(sha256)[:16]}...): {exc}{hint}")
 
 
 @lru_cache(maxsize=16)
@@ -129,8 +133,7 @@ def model_for_archive(model_id: str, sha256: str, override: str | None = None) -
     try:
         loaded = resolve_model(override or model_id)
     except ModelError as exc:
-        hint = f"; {NAME_THE_FILE}" if isinstance(exc, ModelNotInstalled) and override is None else ""
-        raise ModelError(f"archive needs model '{model_id}' (sha256 {sha256[:16]}...): {exc}{hint}") from exc
+        raise archive_model_error(model_id, sha256, exc, override is not None) from exc
     if loaded.sha256 != sha256:
         raise ModelError(
             f"archive was written with model '{model_id}' sha256 {sha256[:16]}..., but the installed "
