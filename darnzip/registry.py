@@ -64,8 +64,9 @@ def is_frame_model(name_or_path: str | None) -> bool:
     if not name_or_path:
         return False
     name_or_path = registered_id(name_or_path)
-    if name_or_path in registry():
-        return registry()[name_or_path].get("kind") == "frames"
+    entries = registry()
+    if name_or_path in entries:
+        return entries[name_or_path].get("kind") == "frames"
     description = Path(name_or_path).with_suffix(".json")
     try:
         return json.loads(description.read_text())["architecture"].get("kind") == "frames"
