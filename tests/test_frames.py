@@ -170,11 +170,31 @@ def row_model(class_model, tmp_path_factory):
     return load_frame_model(stem.with_suffix(".safetensors"))
 
 
-@pytest.fixture(params=["still", "moving", "history", "context", "class", "row"])
+@pytest.fixture(scope="module")
+def linear_model(context_model, tmp_path_factory):
+    """The context model with no hidden layer in its pixel model (what scripts/finetune_pixels.py --hidden 0
+    ships): its units removed, then its tables fitted for two epochs to the pixels its coder draws."""
+    from darnzip.frames.pixel_fit import code_and_record, fit_pixel_tables, with_fewer_hidden_units, with_pixel_tables
+
+    _, train_pixels = code_and_record(context_model, [list(sprite_frames(60, seed=31))])
+    _, val_pixels = code_and_record(context_model, [list(sprite_frames(30, seed=32))])
+    train_pixels, val_pixels = (pixels + (np.ones(len(pixels[1]), dtype=np.float32),)
+                                for pixels in (train_pixels, val_pixels))
+    exact = context_model.exact
+    model = with_fewer_hidden_units(FrameDarn.from_integers(context_model.config, exact.integers, exact.frac_bits),
+                                    train_pixels, 0)
+    model, _ = fit_pixel_tables(model, train_pixels, val_pixels, epochs=2, lr=1e-2, batch=256)
+    stem = tmp_path_factory.mktemp("linear-model") / "sprites-linear-v1"
+    save_frame_model(stem, "sprites-linear-v1", model.cfg, with_pixel_tables(exact.integers, model, exact.frac_bits),
+                     exact.frac_bits, context_model.reference)
+    return load_frame_model(stem.with_suffix(".safetensors"))
+
+
+@pytest.fixture(params=["still", "moving", "history", "context", "class", "row", "linear"])
 def any_model(request):
     """Each test that takes this runs with a still model, a moving one, one with a history, one with a
-    latent context and a vector posterior, one with a latent context and vector classes, and one with
-    vector classes and a row context."""
+    latent context and a vector posterior, one with a latent context and vector classes, one with
+    vector classes and a row context, and the context model with no hidden layer in its pixel model."""
     return request.getfixturevalue(f"{request.param}_model" if request.param != "still" else "frame_model")
 
 
@@ -226,6 +246,31 @@ def test_pixel_probabilities_do_not_depend_on_call_split(frame_model):
     finally:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
     assert np.array_equal(whole, single)
+
+
+def test_fewer_hidden_units_keep_the_units_that_move_the_logits(context_model):
+    """Pruning keeps the hidden units whose levels vary and whose output weights are large: a model whose
+    other units have no output weights gives the same logits with those units alone, and with none left
+    the logits are the colour columns of the table rows plus the output bias."""
+    from darnzip.frames.pixel_fit import code_and_record, with_fewer_hidden_units
+
+    features, _ = code_and_record(context_model, [list(sprite_frames(20, seed=41))])[1]
+    exact = context_model.exact
+    model = FrameDarn.from_integers(context_model.config, exact.integers, exact.frac_bits)
+    f = torch.from_numpy(features.astype(np.int64))
+    with torch.no_grad():
+        summed, _, level = model.pixel_sums(f)
+        varying = np.flatnonzero((level.std(dim=0) > 0).numpy())
+        assert len(varying) >= 3
+        useful = varying[[0, len(varying) // 2, -1]]
+        unused = np.setdiff1d(np.arange(model.cfg.hidden), useful)
+        model.output[unused] = 0.0
+        smaller = with_fewer_hidden_units(model, (features,), 3)
+        assert smaller.cfg.hidden == 3 and smaller.cfg == dataclasses.replace(model.cfg, hidden=3)
+        assert torch.allclose(smaller.pixel_logits(f), model.pixel_logits(f), atol=1e-4)
+        linear = with_fewer_hidden_units(model, (features,), 0)
+        colours = summed[:, model.cfg.hidden:] + model.output_bias
+        assert torch.allclose(linear.pixel_logits(f), colours, atol=1e-4)
 
 
 def test_float32_pixel_path_equals_integer_definition(any_model):

@@ -152,6 +152,8 @@ class FrameConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def __post_init__(self):
+        if self.hidden < 0:
+            raise ValueError("the pixel model's hidden units must be 0 (none) or more")
         if any(dy + dx >= 0 for dy, dx in self.offsets_current):
             raise ValueError("current-frame offsets must come earlier in the coding order (dy + dx < 0)")
         if not self.motions or self.motions[0] != (0, 0) or len(set(self.motions)) != len(self.motions):

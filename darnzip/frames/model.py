@@ -103,13 +103,18 @@ class FrameDarn(torch.nn.Module):
         post = self.q_table[q_idx] + self.q_ring[q_ring] + self.q_position[pos]
         return prior, post
 
-    def pixel_logits(self, features: torch.Tensor) -> torch.Tensor:
+    def pixel_sums(self, features: torch.Tensor):
+        """The summed table rows of each pixel's features, the hidden units' input (pre-activation) and
+        their quantised level, as the coder computes it."""
         # A dense one-hot matmul: embedding_bag's CPU backward is ~50x slower than its forward.
         onehot = torch.zeros(features.shape[0], self.cfg.vocabulary)
         onehot.scatter_(1, features, 1.0)
         summed = onehot @ self.pixel_table
         pre = summed[:, :self.cfg.hidden] + self.hidden_bias
-        level = torch.clamp(torch.round(pre * 4), 0, ACTIVATION_LEVELS) / 4
+        return summed, pre, torch.clamp(torch.round(pre * 4), 0, ACTIVATION_LEVELS) / 4
+
+    def pixel_logits(self, features: torch.Tensor) -> torch.Tensor:
+        summed, pre, level = self.pixel_sums(features)
         act = pre + (level - pre).detach()  # straight-through: the coder uses `level`
         return summed[:, self.cfg.hidden:] + act @ self.output + self.output_bias
 
@@ -274,14 +279,17 @@ class ExactFrameModel:
         below 2**24 (`_check_exact`), scaling by a power of two is exact, and a logit deficit too large
         for float32 to hold exactly is clipped to the end of the exp table whatever it rounds to."""
         h = self.cfg.hidden
-        level = sums[:, :h] * self._level_scale  # (sum + bias + half) >> shift, as floor below
-        np.floor(level, out=level)
-        level.clip(0, ACTIVATION_LEVELS, out=level)  # the method: np.clip's Python wrapper costs more than its work
-        # torch's matmul, not numpy's: torch runs on the threads the coder sets (one per worker), numpy's
-        # BLAS on every core, which oversubscribes the CPU when workers run side by side (measured: 2
-        # workers compressed Seaquest no faster than one)
-        logits = torch.mm(torch.from_numpy(level), self._output_t).numpy()
-        logits += sums[:, h:]
+        if h:
+            level = sums[:, :h] * self._level_scale  # (sum + bias + half) >> shift, as floor below
+            np.floor(level, out=level)
+            level.clip(0, ACTIVATION_LEVELS, out=level)  # the method: np.clip's Python wrapper costs more than its work
+            # torch's matmul, not numpy's: torch runs on the threads the coder sets (one per worker), numpy's
+            # BLAS on every core, which oversubscribes the CPU when workers run side by side (measured: 2
+            # workers compressed Seaquest no faster than one)
+            logits = torch.mm(torch.from_numpy(level), self._output_t).numpy()
+            logits += sums[:, h:]
+        else:  # no hidden layer: the sums are the logits (the caller's array, overwritten)
+            logits = sums
         np.subtract(logits.max(axis=1, keepdims=True), logits, out=logits)  # the deficits, at least 0
         # int32 indices (half the bytes of intp; a deficit is below 2**25), clipped to the table's end
         return self._exp_f64.take(logits.astype(np.int32), mode="clip")

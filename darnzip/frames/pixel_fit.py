@@ -11,6 +11,7 @@ thousand a frame), so this runs on the CPU.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Callable
 
@@ -76,6 +77,26 @@ def with_chunk_starts(loaded, pixels, rgb: np.ndarray, every: int, chunk: int):
     if not every:
         return weighted(*pixels)
     return joined(weighted(*pixels), weighted(*record_chunk_starts(loaded, rgb, every), every / chunk))
+
+
+@torch.no_grad()
+def with_fewer_hidden_units(model: FrameDarn, pixels: Pixels, hidden: int, sample: int = 200_000) -> FrameDarn:
+    """A float model with the `hidden` hidden units of `model` that move its logits most on `pixels` (the
+    spread of each unit's quantised level times the size of its output weights), the rest removed: where a
+    smaller, faster pixel model starts its fit. With 0 the pixel model is log-linear: a sum of table rows."""
+    cfg = dataclasses.replace(model.cfg, hidden=hidden)
+    _, _, level = model.pixel_sums(torch.from_numpy(pixels[0][:sample].astype(np.int64)))
+    influence = level.std(dim=0) * model.output.norm(dim=1)
+    kept = torch.argsort(influence, descending=True)[:hidden].sort().values
+    smaller = FrameDarn(cfg)
+    for name in smaller.table_names:
+        getattr(smaller, name).copy_(getattr(model, name))
+    colours = model.pixel_table[:, model.cfg.hidden:]
+    smaller.pixel_table.copy_(torch.cat([model.pixel_table[:, kept], colours], dim=1))
+    smaller.hidden_bias.copy_(model.hidden_bias[kept])
+    smaller.output.copy_(model.output[kept])
+    smaller.output_bias.copy_(model.output_bias)
+    return smaller
 
 
 def with_pixel_tables(integers: dict[str, np.ndarray], model: FrameDarn, frac_bits: int) -> dict[str, np.ndarray]:
