@@ -365,10 +365,13 @@ def data(name, output, split, limit, game, frames, seed, force):
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Timed runs of every codec: the median is reported, the slowest beside it.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing JSON file or plots.")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Run darnzip with this model (name or file) instead of the game's newest; repeatable: the "
+                   "models take turns in every timed round, side by side. Needs --game.")
 @click.option("-q", "--quiet", is_flag=True)
 @friendly_errors
 def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json_path, plot_dir, repeat, force,
-                         quiet):
+                         models, quiet):
     """darnzip vs bzip2 -9, xz -9e, zstd -22 --long, x264 qp0 and FFV1 on held-out Atari frames, side by side."""
     from darnzip.frames.atari import GAMES
 
@@ -377,10 +380,12 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
     unknown = [g for g in games if g not in GAMES]
     if unknown:
         fail(f"unknown game {unknown[0]!r} (one of {', '.join(GAMES)})")
+    if models and not games:
+        fail("name the game whose frames the models are for (--game)")
     games = list(games) or list(GAMES)
     refuse_existing([json_path] + ([game_plot(plot_dir, game) for game in games] if plot_dir else []), force)
     bench_frames(games, frames, seed, default_workers(workers), chunk_frames, video, json_path, quiet, plot_dir,
-                 repeat, force)
+                 repeat, force, models)
 
 
 def refuse_existing_export(stem: Path, force: bool) -> None:

@@ -366,17 +366,21 @@ def plot_frame_bits(path: Path, game: str, per_frame: list[float], actual_bits_p
 
 
 def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, quiet, plot_dir=None, repeat=1,
-                 force=False):
+                 force=False, models=()):
     """One game at a time: generate held-out frames, run every codec on them (`repeat` timed runs each,
-    the median reported with the slowest beside it), print one table."""
+    the median reported with the slowest beside it), print one table. darnzip runs with each game's
+    newest model, or with `models` (names or files), taking turns; the first is the one the game's
+    figures (free energy, ratio, plot) describe."""
     from darnzip.frames.atari import frames_array
-    from darnzip.frames.bench import byte_codecs, context_gain, darnzip_codec, index_stream, video_codecs
+    from darnzip.frames.bench import byte_codecs, context_gain, darnzip_codecs, index_stream, video_codecs
 
+    chosen = [resolve_frame_model(m) for m in models]  # before any work: a name that does not resolve fails now
     report = []
     for game in games:
         rgb = frames_array(game, frames, seed)
-        loaded = resolve_frame_model(newest_game_model(game))
-        ours, stats = darnzip_codec(rgb, loaded, workers, chunk_frames, repeat)
+        candidates = chosen or [resolve_frame_model(newest_game_model(game))]
+        runs = darnzip_codecs(rgb, candidates, workers, chunk_frames, repeat)
+        (ours, stats), loaded = runs[0], candidates[0]
         idx = index_stream(rgb)
         classical = byte_codecs(idx, repeat)
         others = classical + (video_codecs(idx, repeat) if video else [])
@@ -384,7 +388,7 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
         acc = frame_accounting(stats)
         fe_context, fe_alone = context_gain(rgb, loaded)
         rows = []
-        for r in [ours] + others:
+        for r in [result for result, _ in runs] + others:
             rows.append({"codec": r.name, "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
                          "compress_fps": frames / r.compress_s if r.bytes and r.compress_s else None,
                          "decompress_fps": frames / r.decompress_s if r.bytes and r.decompress_s else None,
@@ -398,7 +402,13 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                  "first_200_free_energy_with_context": fe_context, "first_200_free_energy_without_context": fe_alone,
                  "cpu_check_seconds_before_after_each_darnzip_run": ours.cpu_checks,
                  "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
-                 "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None}
+                 "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None,
+                 "models": [{"model": m.model_id, "sha256": m.sha256,
+                             "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
+                             "free_energy_bits_per_modelled_frame":
+                                 frame_accounting(st)["free_energy_bits_per_modelled_frame"],
+                             "ratio_to_best_classical": r.bytes / best.bytes if r.bytes else None}
+                            for m, (r, st) in zip(candidates, runs)]}
         report.append(entry)
         if plot_dir:
             plot_frame_bits(game_plot(plot_dir, game), game, stats.per_frame_bits,
@@ -418,8 +428,11 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                     runs = [min(r, default=None) for r in (row["compress_fps_runs"], row["decompress_fps_runs"])]
                     slowest = f" {' / '.join(f'{v:.0f}' if v else '-' for v in runs):>14s}"
                 click.echo(f"  {row['codec']:34s} {bits:>11s} {cf:>9s} {df:>10s}{slowest}  {row['note']}")
-            click.echo(f"  darnzip free energy {entry['free_energy_bits_per_modelled_frame']:.1f} bits/modelled frame; "
-                       f"darnzip / best classical ({best.name}) = {entry['ratio_to_best_classical']:.3f}")
+            for m in entry["models"]:
+                ratio = f"{m['ratio_to_best_classical']:.3f}" if m["ratio_to_best_classical"] else "-"
+                named = f" ({m['model']})" if len(candidates) > 1 else ""
+                click.echo(f"  darnzip{named} free energy {m['free_energy_bits_per_modelled_frame']:.1f} bits/modelled "
+                           f"frame; darnzip / best classical ({best.name}) = {ratio}")
             click.echo(f"  temporal context, first 200 frames: {fe_context:.1f} bits/frame with the previous frames, "
                        f"{fe_alone:.1f} with the nearest reference frame as the only context (same model)")
             checks = ", ".join(f"{b:.2f}/{a:.2f}" for b, a in ours.cpu_checks)

@@ -1024,6 +1024,39 @@ def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, mo
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["freeway.png", "pong.png"]  # no temp files
 
 
+def test_bench_frames_runs_models_side_by_side(moving_model, context_model, monkeypatch, tmp_path):
+    """`bench-frames -m A -m B` codes the game's frames with each model, the two taking turns in every
+    timed round: a row per model with its own runs and archive size (as each alone gives), the game's
+    figures for the first model, and each model's bits, free energy and ratio in the JSON."""
+    import cli.frame_commands as commands
+    import darnzip.frames.atari as atari
+    from darnzip.frames.bench import darnzip_codec
+
+    rgb = sprite_frames(20, seed=13)
+    alone = {m.model_id: darnzip_codec(rgb, m, 1, 8)[0].bytes for m in (moving_model, context_model)}
+    assert len(set(alone.values())) == 2
+    by_name = {"first": moving_model, "second": context_model}
+    monkeypatch.setattr(atari, "frames_array", lambda game, frames, seed: rgb[:frames])
+    monkeypatch.setattr(commands, "resolve_frame_model", lambda name: by_name[name])
+    result = CliRunner().invoke(main, ["bench-frames", "--game", "Pong", "--frames", "20", "--chunk-frames", "8",
+                                       "--no-video", "-T", "1", "--repeat", "2", "-m", "first", "-m", "second",
+                                       "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    entry = json.loads((tmp_path / "b.json").read_text())[0]
+    ours = entry["rows"][:2]
+    assert [r["codec"] for r in ours] == [f"darnzip ({m.model_id})" for m in (moving_model, context_model)]
+    assert [r["bits_per_frame"] for r in ours] == [8 * alone[m.model_id] / 20 for m in (moving_model, context_model)]
+    assert all(len(r["compress_fps_runs"]) == 2 and len(r["decompress_fps_runs"]) == 2 for r in ours)
+    assert [m["model"] for m in entry["models"]] == [moving_model.model_id, context_model.model_id]
+    assert entry["models"][0]["ratio_to_best_classical"] == entry["ratio_to_best_classical"]
+    assert entry["models"][1]["bits_per_frame"] / entry["best_classical_bits_per_frame"] == pytest.approx(
+        entry["models"][1]["ratio_to_best_classical"])
+    assert len(entry["cpu_check_seconds_before_after_each_darnzip_run"]) == 2
+    assert result.output.count("free energy") == 2 and f"({context_model.model_id}) free energy" in result.output
+    needs_game = CliRunner().invoke(main, ["bench-frames", "-m", "first", "--frames", "20"])
+    assert needs_game.exit_code == 1 and "--game" in needs_game.output and "held-out" not in needs_game.output
+
+
 def test_inputs_are_routed_by_what_they_hold(tmp_path):
     from PIL import Image
 

@@ -164,22 +164,34 @@ def round_trip(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, source:
     return RoundTrip(buffer.getvalue(), stats, t1 - t0, t2 - t1, exact)
 
 
-def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repeat: int = 1):
-    """darnzip's round trip of `rgb`, `repeat` times (each archive must be the same bytes), and the
-    stream statistics of the first."""
-    result, first, stats = CodecResult(f"darnzip ({loaded.model_id})", None), None, None
+def darnzip_codecs(rgb: np.ndarray, models: list, workers: int, chunk_frames: int, repeat: int = 1):
+    """darnzip's round trip of `rgb` with each of `models`, `repeat` times, the models taking turns in
+    every round so that they share the machine's fast and slow minutes (each model's archives must be the
+    same bytes every time): a (result, stream statistics of its first run) pair per model."""
+    results = [CodecResult(f"darnzip ({loaded.model_id})", None) for loaded in models]
+    archives, stats = [None] * len(models), [None] * len(models)
     for _ in range(repeat):
-        before = cpu_check()
-        run = round_trip(rgb, loaded, workers, chunk_frames)
-        if not run.exact or first not in (None, run.archive):
-            note = "round trip FAILED" if not run.exact else "FAILED: the runs' archives differ"
-            return CodecResult(result.name, None, note=note), run.stats
-        first, stats = run.archive, stats or run.stats
-        result.bytes = len(run.archive)
-        result.compress_runs.append(run.compress_s)
-        result.decompress_runs.append(run.decompress_s)
-        result.cpu_checks.append((before, cpu_check()))
-    return result, stats
+        for i, loaded in enumerate(models):
+            if results[i].note:
+                continue
+            before = cpu_check()
+            run = round_trip(rgb, loaded, workers, chunk_frames)
+            stats[i] = stats[i] or run.stats
+            if not run.exact or archives[i] not in (None, run.archive):
+                results[i].note = "round trip FAILED" if not run.exact else "FAILED: the runs' archives differ"
+                results[i].bytes = None
+                continue
+            archives[i] = run.archive
+            results[i].bytes = len(run.archive)
+            results[i].compress_runs.append(run.compress_s)
+            results[i].decompress_runs.append(run.decompress_s)
+            results[i].cpu_checks.append((before, cpu_check()))
+    return list(zip(results, stats))
+
+
+def darnzip_codec(rgb: np.ndarray, loaded, workers: int, chunk_frames: int, repeat: int = 1):
+    """`darnzip_codecs` with one model."""
+    return darnzip_codecs(rgb, [loaded], workers, chunk_frames, repeat)[0]
 
 
 def context_gain(rgb: np.ndarray, loaded, frames: int = 200) -> tuple[float, float]:
