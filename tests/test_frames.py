@@ -1333,6 +1333,28 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
     assert old.trailer == new.trailer
 
 
+
+@pytest.mark.parametrize("game, model_id", [("Freeway", "atari-freeway-v6"), ("Riverraid", "atari-riverraid-v10")])
+def test_shipped_log_linear_models_decode_their_golden_archives_and_re_encode_them_identically(game, model_id):
+    """tests/golden/frames-GAME-vN.dz were written by scripts/make_frame_golden.py (24 frames, chunks of
+    8, one worker) with the shipped models that have no hidden layer in their pixel model: today's code
+    must decode them to the same frames and, with two workers, write the same bytes again."""
+    from darnzip.registry import frame_model_ids, resolve_frame_model
+
+    if model_id not in frame_model_ids():
+        pytest.skip(f"{model_id} not installed")
+    golden = os.path.join(os.path.dirname(__file__), "golden", f"frames-{model_id.removeprefix('atari-')}")
+    data = open(golden + ".dz", "rb").read()
+    frames = np.load(golden + "-frames.npz")["frames"]
+    loaded = resolve_frame_model(model_id)
+    assert loaded.config.hidden == 0
+    decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), loaded, 2))
+    assert len(decoded) == len(frames) == 24 and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+    buffer = io.BytesIO()
+    stats = compress_frames(buffer, iter(frames), {"type": "npy", "name": f"{game.lower()}.npy"}, loaded, 8, 2)
+    assert buffer.getvalue() == data
+    assert stats.modelled == 24 and stats.raw == 0
+
 def _with_references(loaded, more_references: np.ndarray, tmp_path, model_id: str):
     """The same weights with further reference frames (what scripts/add_references.py ships)."""
     stem = tmp_path / model_id
