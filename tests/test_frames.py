@@ -1334,7 +1334,8 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
 
 
 
-@pytest.mark.parametrize("game, model_id", [("Freeway", "atari-freeway-v6"), ("Riverraid", "atari-riverraid-v10")])
+@pytest.mark.parametrize("game, model_id", [("Freeway", "atari-freeway-v6"), ("Riverraid", "atari-riverraid-v10"),
+                                           ("SpaceInvaders", "atari-spaceinvaders-v13")])
 def test_shipped_log_linear_models_decode_their_golden_archives_and_re_encode_them_identically(game, model_id):
     """tests/golden/frames-GAME-vN.dz were written by scripts/make_frame_golden.py (24 frames, chunks of
     8, one worker) with the shipped models that have no hidden layer in their pixel model: today's code
