@@ -420,6 +420,9 @@ def checkpoint_note(stem: Path) -> str:
 @click.option("--max-blocks", default=1024, show_default=True,
               help="Most blocks evaluated per step (a uniform, reweighted subset on busy streams).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--hidden", default=None, type=click.IntRange(0, 256),
+              help="Hidden units of a new model's pixel model (0: none, a log-linear model, the fastest to code "
+                   "with).  [default: 32]")
 @click.option("--init", "init_model", default=None, help="Continue from this frame model (id or path).")
 @click.option("--motion/--no-motion", default=True, show_default=True,
               help="Copied blocks carry a motion vector (a model continued with --init gains them).")
@@ -429,8 +432,8 @@ def checkpoint_note(stem: Path) -> str:
 @click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped=lambda export_stem, **_: checkpoint_note(Path(export_stem)))
-def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, init_model,
-                 motion, resume, quiet, register, force):
+def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, hidden,
+                 init_model, motion, resume, quiet, register, force):
     """Train a frame-stream DARN on an (N, H, W, 3) uint8 array of RGB frames and export it.
 
     Each finished epoch is checkpointed to STEM.checkpoint.pt; run the same command again after a stop to
@@ -441,6 +444,9 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     from darnzip.frames.trainer import train_frame_model
     from darnzip.registry import register_model
 
+    if hidden is not None and init_model:
+        fail("--hidden sets a new model's pixel model; a model continued with --init keeps its own "
+             "(scripts/finetune_pixels.py --hidden derives a narrower one)")
     refuse_existing_export(Path(export_stem), force)
 
     rgb = np.load(frames_path, mmap_mode="r", allow_pickle=False)
@@ -460,7 +466,8 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
 
         sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
                                 log=lambda m: bar.write(m, file=sys.stderr), init=init, motion=motion,
-                                resume=resume, progress=step_done, force=force)
+                                resume=resume, progress=step_done, force=force,
+                                hidden=32 if hidden is None else hidden)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

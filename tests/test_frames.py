@@ -1170,6 +1170,32 @@ def test_frame_training_stopped_goes_on_from_its_checkpoint_to_the_same_model(tm
     assert broken.with_suffix(".safetensors").read_bytes() == whole.with_suffix(".safetensors").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
 
+def test_train_frames_hidden_0_trains_a_log_linear_model_that_codes_exactly(tmp_path):
+    """`train-frames --hidden 0` exports a model with no hidden layer in its pixel model, which compresses
+    and decompresses frames exactly through the CLI; with --init the option is refused before any work
+    (a continued model keeps its own pixel model)."""
+    np.save(tmp_path / "frames.npy", sprite_frames(40, seed=5))
+    runner = CliRunner()
+    stem = tmp_path / "linear"
+    trained = runner.invoke(main, ["train-frames", str(tmp_path / "frames.npy"), "--model-id", "lin-v1", "--export",
+                                   str(stem), "--epochs", "1", "--steps", "4", "--hidden", "0", "-q"])
+    assert trained.exit_code == 0, trained.output
+    model = load_frame_model(stem.with_suffix(".safetensors"))
+    assert model.config.hidden == 0 and model.exact.integers["output"].shape == (0, model.config.colours)
+    np.save(tmp_path / "held.npy", sprite_frames(12, seed=6))
+    args = ["--model", str(stem.with_suffix(".safetensors"))]
+    packed = runner.invoke(main, ["compress", str(tmp_path / "held.npy"), "-o", str(tmp_path / "h.dz"), *args])
+    assert packed.exit_code == 0 and "model lin-v1; 12 modelled" in packed.output and "0 stored raw" in packed.output
+    out = runner.invoke(main, ["decompress", str(tmp_path / "h.dz"), "-o", str(tmp_path / "back.npy"), *args])
+    assert out.exit_code == 0, out.output
+    assert np.array_equal(np.load(tmp_path / "back.npy"), np.load(tmp_path / "held.npy"))
+    refused = runner.invoke(main, ["train-frames", str(tmp_path / "frames.npy"), "--model-id", "lin-v2", "--export",
+                                   str(tmp_path / "again"), "--init", str(stem.with_suffix(".safetensors")),
+                                   "--hidden", "0", "-q"])
+    assert refused.exit_code == 1 and "--init keeps its own" in refused.output
+    assert not (tmp_path / "again.safetensors").exists()
+
+
 def test_training_can_continue_from_an_exported_model(any_model):
     """`train-frames --init`: the float model rebuilt from the integer tensors quantises back to them."""
     frame_model = any_model

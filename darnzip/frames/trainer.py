@@ -35,7 +35,7 @@ def checkpoint_path(stem: Path) -> Path:
 
 def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
                       block: int, rho: float = 0.03, max_blocks: int = 1024, log=print, init=None, motion: bool = True,
-                      resume: bool = True, progress=None, force: bool = True) -> str:
+                      resume: bool = True, progress=None, force: bool = True, hidden: int = 32) -> str:
     """Palette = every colour of the training frames; reference frame = the first training frame.
     `init` (a LoadedFrameModel) continues from an exported model, keeping its palette and architecture
     (`motion` can add motion vectors to a model without them; its other tables carry over). Each
@@ -43,7 +43,7 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
     settings goes on from there. The checkpoint is removed once the model is exported. `progress` is
     called after each step with the steps done (out of epochs x steps) and its training bits/frame.
     Without `force`, existing model files at `stem` are an error (at the export, after training: callers
-    check first)."""
+    check first). `hidden` is a new model's count of hidden units in its pixel model (0: log-linear)."""
     torch.manual_seed(seed)
     if init is not None:
         cfg, palette = init.config, init.palette
@@ -55,7 +55,7 @@ def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, s
         if len(palette) > 253:
             raise InputError(f"the training frames have {len(palette)} colours: frame models handle at most 253")
         cfg = FrameConfig(rgb.shape[1], rgb.shape[2], tuple(int(c) for c in palette.colours), block=block,
-                          motions=MOTIONS if motion else STILL)
+                          motions=MOTIONS if motion else STILL, hidden=hidden)
         start_model = None
     frames = index_frames(rgb, palette)
     checkpoint = checkpoint_path(stem)
