@@ -407,7 +407,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                              "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
                              "free_energy_bits_per_modelled_frame":
                                  frame_accounting(st)["free_energy_bits_per_modelled_frame"],
-                             "ratio_to_best_classical": r.bytes / best.bytes if r.bytes else None}
+                             "ratio_to_best_classical": r.bytes / best.bytes if r.bytes else None,
+                             "cpu_check_seconds_before_after_each_run": r.cpu_checks}
                             for m, (r, st) in zip(candidates, runs)]}
         report.append(entry)
         if plot_dir:

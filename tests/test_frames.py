@@ -1052,6 +1052,7 @@ def test_bench_frames_runs_models_side_by_side(moving_model, context_model, monk
     assert entry["models"][1]["bits_per_frame"] / entry["best_classical_bits_per_frame"] == pytest.approx(
         entry["models"][1]["ratio_to_best_classical"])
     assert len(entry["cpu_check_seconds_before_after_each_darnzip_run"]) == 2
+    assert all(len(m["cpu_check_seconds_before_after_each_run"]) == 2 for m in entry["models"])
     assert result.output.count("free energy") == 2 and f"({context_model.model_id}) free energy" in result.output
     needs_game = CliRunner().invoke(main, ["bench-frames", "-m", "first", "--frames", "20"])
     assert needs_game.exit_code == 1 and "--game" in needs_game.output and "held-out" not in needs_game.output
