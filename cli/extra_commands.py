@@ -186,8 +186,9 @@ def write_plot(path: Path, one_sample, expected, nll, coded_label: str = "coded 
 @click.option("-T", "--threads", "workers", default=0)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing JSON file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing (for runs that want only --json).")
 @friendly_errors
-def bench(data, limit, repeat, baselines, particles, model_name, workers, json_path, force):
+def bench(data, limit, repeat, baselines, particles, model_name, workers, json_path, force, quiet):
     """Throughput of compress and decompress (round trip checked) and classical codecs, in one run.
 
     MB/s counts the raw images at one byte per pixel."""
@@ -204,21 +205,22 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
               "compress_images_per_s": n / best_in, "decompress_images_per_s": n / best_out,
               "compress_mb_per_s": raw_mb / best_in, "decompress_mb_per_s": raw_mb / best_out,
               "compress_seconds": best_in, "decompress_seconds": best_out}
-    click.echo(f"darnzip {loaded.model_id}: {n} images, {options.workers} workers, particles {particles}, best of {repeat}")
-    click.echo(f"  size        {result['bits_per_image']:.2f} bits/image")
-    click.echo(f"  compress    {result['compress_images_per_s']:.0f} images/s, {result['compress_mb_per_s']:.2f} MB/s ({best_in:.2f} s)")
-    click.echo(f"  decompress  {result['decompress_images_per_s']:.0f} images/s, {result['decompress_mb_per_s']:.2f} MB/s ({best_out:.2f} s)")
+    say = (lambda line: None) if quiet else click.echo
+    say(f"darnzip {loaded.model_id}: {n} images, {options.workers} workers, particles {particles}, best of {repeat}")
+    say(f"  size        {result['bits_per_image']:.2f} bits/image")
+    say(f"  compress    {result['compress_images_per_s']:.0f} images/s, {result['compress_mb_per_s']:.2f} MB/s ({best_in:.2f} s)")
+    say(f"  decompress  {result['decompress_images_per_s']:.0f} images/s, {result['decompress_mb_per_s']:.2f} MB/s ({best_out:.2f} s)")
     if baselines:
         from darnzip.baselines import all_baselines
         from darnzip.datasets import load_binary_mnist
 
         result["baselines"] = []
-        click.echo("  classical codecs (round-tripped):")
+        say("  classical codecs (round-tripped):")
         for b in all_baselines(images, load_binary_mnist("train")):
             result["baselines"].append(vars(b))
             shown = (f"{b.bits_per_image:8.2f} bits/image, {n / b.seconds:9.0f} images/s (both ways)"
                      if b.bits_per_image else "")
-            click.echo(f"    {b.name:46s}{shown} {b.note}")
+            say(f"    {b.name:46s}{shown} {b.note}")
     if json_path:
         write_json(json_path, result, force)
 

@@ -346,3 +346,15 @@ def test_report_keeps_earlier_figures_unless_forced_and_is_silent_with_q(tmp_pat
     assert forced.exit_code == 0 and forced.output == ""
     assert json.loads(figures.read_text())["images"] == 12 and plot.read_bytes()[:4] == b"\x89PNG"
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_bench_quiet_prints_nothing_and_writes_its_json(tmp_path):
+    """`bench -q --json F` (runs that want only the JSON): no output, the round-tripped figures in F;
+    without -q the same run prints them."""
+    args = ["bench", "--limit", "8", "--repeat", "1", "--no-baselines", "--particles", "1", "-T", "1"]
+    quiet = run(*args, "-q", "--json", tmp_path / "b.json")
+    assert quiet.exit_code == 0 and quiet.output == ""
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["images"] == 8 and result["bits_per_image"] > 0 and result["decompress_images_per_s"] > 0
+    loud = run(*args)
+    assert loud.exit_code == 0 and "bits/image" in loud.output and "images/s" in loud.output
