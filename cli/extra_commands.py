@@ -15,6 +15,7 @@ from darnzip import archive as arc
 from darnzip.atomic import refuse_existing
 from darnzip.registry import DEFAULT_MODEL, resolve_model
 
+from darnzip.frames.config import DEFAULT_HIDDEN
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
@@ -424,7 +425,7 @@ def checkpoint_note(stem: Path) -> str:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--hidden", default=None, type=click.IntRange(0, 256),
               help="Hidden units of a new model's pixel model (0: none, a log-linear model, the fastest to code "
-                   "with).  [default: 32]")
+                   f"with).  [default: {DEFAULT_HIDDEN}]")
 @click.option("--init", "init_model", default=None, help="Continue from this frame model (id or path).")
 @click.option("--motion/--no-motion", default=True, show_default=True,
               help="Copied blocks carry a motion vector (a model continued with --init gains them).")
@@ -469,7 +470,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
         sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
                                 log=lambda m: bar.write(m, file=sys.stderr), init=init, motion=motion,
                                 resume=resume, progress=step_done, force=force,
-                                hidden=32 if hidden is None else hidden)
+                                hidden=DEFAULT_HIDDEN if hidden is None else hidden)
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,

@@ -385,7 +385,12 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
         classical = byte_codecs(idx, repeat)
         others = classical + (video_codecs(idx, repeat) if video else [])
         best = min((r for r in classical if r.bytes), key=lambda r: r.bytes)
-        acc = frame_accounting(stats)
+        per_model = [{"model": m.model_id, "sha256": m.sha256,
+                      "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
+                      "free_energy_bits_per_modelled_frame": frame_accounting(st)["free_energy_bits_per_modelled_frame"],
+                      "ratio_to_best_classical": r.bytes / best.bytes if r.bytes else None,
+                      "cpu_check_seconds_before_after_each_run": r.cpu_checks}
+                     for m, (r, st) in zip(candidates, runs)]
         fe_context, fe_alone = context_gain(rgb, loaded)
         rows = []
         for r in [result for result, _ in runs] + others:
@@ -395,21 +400,15 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
                          "compress_fps_runs": [frames / t for t in r.compress_runs] if r.bytes else [],
                          "decompress_fps_runs": [frames / t for t in r.decompress_runs] if r.bytes else [],
                          "note": r.note})
+        # the game's figures are the first model's
         entry = {"game": game, "frames": frames, "seed": seed, "workers": workers, "repeat": repeat, "rows": rows,
-                 "free_energy_bits_per_modelled_frame": acc["free_energy_bits_per_modelled_frame"],
+                 "free_energy_bits_per_modelled_frame": per_model[0]["free_energy_bits_per_modelled_frame"],
                  "modelled_frames": stats.modelled, "raw_frames": stats.raw, "key_frames": stats.key_frames,
                  "frames_copying_an_older_frame": stats.older_frame_copies,
                  "first_200_free_energy_with_context": fe_context, "first_200_free_energy_without_context": fe_alone,
                  "cpu_check_seconds_before_after_each_darnzip_run": ours.cpu_checks,
                  "best_classical": best.name, "best_classical_bits_per_frame": 8 * best.bytes / frames,
-                 "ratio_to_best_classical": (ours.bytes / best.bytes) if ours.bytes else None,
-                 "models": [{"model": m.model_id, "sha256": m.sha256,
-                             "bits_per_frame": 8 * r.bytes / frames if r.bytes else None,
-                             "free_energy_bits_per_modelled_frame":
-                                 frame_accounting(st)["free_energy_bits_per_modelled_frame"],
-                             "ratio_to_best_classical": r.bytes / best.bytes if r.bytes else None,
-                             "cpu_check_seconds_before_after_each_run": r.cpu_checks}
-                            for m, (r, st) in zip(candidates, runs)]}
+                 "ratio_to_best_classical": per_model[0]["ratio_to_best_classical"], "models": per_model}
         report.append(entry)
         if plot_dir:
             plot_frame_bits(game_plot(plot_dir, game), game, stats.per_frame_bits,

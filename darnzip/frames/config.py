@@ -57,13 +57,16 @@ def _flag(d: dict, name: str) -> bool:
     return value
 
 
+DEFAULT_HIDDEN = 32  # hidden units of a new model's pixel model (0: log-linear)
+
+
 @dataclasses.dataclass(frozen=True)
 class FrameConfig:
     height: int
     width: int
     palette: tuple[int, ...]  # colours as 0xRRGGBB, sorted; the model's index i is palette[i]
     block: int = 8
-    hidden: int = 32
+    hidden: int = DEFAULT_HIDDEN
     offsets_prev: tuple[tuple[int, int], ...] = PREV_OFFSETS
     offsets_prev2: tuple[tuple[int, int], ...] = PREV2_OFFSETS
     offsets_current: tuple[tuple[int, int], ...] = CURRENT_OFFSETS

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..sources import InputError
-from .config import MOTIONS, STILL, FrameConfig
+from .config import DEFAULT_HIDDEN, MOTIONS, STILL, FrameConfig
 from .modelfile import save_frame_model
 from .palette import Palette, colours_of
 from .model import FrameDarn
@@ -35,7 +35,7 @@ def checkpoint_path(stem: Path) -> Path:
 
 def train_frame_model(rgb: np.ndarray, stem: Path, model_id: str, epochs: int, steps: int, lr: float, seed: int,
                       block: int, rho: float = 0.03, max_blocks: int = 1024, log=print, init=None, motion: bool = True,
-                      resume: bool = True, progress=None, force: bool = True, hidden: int = 32) -> str:
+                      resume: bool = True, progress=None, force: bool = True, hidden: int = DEFAULT_HIDDEN) -> str:
     """Palette = every colour of the training frames; reference frame = the first training frame.
     `init` (a LoadedFrameModel) continues from an exported model, keeping its palette and architecture
     (`motion` can add motion vectors to a model without them; its other tables carry over). Each
