@@ -12,11 +12,11 @@ from typing import Callable
 
 import click
 
-from darnzip.atomic import OutputExists
-from darnzip.container import ArchiveError
-from darnzip.datasets import DatasetUnavailable
-from darnzip.modelfile import ModelError
-from darnzip.sources import InputError
+from darnzip.core.atomic import OutputExists
+from darnzip.core.records import ArchiveError
+from darnzip.images.datasets import DatasetUnavailable
+from darnzip.core.modelfiles import ModelError
+from darnzip.core.inputs import InputError
 
 EXPECTED = (ArchiveError, InputError, ModelError, DatasetUnavailable, OutputExists, OSError)
 

@@ -11,26 +11,26 @@ from pathlib import Path
 import click
 import numpy as np
 
-from darnzip import archive as arc
-from darnzip.atomic import refuse_existing
-from darnzip.registry import DEFAULT_MODEL, resolve_model
+from darnzip.images import archive as arc
+from darnzip.core.atomic import refuse_existing
+from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
 
 from darnzip.frames.config import DEFAULT_HIDDEN
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .errors import fail, friendly_errors
-from .main import accounting, default_workers, main, names_a_frame_stream, progress_bar
+from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .reports import save_figure, write_json
 
 
 def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:
     """Binary images (N, H, W) from 'mnist-test'/'mnist-train'/... or from files."""
     if paths:
-        from darnzip.sources import find_inputs, load_sources
+        from darnzip.images.sources import find_inputs, load_sources
 
         images = np.concatenate([bits for _, bits in load_sources(find_inputs(paths), tuple(shape))])
     else:
-        from darnzip.datasets import load_binary_mnist
+        from darnzip.images.datasets import load_binary_mnist
 
         if not data.startswith("mnist-"):
             fail(f"unknown dataset {data!r} (try mnist-test, or pass files)")
@@ -78,7 +78,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
     per-frame free energy against the archive instead (--limit: its first N frames). --plot "" writes
     no plot."""
-    from darnzip.evaluate import evaluate
+    from darnzip.images.evaluate import evaluate
 
     refuse_existing((plot, json_path), force)
     if len(paths) == 1 and names_a_frame_stream(paths, model_name):
@@ -91,7 +91,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     images = load_dataset_or_paths(data, paths, limit, loaded.config.image_shape)
     options = arc.CodingOptions(workers=default_workers(workers), particles=particles)
     stats, blob, _, _ = code_in_memory(images, loaded, options, quiet)
-    acc = accounting(stats)
+    acc = arc.accounting(stats)
     with progress_bar(len(images), quiet, f"E[F] and NLL ({samples} samples)") as bar:
         ev = evaluate(loaded.quantized, images, samples=samples, progress=bar.update,
                       certain_posterior=options.certain_posterior)
@@ -116,8 +116,8 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     }
     rows = [("darnzip (this archive)", acc["bits_per_image"], "")]
     if baselines:
-        from darnzip.baselines import all_baselines
-        from darnzip.datasets import load_binary_mnist
+        from darnzip.core.baselines import all_baselines
+        from darnzip.images.datasets import load_binary_mnist
 
         train = load_binary_mnist("train") if not paths else None
         for b in all_baselines(images, train):
@@ -212,8 +212,8 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
     say(f"  compress    {result['compress_images_per_s']:.0f} images/s, {result['compress_mb_per_s']:.2f} MB/s ({best_in:.2f} s)")
     say(f"  decompress  {result['decompress_images_per_s']:.0f} images/s, {result['decompress_mb_per_s']:.2f} MB/s ({best_out:.2f} s)")
     if baselines:
-        from darnzip.baselines import all_baselines
-        from darnzip.datasets import load_binary_mnist
+        from darnzip.core.baselines import all_baselines
+        from darnzip.images.datasets import load_binary_mnist
 
         result["baselines"] = []
         say("  classical codecs (round-tripped):")
@@ -241,10 +241,10 @@ def sample(count, output, seed, model_name, force):
     tiles the frames, x.npy or x.mkv holds them in order, any other name is a directory of PNGs."""
     from PIL import Image
 
-    from darnzip.atomic import atomic_file
-    from darnzip.baselines import tile
-    from darnzip.registry import is_frame_model
-    from darnzip.sampling import ancestral_samples
+    from darnzip.core.atomic import atomic_file
+    from darnzip.core.baselines import tile
+    from darnzip.core.zoo import is_frame_model
+    from darnzip.images.sampling import ancestral_samples
 
     if is_frame_model(model_name):
         from .frame_commands import sample_frame_stream
@@ -278,7 +278,7 @@ def sample(count, output, seed, model_name, force):
 @click.option("--export", "export_stem", default=None, help="Quantise and write STEM.safetensors + STEM.json.")
 @click.option("--model-id", default=DEFAULT_MODEL, show_default=True)
 @click.option("--frac-bits", default=10, show_default=True, help="Fractional bits of the integer weights.")
-@click.option("--register", is_flag=True, help="Pin the exported model in models/registry.json.")
+@click.option("--register", is_flag=True, help="Pin the exported model in the registry.json beside it (models/ or a $DARNZIP_MODELS directory).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped="the last finished epoch's checkpoint is kept in the run directory "
                               "(--resume, the default, continues from it)")
@@ -287,10 +287,10 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
     """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
     if export_stem:
         refuse_existing_export(Path(export_stem), force)
-    from darnzip.datasets import load_binary_mnist
-    from darnzip.config import DarnConfig
-    from darnzip.train import TrainSettings, pick_device
-    from darnzip.train import train as run_training
+    from darnzip.images.datasets import load_binary_mnist
+    from darnzip.images.config import DarnConfig
+    from darnzip.images.train import TrainSettings, pick_device
+    from darnzip.images.train import train as run_training
 
     config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive,
                         deterministic_units=deterministic_units)
@@ -301,15 +301,16 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
     model = run_training(config, settings, load_binary_mnist(train_split), load_binary_mnist("valid"), Path(run_dir),
                          resume=resume, log=lambda s: click.echo(s, err=True))
     if export_stem and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes the model
-        from darnzip.export import export_model
+        from darnzip.images.export import export_model
 
         sha = export_model(model, Path(export_stem), model_id, frac_bits, Path(run_dir), force)
         click.echo(f"exported {export_stem}.safetensors (sha256 {sha})", err=True)
         if register:
-            from darnzip.registry import register_model
+            from darnzip.core.zoo import register_model
 
             register_model(model_id, Path(export_stem).with_suffix(".safetensors"), sha,
-                           f"DARN {latents} latents, binary MNIST, {epochs} epochs {estimator}")
+                           f"DARN {latents} latents, binary MNIST, {epochs} epochs {estimator}",
+                           made_with=" ".join(["darnzip", *sys.argv[1:]]))
 
 
 @main.command()
@@ -327,7 +328,7 @@ def data(name, output, split, limit, game, frames, seed, force):
     """Write MNIST binary images or Atari RGB frames as PNG files (directory) or one .npy array."""
     from PIL import Image
 
-    from darnzip.atomic import atomic_file, staging_directory
+    from darnzip.core.atomic import atomic_file, staging_directory
 
     if name == "atari":
         from darnzip.frames.atari import GAMES, frames_array
@@ -338,7 +339,7 @@ def data(name, output, split, limit, game, frames, seed, force):
         mode, scale, what = "RGB", 1, f"{game} frames (seed {seed})"
         prefix = "frame"
     else:
-        from darnzip.datasets import load_binary_mnist
+        from darnzip.images.datasets import load_binary_mnist
 
         images = load_binary_mnist(split)[:limit]
         mode, scale, what, prefix = "L", 255, f"binary MNIST {split} images", split
@@ -393,7 +394,7 @@ def bench_frames_command(games, frames, seed, chunk_frames, video, workers, json
 
 def refuse_existing_export(stem: Path, force: bool) -> None:
     """Before any training: an export that would overwrite a model (a shipped one, say) needs -f."""
-    from darnzip.modelfile import model_files_exist
+    from darnzip.images.modelfile import model_files_exist
 
     existing = model_files_exist(stem)
     if existing and not force:
@@ -432,7 +433,7 @@ def checkpoint_note(stem: Path) -> str:
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Go on from STEM.checkpoint.pt, the state after the last finished epoch of the same run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--register", is_flag=True, help="Pin the model in models/registry.json.")
+@click.option("--register", is_flag=True, help="Pin the model in the registry.json beside it (models/ or a $DARNZIP_MODELS directory).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped=lambda export_stem, **_: checkpoint_note(Path(export_stem)))
 def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, rho, max_blocks, seed, hidden,
@@ -445,7 +446,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     from tqdm import tqdm
 
     from darnzip.frames.trainer import train_frame_model
-    from darnzip.registry import register_model
+    from darnzip.core.zoo import register_model
 
     if hidden is not None and init_model:
         fail("--hidden sets a new model's pixel model; a model continued with --init keeps its own "
@@ -458,7 +459,7 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     stem = Path(export_stem)
     init = None
     if init_model:
-        from darnzip.registry import resolve_frame_model
+        from darnzip.frames.zoo import resolve_frame_model
 
         init = resolve_frame_model(init_model)
     with tqdm(total=epochs * steps, unit="step", desc="train", disable=True if quiet else None, leave=False,
@@ -474,4 +475,6 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
     click.echo(f"exported {stem}.safetensors (sha256 {sha[:16]}...)", err=True)
     if register:
         register_model(model_id, stem.with_suffix(".safetensors"), sha,
-                       f"frame DARN, {len(rgb)} training frames, {epochs}x{steps} steps", kind="frames")
+                       f"frame DARN, {len(rgb)} training frames, {epochs}x{steps} steps", kind="frames",
+                       parent=init.model_id if init is not None else None,
+                       made_with=" ".join(["darnzip", *sys.argv[1:]]))

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import click
 import numpy as np
 
-from darnzip.atomic import atomic_file
+from darnzip.core.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
-from darnzip.modelfile import ModelError
-from darnzip.registry import archive_model_error, frame_model_ids, resolve_frame_model, version_order
+from darnzip.frames.zoo import (model_for_frame_archive, newest_game_model, pick_frame_model,  # noqa: F401
+                                      resolve_frame_model)
 
 from .errors import fail
 from .reports import save_figure, write_json
@@ -32,54 +32,10 @@ def frame_progress(quiet: bool, desc: str, total: int | None):
     return tqdm(total=total, unit="frame", desc=desc, disable=True if quiet else None, leave=False, file=sys.stderr)
 
 
-def pick_model(name: str | None, first_frame: np.ndarray | None):
-    """The named frame model, or the installed one whose palette covers most of the first frame."""
-    if name:
-        return resolve_frame_model(name)
-    ids = frame_model_ids()
-    if not ids:
-        raise ModelError("no frame model is installed")
-    if first_frame is None:
-        return resolve_frame_model(ids[0])
-    from darnzip.frames.palette import pack_rgb
-
-    colours = np.unique(pack_rgb(first_frame))
-    best, best_score = None, -1.0
-    for model_id in sorted(ids, key=version_order, reverse=True):  # on a tie, the later version of a model wins
-        loaded = resolve_frame_model(model_id)
-        cfg = loaded.config
-        shape_ok = first_frame.shape[:2] == (cfg.height, cfg.width)
-        covered = np.isin(colours, loaded.palette.colours).mean()
-        score = covered + (1.0 if shape_ok else 0.0) - 1e-6 * len(loaded.palette)  # ties: the tighter palette
-        if score > best_score:
-            best, best_score = loaded, score
-    return best
-
-
-def newest_game_model(game: str) -> str:
-    """The latest registered version of a game's model (atari-GAME-vN with the largest N)."""
-    prefix = f"atari-{game.lower()}-v"
-    versions = [m for m in frame_model_ids() if m.startswith(prefix) and m[len(prefix):].isdigit()]
-    if not versions:
-        raise ModelError(f"no model for {game} is installed")
-    return max(versions, key=version_order)
-
-
 def frame_accounting(stats: FrameStreamStats) -> dict:
-    n = max(1, stats.frames)
-    m = max(1, stats.modelled)
-    actual = 8 * stats.archive_bytes
-    modelled_bits = 8 * stats.chunk_bytes - 8 * stats.raw_bytes
-    return {
-        "frames": stats.frames, "modelled_frames": stats.modelled, "raw_frames": stats.raw,
-        "key_frames": stats.key_frames, "frames_copying_an_older_frame": stats.older_frame_copies,
-        "raw_bits": 8 * stats.raw_bytes, "archive_bits": actual, "bits_per_frame": actual / n,
-        "free_energy_bits_per_modelled_frame": stats.free_energy_bits / m,
-        "chunk_bits_per_modelled_frame": modelled_bits / m,
-        "initial_bits": stats.initial_bits, "container_bits": 8 * (stats.archive_bytes - stats.chunk_bytes),
-        "gap_percent": 100.0 * (modelled_bits - stats.free_energy_bits) / stats.free_energy_bits
-        if stats.free_energy_bits else 0.0,
-    }
+    from darnzip.frames.stream import frame_accounting as accounting  # the coder imports torch: only when coding
+
+    return accounting(stats)
 
 
 def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers,
@@ -87,7 +43,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     """`stdin`: standard input as a PeekedStream when its first bytes were read to tell what it holds."""
     from darnzip.frames.io import PeekedStream, open_frame_source, stdin_frame_source
     from darnzip.frames.stream import compress_frames
-    from darnzip.sources import InputError
+    from darnzip.core.inputs import InputError
 
     if len(paths) != 1:
         fail("frame streams are compressed one source at a time (a directory, a .npy array or a video)")
@@ -102,7 +58,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     first = next(frames, None)
     if first is None:
         raise InputError(f"{path}: no frames")
-    loaded = pick_model(model_name, first)
+    loaded = pick_frame_model(model_name, first)
 
     def all_frames():
         yield first
@@ -146,25 +102,13 @@ def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
     return note
 
 
-def open_frame_archive(src, start: bytes, model_name: str | None):
-    reader = FrameArchiveReader(src, start)
-    model = reader.header.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("id"), str):
-        from darnzip.container import ArchiveError
-
-        raise ArchiveError("corrupt archive: header has no model")
-    try:
-        loaded = resolve_frame_model(model_name or model["id"])
-    except ModelError as exc:
-        raise archive_model_error(model["id"], model.get("sha256"), exc, model_name is not None) from exc
-    return reader, loaded
 
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
     from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, ImageStreamSink, RawSink, file_sink
-    from darnzip.sources import restored_file_name
+    from darnzip.images.sources import restored_file_name
     from darnzip.frames.stream import decompress_frames
-    from darnzip.names import decode_names
+    from darnzip.core.names import decode_names
 
     source = reader.header.get("source") or {}
     names = decode_names(source["names"]) if source.get("type") == "images" else None
@@ -210,7 +154,7 @@ def test_frame_archive(reader, loaded, path, quiet, workers):
 def source_names(source: dict) -> list[str]:
     """The input's file names as the header records them: each frame's for an image directory, else the
     one array's or video's (nothing for raw frames)."""
-    from darnzip.names import decode_names
+    from darnzip.core.names import decode_names
 
     if source.get("type") == "images":
         return decode_names(source["names"])
@@ -249,7 +193,7 @@ def sample_frame_stream(model_name: str, count: int, output: str, seed: int, for
     """`sample` for a frame model: an ancestral sample of `count` frames (darnzip/frames/sampling.py)."""
     from PIL import Image
 
-    from darnzip.baselines import tile
+    from darnzip.core.baselines import tile
     from darnzip.frames.io import file_sink
     from darnzip.frames.sampling import sample_frames
 
@@ -300,7 +244,7 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
     if len({f.shape for f in frames}) > 1:
         fail(f"{path}: frames of different sizes (report compares whole streams of one size)")
     rgb = np.stack(frames)
-    loaded = pick_model(model_name, rgb[0])
+    loaded = pick_frame_model(model_name, rgb[0])
     run = round_trip(rgb, loaded, workers, chunk_frames, source.describe)  # the archive `compress` writes
     if not run.exact:
         fail("the round trip was not exact (please report this as a bug)")
@@ -441,3 +385,8 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
     if json_path:
         write_json(json_path, report, force)
     return report
+
+
+def open_frame_archive(src, start: bytes, model_name: str | None):
+    reader = FrameArchiveReader(src, start)
+    return reader, model_for_frame_archive(reader.header.get("model"), model_name)

@@ -1,5 +1,5 @@
 """The files that `report`, `bench` and `bench-frames` write (plots, JSON figures): refused before any
-work if they exist and -f was not given (the commands call darnzip.atomic.refuse_existing first), and
+work if they exist and -f was not given (the commands call darnzip.core.atomic.refuse_existing first), and
 written through a temporary file, renamed on success, as archives are. They were written in place and
 over anything there: an interrupted `report` left a partial JSON, and a second `report` replaced
 report.png unasked."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from darnzip.atomic import atomic_file
+from darnzip.core.atomic import atomic_file
 
 
 def write_json(path, figures, force: bool) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from darnzip.frames.config import MOTION_BUCKETS
 from darnzip.frames.derive import derive_arguments, integer_tensors, save_derived, training_chunks, with_tables
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def with_history(loaded, history: int, offset: float, lag_logits: np.ndarray):

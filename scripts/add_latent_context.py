@@ -38,7 +38,7 @@ from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors
                                    training_chunks, with_added_motions, with_tables)
 from darnzip.frames.latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 from darnzip.frames.model import FrameDarn, motion_shapes
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 MOTION_TABLES = ("motion_base", "motion_still", "motion_repeat", "motion_global", "history_bucket")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from darnzip.frames.derive import (derive_arguments, fit_on_grid, parse_motions, save_derived, training_chunks,
                                    with_added_motions)
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def with_motions(loaded, extra: list[tuple[int, int]], base_logit: float):

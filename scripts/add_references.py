@@ -25,7 +25,7 @@ import json
 import numpy as np
 
 from darnzip.frames.derive import derive_arguments, save_derived, training_frames
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def distances(candidates: np.ndarray, pool: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from darnzip.frames.derive import derive_arguments, fit_on_grid, integer_tensors, save_derived, training_chunks
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def with_row_context(loaded, bonus: float):

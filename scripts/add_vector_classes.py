@@ -16,7 +16,7 @@ import json
 
 from darnzip.frames.derive import (coded_bits, derive_arguments, integer_tensors, save_derived, training_chunks,
                                    with_tables)
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def with_vector_classes(loaded):

@@ -6,10 +6,10 @@ variance of the q-gradient estimate at the same trained state (sum over q parame
 import json, sys, time
 from pathlib import Path
 import torch
-from darnzip.datasets import load_binary_mnist
-from darnzip.estimators import estimator_loss
-from darnzip.model import DarnConfig
-from darnzip.train import TrainSettings, train, free_energy_bits
+from darnzip.images.datasets import load_binary_mnist
+from darnzip.images.estimators import estimator_loss
+from darnzip.images.model import DarnConfig
+from darnzip.images.train import TrainSettings, train, free_energy_bits
 
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 tr, va = load_binary_mnist("train"), load_binary_mnist("valid")[:2000]

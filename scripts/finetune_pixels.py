@@ -28,7 +28,7 @@ from darnzip.frames.derive import (VALIDATION_SEED, derive_arguments, fitting_pl
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.pixel_fit import (code_and_record, fit_pixel_tables, with_chunk_starts, with_fewer_hidden_units,
                                       with_pixel_tables)
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def main() -> None:

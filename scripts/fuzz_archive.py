@@ -18,11 +18,11 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from darnzip import archive as arc
-    from darnzip.config import DarnConfig, parameter_shapes
-    from darnzip.container import ArchiveError, ChunkRecord, trailer_bytes, write_preamble_and_header
-    from darnzip.modelfile import ModelError, load_model, save_model
-    from darnzip.quantized import quantize
+    from darnzip.images import archive as arc
+    from darnzip.images.config import DarnConfig, parameter_shapes
+    from darnzip.images.container import ArchiveError, ChunkRecord, trailer_bytes, write_preamble_and_header
+    from darnzip.images.modelfile import ModelError, load_model, save_model
+    from darnzip.images.quantized import quantize
 
 import numpy as np
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from darnzip.frames.atari import frames_array  # noqa: E402
 from darnzip.frames.stream import compress_frames  # noqa: E402
-from darnzip.registry import resolve_frame_model  # noqa: E402
+from darnzip.frames.zoo import resolve_frame_model  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from darnzip import archive as arc
-from darnzip.config import DarnConfig, parameter_shapes
-from darnzip.modelfile import load_model, save_model
-from darnzip.quantized import quantize
+from darnzip.images import archive as arc
+from darnzip.images.config import DarnConfig, parameter_shapes
+from darnzip.images.modelfile import load_model, save_model
+from darnzip.images.quantized import quantize
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 SETS = {  # name: (architecture, particles, McBits minimum batch, certain posterior units, weight scale)

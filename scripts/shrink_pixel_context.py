@@ -26,7 +26,7 @@ from darnzip.frames.derive import (VALIDATION_SEED, derive_arguments, fitting_pl
                                    with_tables)
 from darnzip.frames.model import FrameDarn
 from darnzip.frames.pixel_fit import code_and_record, fit_pixel_tables, with_chunk_starts, with_pixel_tables
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def group_spread(table: np.ndarray, features: np.ndarray, groups: int, values: int) -> np.ndarray:

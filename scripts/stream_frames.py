@@ -24,7 +24,7 @@ def peak_rss_mib() -> float:
 def compress(args) -> None:
     from darnzip.frames.atari import play
     from darnzip.frames.stream import compress_frames
-    from darnzip.registry import resolve_frame_model
+    from darnzip.frames.zoo import resolve_frame_model
 
     loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}-v1")
     digest = hashlib.sha256()
@@ -47,7 +47,7 @@ def compress(args) -> None:
 def decompress(args) -> None:
     from darnzip.frames.container import FrameArchiveReader
     from darnzip.frames.stream import decompress_frames
-    from darnzip.registry import resolve_frame_model
+    from darnzip.frames.zoo import resolve_frame_model
 
     loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}-v1")
     digest = hashlib.sha256()

@@ -21,7 +21,7 @@ from darnzip.frames.codec import CHEAP_COPY_BITS
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 from darnzip.frames.derive import VALIDATION_SEED, in_chunks, validation_play
 from darnzip.frames.stream import prepare_coding_process
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 
 def measure(loaded, chunks, cheap_copy_bits: float) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darnzip.config import DarnConfig, parameter_shapes
-from darnzip.modelfile import load_model, save_model
-from darnzip.quantized import QuantizedDarn, quantize
+from darnzip.images.config import DarnConfig, parameter_shapes
+from darnzip.images.modelfile import load_model, save_model
+from darnzip.images.quantized import QuantizedDarn, quantize
 
 
 def random_float_tensors(config: DarnConfig, seed: int, scale: float = 0.6) -> dict[str, np.ndarray]:

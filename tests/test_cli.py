@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from darnzip.modelfile import load_model, save_model
-from darnzip.quantized import quantize
+from darnzip_cli.main import main
+from darnzip.images.modelfile import load_model, save_model
+from darnzip.images.quantized import quantize
 
 from .conftest import SMALL, random_binary_images, random_float_tensors
 
@@ -197,7 +198,7 @@ def test_same_weights_with_another_description_are_refused_by_name(tmp_path, png
     import json
     import shutil
 
-    from darnzip import container
+    from darnzip.images import container
 
     config = dataclasses.replace(SMALL, deterministic_units=4)
     tensors, lut = quantize(config, random_float_tensors(config, 5), frac_bits=10)
@@ -246,7 +247,7 @@ def test_not_an_archive(tmp_path):
 
 def test_shipped_model_round_trips_mnist(tmp_path):
     pytest.importorskip("mnist")
-    from darnzip.datasets import load_binary_mnist
+    from darnzip.images.datasets import load_binary_mnist
 
     images = load_binary_mnist("test")[:30]
     np.save(tmp_path / "digits.npy", images)
@@ -283,7 +284,7 @@ def test_a_binary_png_on_a_pipe_stays_a_binary_image_and_restores_by_the_archive
     png = io.BytesIO()
     Image.fromarray(pixels, "L").save(png, format="PNG")
     archive = tmp_path / "digit.dz"
-    made = subprocess.run([sys.executable, "-m", "cli", "compress", "-", "-o", str(archive), "-T", "1"],
+    made = subprocess.run([sys.executable, "-m", "darnzip_cli", "compress", "-", "-o", str(archive), "-T", "1"],
                           input=png.getvalue(), capture_output=True, cwd=tmp_path)
     assert made.returncode == 0 and b"1 image -> " in made.stderr, made.stderr
     assert run("decompress", archive, "-q").exit_code == 0
@@ -302,27 +303,73 @@ def test_train_refuses_to_overwrite_a_model_before_training(tmp_path):
     assert stem.with_suffix(".safetensors").read_bytes() == b"weights" and stem.with_suffix(".json").read_bytes() == b"{}"
 
 
-def test_models_list_versions_in_order_and_a_name_without_version_means_the_newest():
-    """`darnzip models` lists each model's versions in numeric order (v10 after v9; text order put it
-    after v1), marks the newest with '*', and keeps lineages in parentheses for -v; `--model atari-pong`
-    means the newest atari-pong; an unknown name's error lists names with their versions, not 42 ids."""
-    from darnzip.registry import registered_id, registry, resolve_frame_model, resolve_model, version_order
+def test_models_list_versions_in_order_and_a_name_without_version_means_the_newest(tmp_path, monkeypatch):
+    """`darnzip models` lists each installed model's versions in numeric order (v10 after v9; text order
+    put it after v1) and marks the newest with '*'; -v adds each lineage in parentheses and -a the
+    registered models whose files are not installed; `--model atari-pong` means the newest installed
+    atari-pong; an unknown name's error lists names with their versions."""
+    from darnzip.core.zoo import MODELS_ENV, installed_ids, registered_id, registry, version_order
+    from darnzip.frames.zoo import resolve_frame_model
+    from darnzip.images.modelfile import resolve_model
 
-    ids = [i for i in registry() if i.startswith("atari-spaceinvaders-v")]
-    newest = max(ids, key=version_order)
-    assert registered_id("atari-spaceinvaders") == newest and registered_id(newest) == newest
-    assert resolve_frame_model("atari-spaceinvaders").model_id == newest
     assert resolve_model("mnist-binary").model_id == "mnist-binary-v1"
+    assert registered_id("atari-spaceinvaders") == "atari-spaceinvaders-v13"
+    # an older version installed beside the shipped ones (as $DARNZIP_MODELS provides): v9 and v10 order as numbers
+    extra = tmp_path / "older"
+    extra.mkdir()
+    shipped = registry()["atari-spaceinvaders-v13"]
+    for suffix in (".safetensors", ".json"):
+        source = (Path(resolve_frame_model("atari-spaceinvaders-v13").weights_path)).with_suffix(suffix)
+        for version in (9, 10):
+            (extra / f"atari-spaceinvaders-v{version}{suffix}").write_bytes(source.read_bytes())
+    (extra / "registry.json").write_text(json.dumps({
+        f"atari-spaceinvaders-v{v}": {**shipped, "file": f"atari-spaceinvaders-v{v}.safetensors",
+                                      "description": f"test copy {v}"} for v in (9, 10)}))
+    monkeypatch.setenv(MODELS_ENV, str(extra))
+    ids = [i for i in installed_ids() if i.startswith("atari-spaceinvaders-v")]
+    assert ids == ["atari-spaceinvaders-v9", "atari-spaceinvaders-v10", "atari-spaceinvaders-v13"]
+    assert resolve_frame_model("atari-spaceinvaders").model_id == "atari-spaceinvaders-v13"
     listed = run("models").output.splitlines()
-    order = [line.split()[1] if line.startswith("*") else line.split()[0] for line in listed]
-    assert [i for i in order if i in ids] == sorted(ids, key=version_order)
-    assert sum(line.startswith("*") for line in listed) == len({version_order(i)[0] for i in registry()})
-    assert any(line.startswith(f"* {newest} ") for line in listed) and all("(" not in line for line in listed)
-    assert any("(" in line for line in run("models", "-v").output.splitlines())
+    order = [line[2:].split()[0] for line in listed]
+    assert [i for i in order if i in ids] == ids
+    assert sum(line.startswith("*") for line in listed) == len({version_order(i)[0] for i in installed_ids()})
+    assert any(line.startswith("* atari-spaceinvaders-v13 ") for line in listed)
+    verbose = run("models", "-v").output.splitlines()
+    assert all("(from " in line or "(trained from scratch" in line for line in verbose)
+    every = run("models", "-a").output.splitlines()
+    assert len(every) == len(registry()) and any(line.startswith("- atari-pong-v3 ") for line in every)
     rows = [json.loads(line) for line in run("models", "--json").output.splitlines()]
-    assert {row["id"] for row in rows if row["newest"]} == {registered_id(version_order(i)[0]) for i in registry()}
+    assert {row["id"] for row in rows if row["newest"]} == {registered_id(version_order(i)[0]) for i in installed_ids()}
+    assert all(row["installed"] for row in rows)
     result = CliRunner().invoke(main, ["compress", "x.png", "--model", "atari-pon"])
-    assert result.exit_code == 1 and "atari-spaceinvaders v1-v" in result.output and newest not in result.output
+    assert result.exit_code == 1 and "atari-spaceinvaders v9-v13" in result.output
+
+
+def test_an_archive_of_a_registered_model_that_is_not_installed_says_where_to_put_it(tmp_path, monkeypatch):
+    """An older model's files left the package; its archives decode once its files are in a
+    $DARNZIP_MODELS directory (the hash pinned by the registry), and until then the error says so."""
+    from darnzip.core.zoo import MODELS_ENV, registry
+    from darnzip.frames.stream import compress_frames
+
+    golden = Path(__file__).parent / "golden"
+    frames = np.load(golden / "frames-pong-v1-frames.npz")["frames"][:4]
+    from darnzip.frames.modelfile import load_frame_model
+
+    loaded = load_frame_model(golden / "atari-pong-v1.safetensors", registry()["atari-pong-v1"]["sha256"])
+    archive = tmp_path / "pong.dz"
+    with open(archive, "wb") as f:
+        compress_frames(f, iter(frames), {"type": "npy", "name": "pong.npy"}, loaded, 16, 1)
+    result = run("decompress", archive, "-o", tmp_path / "out.npy")
+    assert result.exit_code == 1 and "atari-pong-v1" in result.output and MODELS_ENV in result.output
+    assert not (tmp_path / "out.npy").exists()
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(golden / f"atari-pong-v1{suffix}", models / f"atari-pong-v1{suffix}")
+    monkeypatch.setenv(MODELS_ENV, str(models))
+    result = run("decompress", archive, "-o", tmp_path / "out.npy")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "out.npy"), frames)
 
 
 def test_report_keeps_earlier_figures_unless_forced_and_is_silent_with_q(tmp_path, small_model_file):

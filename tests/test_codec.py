@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darnzip.chunks import decode_chunk, encode_chunk
-from darnzip.codec import BitsBackDarnCodec, LayerCodec
-from darnzip.config import DarnConfig
+from darnzip.images.chunks import decode_chunk, encode_chunk
+from darnzip.images.codec import BitsBackDarnCodec, LayerCodec
+from darnzip.images.config import DarnConfig
 
 from .conftest import random_binary_images, random_quantized
 
@@ -108,7 +108,7 @@ def test_certain_posterior_units_cost_nothing_and_are_not_coded():
 
 
 def test_trailing_garbage_in_stream_is_detected():
-    from darnzip.chunks import CorruptChunk
+    from darnzip.images.chunks import CorruptChunk
 
     config = CONFIGS[0]
     codec = BitsBackDarnCodec(random_quantized(config, seed=11))

@@ -4,8 +4,8 @@ import io
 import numpy as np
 import pytest
 
-from darnzip import archive as arc
-from darnzip.container import ArchiveError
+from darnzip.images import archive as arc
+from darnzip.images.container import ArchiveError
 
 from .conftest import random_binary_images
 
@@ -65,8 +65,8 @@ def test_wrong_magic_and_version_have_specific_messages(small_loaded):
 
 
 def test_archive_for_another_model_is_refused(small_loaded, tmp_path):
-    from darnzip.modelfile import ModelError, save_model
-    from darnzip.quantized import quantize
+    from darnzip.images.modelfile import ModelError, save_model
+    from darnzip.images.quantized import quantize
 
     from .conftest import SMALL, random_float_tensors
 

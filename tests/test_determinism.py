@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from darnzip import archive as arc
-from darnzip.config import DarnConfig
-from darnzip.modelfile import save_model
-from darnzip.quantized import quantize
+from darnzip.images import archive as arc
+from darnzip.images.config import DarnConfig
+from darnzip.images.modelfile import save_model
+from darnzip.images.quantized import quantize
 
 from .conftest import random_binary_images, random_float_tensors
 
@@ -19,8 +19,8 @@ WIDE = DarnConfig(image_shape=(28, 28), latent_sizes=(64,), q_autoregressive=Tru
 
 SCRIPT = """
 import io, sys, numpy as np
-from darnzip import archive as arc
-from darnzip.modelfile import load_model
+from darnzip.images import archive as arc
+from darnzip.images.modelfile import load_model
 mode, model_path, data_path, out_path, max_batch, particles = sys.argv[1:7]
 loaded = load_model(model_path)
 if mode == "encode":
@@ -65,7 +65,7 @@ def test_thread_counts_and_batch_sizes(tmp_path):
 def test_parallel_workers_decode_what_one_process_wrote(tmp_path):
     tensors, lut = quantize(WIDE, random_float_tensors(WIDE, 23, scale=0.05))
     save_model(tmp_path / "wide", "wide-test", WIDE, tensors, lut, 10)
-    from darnzip.modelfile import load_model
+    from darnzip.images.modelfile import load_model
 
     loaded = load_model(tmp_path / "wide.safetensors")
     images = random_binary_images(90, WIDE.image_shape, seed=24)

@@ -9,8 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from darnzip.config import DarnConfig
-from darnzip.train import TrainSettings, train
+from darnzip.images.config import DarnConfig
+from darnzip.images.train import TrainSettings, train
 
 from .conftest import random_binary_images
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import constriction
 import numpy as np
@@ -18,8 +19,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import main
-from darnzip.container import ArchiveError
+from darnzip_cli.main import main
+from darnzip.images.container import ArchiveError
 from darnzip.frames.config import MAX_HISTORY, MOTIONS, STILL, FrameConfig
 from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.derive import with_tables
@@ -391,7 +392,7 @@ def test_frame_streams_on_a_pipe_are_read_as_they_come(frame_model, tmp_path):
     model = str(frame_model.weights_path)
 
     def cli(*args, data: bytes):
-        return subprocess.run([sys.executable, "-m", "cli", *args, "--model", model, "-q"], input=data,
+        return subprocess.run([sys.executable, "-m", "darnzip_cli", *args, "--model", model, "-q"], input=data,
                               capture_output=True)
 
     archive = cli("compress", "-", "-c", "--chunk-frames", "16", "-T", "2", data=buffer.getvalue())
@@ -431,7 +432,7 @@ def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(fra
     model = str(frame_model.weights_path)
 
     def cli(*args, data: bytes = b""):
-        return subprocess.run([sys.executable, "-m", "cli", *args, "--model", model], input=data,
+        return subprocess.run([sys.executable, "-m", "darnzip_cli", *args, "--model", model], input=data,
                               capture_output=True, cwd=tmp_path)
 
     for flags in ((), ("--frames",)):
@@ -443,7 +444,7 @@ def test_one_colour_png_on_a_pipe_is_a_frame_and_restores_beside_its_archive(fra
         with Image.open(tmp_path / "shot.png") as image:
             assert image.format == "PNG" and np.array_equal(np.asarray(image), frame)
     assert not (tmp_path / "stdin.png").exists()
-    piped = subprocess.run([sys.executable, "-m", "cli", "-", "-c", "--model", model], input=png.getvalue(),
+    piped = subprocess.run([sys.executable, "-m", "darnzip_cli", "-", "-c", "--model", model], input=png.getvalue(),
                            capture_output=True)  # zstd's `cat x | zstd - -c`
     assert piped.returncode == 0 and piped.stdout == (tmp_path / "shot.dz").read_bytes()
     image_out = cli("decompress", "-", "-c", data=piped.stdout)  # the image file, as a binary archive gives
@@ -464,7 +465,7 @@ def test_an_rgba_png_is_refused_in_one_step_by_its_mode(frame_model, tmp_path):
     Image.fromarray(frame, "RGB").convert("RGBA").save(tmp_path / "shot.png")
     for args, data in ((["compress", str(tmp_path / "shot.png")], None), (["compress", "-", "-c"],
                                                                            (tmp_path / "shot.png").read_bytes())):
-        r = subprocess.run([sys.executable, "-m", "cli", *args], input=data, capture_output=True)
+        r = subprocess.run([sys.executable, "-m", "darnzip_cli", *args], input=data, capture_output=True)
         assert r.returncode == 1 and b"mode RGBA is not a frame darnzip can restore exactly" in r.stderr, r.stderr
         assert b"--frames" not in r.stderr and r.stdout == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]
@@ -494,7 +495,7 @@ def test_sigterm_and_sighup_stop_workers_and_leave_no_output(frame_model, tmp_pa
         compress_frames(archive.open("wb"), iter(frames), {"type": "npy", "name": "a.npy"}, frame_model, 8, 1)
         feed = archive.read_bytes()[:-200]  # the last chunk cut short: three chunks decode, then it waits
         args, out = ["decompress", "-", "-o", str(tmp_path / "out")], tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *args, "--model", model, "-T", "2", "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "darnzip_cli", *args, "--model", model, "-T", "2", "-q"],
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)))
     proc.stdin.write(feed)
     proc.stdin.flush()
@@ -545,7 +546,7 @@ def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
     """`report` on a frame stream: the same archive `compress` writes, checked by a round trip, its bits
     against the coder's per-frame free energy, beside bzip2 / xz / zstd; --limit takes the first frames,
     and a stream too long to hold is refused by name."""
-    import cli.frame_commands as commands
+    import darnzip_cli.frame_commands as commands
 
     frames = sprite_frames(21, seed=18)
     np.save(tmp_path / "s.npy", frames)
@@ -866,10 +867,10 @@ def test_cli_png_directory_npy_video_and_pipes(frame_model, tmp_path):
     r = runner.invoke(main, ["list", str(archive2), "-v"])
     assert r.exit_code == 0 and r.output.splitlines()[1:] == ["  restored.mkv  (40 frames)"]
 
-    raw = subprocess.run([sys.executable, "-m", "cli", "decompress", "-c", str(archive), "--model", model, "-q"],
+    raw = subprocess.run([sys.executable, "-m", "darnzip_cli", "decompress", "-c", str(archive), "--model", model, "-q"],
                          capture_output=True, check=True).stdout
     assert raw == frames.tobytes()
-    listed = subprocess.run([sys.executable, "-m", "cli", "list", "-", "--json"], input=archive.read_bytes(),
+    listed = subprocess.run([sys.executable, "-m", "darnzip_cli", "list", "-", "--json"], input=archive.read_bytes(),
                             capture_output=True, check=True).stdout  # a real pipe: no tell(), no seek()
     assert json.loads(listed)["bytes"] == archive.stat().st_size
 
@@ -883,7 +884,7 @@ def test_listing_a_frame_archive_does_not_load_the_coder(moving_model, tmp_path)
     archive.write_bytes(_archive(moving_model, list(sprite_frames(6, seed=13))))
     script = ("import json, sys\n"
               "from click.testing import CliRunner\n"
-              "from cli.main import main\n"
+              "from darnzip_cli.main import main\n"
               f"r = CliRunner().invoke(main, ['list', {str(archive)!r}, '--json'])\n"
               "print(json.dumps({'code': r.exit_code, 'out': r.output, 'torch': 'torch' in sys.modules}))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
@@ -915,7 +916,7 @@ def test_wrong_model_is_refused(frame_model, tmp_path):
     save_frame_model(other_stem, "sprites-v1", frame_model.config,
                      FrameDarn(frame_model.config).quantize(8), 8, frame_model.reference)
     other = load_frame_model(other_stem.with_suffix(".safetensors"))
-    from darnzip.modelfile import ModelError
+    from darnzip.images.modelfile import ModelError
 
     with pytest.raises(ModelError, match="different model"):
         list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), other))
@@ -926,7 +927,7 @@ def test_the_same_weights_with_another_description_are_refused(moving_model, tmp
     how frames decode: an archive records the description's hash too, and a model file whose weights
     match but whose JSON lists the vectors in another order is refused by name, with nothing decoded.
     Encoder settings are not part of the description (the archive of an encoder-tuned copy decodes)."""
-    from darnzip.modelfile import ModelError
+    from darnzip.images.modelfile import ModelError
 
     frames = list(sprite_frames(12, seed=9))
     data = _archive(moving_model, frames)
@@ -952,8 +953,8 @@ def test_archives_of_the_release_that_recorded_the_whole_description_hash_still_
     """One release wrote all 64 digits as "description_sha256"; its archives decode, and a wrong one is
     refused like today's 16 digits."""
     from darnzip.frames.container import header_bytes
-    from darnzip.modelfile import description_sha256
-    from darnzip.modelfile import ModelError
+    from darnzip.core.modelfiles import description_sha256
+    from darnzip.images.modelfile import ModelError
 
     frames = list(sprite_frames(12, seed=9))
     data = _archive(moving_model, frames)
@@ -978,7 +979,7 @@ def test_archives_of_the_release_that_recorded_the_whole_description_hash_still_
 def test_bench_frames_repeats_report_the_median_and_the_slowest(moving_model, monkeypatch, tmp_path):
     """`bench-frames --repeat N` times every codec N times on the same frames: the same archive each time,
     the median reported, every run in the JSON and the slowest printed beside the median."""
-    import cli.frame_commands as commands
+    import darnzip_cli.frame_commands as commands
     import darnzip.frames.atari as atari
     from darnzip.frames.bench import byte_codecs, darnzip_codec, index_stream
 
@@ -1028,7 +1029,7 @@ def test_bench_frames_runs_models_side_by_side(moving_model, context_model, monk
     """`bench-frames -m A -m B` codes the game's frames with each model, the two taking turns in every
     timed round: a row per model with its own runs and archive size (as each alone gives), the game's
     figures for the first model, and each model's bits, free energy and ratio in the JSON."""
-    import cli.frame_commands as commands
+    import darnzip_cli.frame_commands as commands
     import darnzip.frames.atari as atari
     from darnzip.frames.bench import darnzip_codec
 
@@ -1094,7 +1095,7 @@ def test_shipped_game_model_is_picked_and_round_trips(tmp_path):
     """Real Atari frames (ale-py) through the CLI with no --model: the shipped Pong model is chosen."""
     pytest.importorskip("ale_py")
     from darnzip.frames.atari import frames_array
-    from darnzip.registry import frame_model_ids
+    from darnzip.frames.zoo import frame_model_ids
 
     if "atari-pong-v4" not in frame_model_ids():
         pytest.skip("atari-pong-v4 not installed")
@@ -1114,7 +1115,8 @@ def test_the_newest_version_is_picked_past_version_nine(tmp_path):
     """Model versions compare as numbers: with SpaceInvaders v1 to v11 installed (v9 sorts after v11 as
     text), the CLI picks the newest for SpaceInvaders frames."""
     pytest.importorskip("ale_py")
-    from cli.frame_commands import newest_game_model, version_order
+    from darnzip.core.zoo import version_order
+    from darnzip.frames.zoo import newest_game_model
     from darnzip.frames.atari import frames_array
 
     assert sorted(["m-v9", "m-v10", "m-v2", "other"], key=version_order) == ["m-v2", "m-v9", "m-v10", "other"]
@@ -1336,14 +1338,13 @@ def test_still_model_archives_from_before_motion_vectors_decode_and_re_encode_id
     Today's encoder writes version 2 (chunks may hold key frames) and records the model description's
     hash in the header; its chunks must carry the same frames and the same ANS words, as these frames have
     no key frame."""
-    from darnzip.registry import frame_model_ids, resolve_frame_model
+    from darnzip.core.zoo import registry
 
-    if "atari-pong-v1" not in frame_model_ids():
-        pytest.skip("atari-pong-v1 not installed")
     golden = os.path.join(os.path.dirname(__file__), "golden")
     data = open(os.path.join(golden, "frames-pong-v1.dz"), "rb").read()
     frames = np.load(os.path.join(golden, "frames-pong-v1-frames.npz"))["frames"]
-    loaded = resolve_frame_model("atari-pong-v1")
+    # atari-pong-v1 no longer ships; its files are kept beside the golden archive, pinned by the registry
+    loaded = load_frame_model(Path(golden) / "atari-pong-v1.safetensors", registry()["atari-pong-v1"]["sha256"])
     decoded = list(decompress_frames(FrameArchiveReader(io.BytesIO(data)), loaded))
     assert len(decoded) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, decoded))
     buffer = io.BytesIO()
@@ -1367,10 +1368,8 @@ def test_shipped_log_linear_models_decode_their_golden_archives_and_re_encode_th
     """tests/golden/frames-GAME-vN.dz were written by scripts/make_frame_golden.py (24 frames, chunks of
     8, one worker) with the shipped models that have no hidden layer in their pixel model: today's code
     must decode them to the same frames and, with two workers, write the same bytes again."""
-    from darnzip.registry import frame_model_ids, resolve_frame_model
+    from darnzip.frames.zoo import resolve_frame_model
 
-    if model_id not in frame_model_ids():
-        pytest.skip(f"{model_id} not installed")
     golden = os.path.join(os.path.dirname(__file__), "golden", f"frames-{model_id.removeprefix('atari-')}")
     data = open(golden + ".dz", "rb").read()
     frames = np.load(golden + "-frames.npz")["frames"]
@@ -1631,7 +1630,7 @@ def test_an_encoder_setting_in_the_model_file_steers_the_encoder_and_not_the_dec
 @pytest.mark.parametrize("encoder", [{"cheap_copy_bits": -1}, {"cheap_copy_bits": "5"}, {"cheap_copy_bits": True},
                                      {"cheap_copy_bits": 65}, [5]])
 def test_a_bad_encoder_setting_is_refused_when_the_model_loads(moving_model, tmp_path, encoder):
-    from darnzip.modelfile import ModelError
+    from darnzip.images.modelfile import ModelError
 
     with pytest.raises(ModelError, match="encoder"):
         load_frame_model(_with_encoder_settings(moving_model, tmp_path, encoder))

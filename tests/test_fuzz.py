@@ -13,9 +13,9 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darnzip import archive as arc
-from darnzip.container import MAGIC, ArchiveError
-from darnzip.modelfile import ModelError
+from darnzip.images import archive as arc
+from darnzip.images.container import MAGIC, ArchiveError
+from darnzip.images.modelfile import ModelError
 
 from .conftest import random_binary_images
 
@@ -98,7 +98,7 @@ def test_crafted_headers_with_valid_checksums(small_loaded, field, value):
 @FUZZ
 @given(words=st.lists(st.integers(0, 2**32 - 1), max_size=40), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=4))
 def test_crafted_chunks_with_valid_checksums(small_loaded, words, sizes):
-    from darnzip.container import ChunkRecord, trailer_bytes, write_preamble_and_header
+    from darnzip.images.container import ChunkRecord, trailer_bytes, write_preamble_and_header
 
     data, _ = build_archive(small_loaded)
     header = arc.container.ArchiveReader(io.BytesIO(data)).header

@@ -14,7 +14,7 @@ GROWING_ARRAYS = """
 import resource, sys
 import numpy as np
 from darnzip.frames.stream import _Runner
-from darnzip.registry import resolve_frame_model
+from darnzip.frames.zoo import resolve_frame_model
 
 def growing_arrays(job):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -41,7 +41,7 @@ def _page_faults(mode: str) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the thresholds are glibc's")
 def test_a_coding_process_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
     from darnzip.frames.heap import keep_freed_memory
-    from darnzip.registry import frame_model_ids
+    from darnzip.frames.zoo import frame_model_ids
 
     if not keep_freed_memory():
         pytest.skip("this C library has no malloc thresholds to set")

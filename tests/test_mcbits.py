@@ -4,12 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darnzip.chunks import decode_chunk, encode_chunk
-from darnzip.codec import BitsBackDarnCodec
-from darnzip.config import DarnConfig
-from darnzip.fixedpoint import BITS_FRAC, WEIGHT_BITS, exp2_negative, information_tables
-from darnzip.mcbits import McBitsDarnCodec
-from darnzip.quantized import PROB_ONE
+from darnzip.images.chunks import decode_chunk, encode_chunk
+from darnzip.images.codec import BitsBackDarnCodec
+from darnzip.images.config import DarnConfig
+from darnzip.core.fixedpoint import BITS_FRAC, WEIGHT_BITS, exp2_negative, information_tables
+from darnzip.images.mcbits import McBitsDarnCodec
+from darnzip.images.quantized import PROB_ONE
 
 from .conftest import random_binary_images, random_quantized
 
@@ -83,7 +83,7 @@ def test_one_particle_is_refused():
 
 def test_information_table_from_certified_floats_equals_the_decimal_one():
     """The fast table (float log2 away from rounding boundaries) must equal the all-decimal one everywhere."""
-    from darnzip.fixedpoint import _bits_for_counts, _exact_bits
+    from darnzip.core.fixedpoint import _bits_for_counts, _exact_bits
 
     counts = tuple(range(1, PROB_ONE, 7)) + (PROB_ONE - 1,)
     fast = _bits_for_counts(counts, PROB_ONE)

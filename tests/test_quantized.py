@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from darnzip.config import DarnConfig
-from darnzip.quantized import EXACT_FLOAT32_LIMIT, PROB_ONE, QuantizedDarn, quantize, sigmoid_table
+from darnzip.images.config import DarnConfig
+from darnzip.images.quantized import EXACT_FLOAT32_LIMIT, PROB_ONE, QuantizedDarn, quantize, sigmoid_table
 
 from .conftest import random_binary_images, random_float_tensors, random_quantized
 
@@ -62,7 +62,7 @@ def test_integer_model_matches_float_model_with_deterministic_layers():
     """The quantised model (integer activations by shifts) computes what the trained float model computes."""
     import torch
 
-    from darnzip.model import Darn
+    from darnzip.images.model import Darn
 
     config = DarnConfig(image_shape=(6, 6), latent_sizes=(10, 5), q_autoregressive=True, deterministic_units=7)
     floats = random_float_tensors(config, 4, scale=0.4)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from darnzip_cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +15,7 @@ JBIG_BITS_PER_IMAGE = 120.31  # pbmtojbg -q on all 10,000 test images tiled, mea
 def test_mnist_test_set_round_trip_and_size(tmp_path, options, bound):
     """The default (McBits) meets the issue's 100 bits/image; plain bits-back beats JBIG."""
     pytest.importorskip("mnist")
-    from darnzip.datasets import load_binary_mnist
+    from darnzip.images.datasets import load_binary_mnist
 
     images = load_binary_mnist("test")
     np.save(tmp_path / "test.npy", images)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from darnzip.sources import (InputError, binary_values, find_inputs, pack_entries, safe_output_path, source_bytes,
+from darnzip.images.sources import (InputError, binary_values, find_inputs, pack_entries, safe_output_path, source_bytes,
                              unpack_entries)
 
 
@@ -60,7 +60,7 @@ def test_npy_restores_dtype_and_values():
     ["1.png", "2.png", "3.png", "10.png", "11.png", "0.png", "00.png", "000.png"],
 ])
 def test_name_runs_are_exact_and_compact(names):
-    from darnzip.names import decode_names, encode_names
+    from darnzip.core.names import decode_names, encode_names
 
     encoded = encode_names(names)
     assert decode_names(encoded) == names

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from darnzip.estimators import estimator_loss
-from darnzip.model import Darn, DarnConfig
-from darnzip.train import TrainSettings, free_energy_bits, train
+from darnzip.images.estimators import estimator_loss
+from darnzip.images.model import Darn, DarnConfig
+from darnzip.images.train import TrainSettings, free_energy_bits, train
 
 from .conftest import random_binary_images
 

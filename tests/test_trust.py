@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
-from darnzip import archive as arc
-from darnzip.container import ArchiveError, ArchiveReader, encode_header, preamble_and_header
-from darnzip.modelfile import ModelError, load_model
+from darnzip_cli.main import main
+from darnzip.images import archive as arc
+from darnzip.images.container import FORMAT_VERSION, MAGIC, ArchiveError, ArchiveReader, encode_header, preamble_and_header
+from darnzip.images.modelfile import ModelError, load_model
 
 GOLDEN = Path(__file__).parent / "golden"
 # name: (particles, McBits minimum batch, certain posterior units, re-encode check). "mcbits-4" predates
@@ -55,7 +55,7 @@ def test_golden_archive_decodes_and_reencodes_identically(name):
     reader = ArchiveReader(io.BytesIO(written))
     model = dict(reader.header["model"])
     assert model.pop("description") == loaded.description_hash
-    old_header = preamble_and_header(encode_header(reader.header | {"model": model}))
+    old_header = preamble_and_header(encode_header(reader.header | {"model": model}), MAGIC, FORMAT_VERSION)
     assert old_header + written[reader.header_bytes:] == archive, \
         "the bytes written for the same input changed: bump the format version"
 
@@ -68,24 +68,26 @@ def test_older_format_version_is_refused_with_a_message():
 
 
 def test_tampered_model_is_refused(tmp_path, monkeypatch):
-    import darnzip.registry as registry
+    """A model registered in a $DARNZIP_MODELS directory loads by id; one weight bit changed is refused by
+    the registry's pinned hash."""
+    from darnzip.core.zoo import MODELS_ENV
+    from darnzip.images.modelfile import load_registered, resolve_model
 
     models = tmp_path / "models"
     shutil.copytree(GOLDEN, models)
     weights = models / "factorised-model.safetensors"
     sha = load_model(weights).sha256
     (models / "registry.json").write_text(json.dumps({"golden": {"file": weights.name, "sha256": sha}}))
-    monkeypatch.setattr(registry, "MODELS_DIR", models)
-    monkeypatch.setattr(registry, "REGISTRY_FILE", models / "registry.json")
-    registry._load_registered.cache_clear()
-    assert registry.resolve_model("golden").sha256 == sha
+    monkeypatch.setenv(MODELS_ENV, str(models))
+    load_registered.cache_clear()
+    assert resolve_model("golden").sha256 == sha
     data = bytearray(weights.read_bytes())
     data[-5] ^= 1  # one weight bit
     weights.write_bytes(bytes(data))
-    registry._load_registered.cache_clear()
+    load_registered.cache_clear()
     with pytest.raises(ModelError, match="does not match the pinned"):
-        registry.resolve_model("golden")
-    registry._load_registered.cache_clear()
+        resolve_model("golden")
+    load_registered.cache_clear()
 
 
 def test_disk_full_leaves_no_output(tmp_path, monkeypatch):
@@ -114,7 +116,7 @@ def test_sigint_leaves_no_output_and_exits_130(tmp_path):
     model = GOLDEN / "autoregressive-2layer-model.safetensors"
     images = (np.random.default_rng(0).random((400000, 8, 7)) < 0.25).astype(np.uint8)
     np.save(tmp_path / "big.npy", images)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "compress", str(tmp_path / "big.npy"), "-o",
+    proc = subprocess.Popen([sys.executable, "-m", "darnzip_cli", "compress", str(tmp_path / "big.npy"), "-o",
                              str(tmp_path / "big.dz"), "--model", str(model), "-T", "1", "-q", "--chunk-size", "500"],
                             cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE,
                             preexec_fn=_interruptible)
@@ -137,7 +139,7 @@ def test_a_pipe_closed_early_is_an_error_even_with_unbuffered_output(tmp_path):
     images = (np.random.default_rng(1).random((3000, 8, 7)) < 0.3).astype(np.uint8)
     np.save(tmp_path / "x.npy", images)  # 168 KB of output: more than a pipe holds
     assert run("compress", tmp_path / "x.npy", "-o", tmp_path / "x.dz", "--model", model, "-q").exit_code == 0
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "decompress", "-c", str(tmp_path / "x.dz"), "--model",
+    proc = subprocess.Popen([sys.executable, "-m", "darnzip_cli", "decompress", "-c", str(tmp_path / "x.dz"), "--model",
                              str(model), "-q", "-T", "1"], cwd=Path(__file__).parent.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert len(proc.stdout.read(10)) == 10  # the reader takes a little and goes, as `| head -c 10` does
@@ -151,7 +153,7 @@ def test_ctrl_c_inside_constriction_also_exits_130(capsys):
     """Ctrl-C while Rust code runs Python can surface as PyO3's PanicException (a BaseException naming
     the KeyboardInterrupt; seen once as exit 1 in the test above); it exits 130 like Ctrl-C, and other
     panics and exits pass through unchanged."""
-    from cli.errors import friendly_errors
+    from darnzip_cli.errors import friendly_errors
 
     panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from darnzip.workers import OrderedPool
+from darnzip.core.workers import OrderedPool
 
 from .processes import running
 
@@ -72,7 +72,7 @@ def test_workers_exit_when_their_parent_is_killed_outright(method):
     """A worker in the middle of a job (a chunk takes seconds) stops with its parent, not when it next
     writes a result to it."""
     script = textwrap.dedent(f"""
-        from darnzip.workers import OrderedPool
+        from darnzip.core.workers import OrderedPool
         from tests.test_workers import _nothing, _report_and_sleep
         pool = OrderedPool(2, "{method}", _nothing, (), window=2)
         list(pool.map(_report_and_sleep, [120, 120]))

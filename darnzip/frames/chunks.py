@@ -17,7 +17,7 @@ import constriction
 import numpy as np
 import zstandard
 
-from ..container import ArchiveError
+from darnzip.core.records import ArchiveError
 from .codec import FrameBits, FrameCodec
 from .container import KIND_KEY, KIND_MODELLED, KIND_RAW, FrameChunk
 from .palette import Palette

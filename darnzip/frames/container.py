@@ -2,7 +2,7 @@
 
 Nothing in it needs the frame count in advance, so it can be written from a pipe or a video decoder and
 read to a pipe: preamble + header, then chunk records, then a trailer with the counts, the frame names
-and a SHA-256 of every decoded RGB byte. Every part carries a CRC-32. Layout in README.md.
+and a SHA-256 of every decoded RGB byte. Every part carries a CRC-32. Layout in docs/format-frames.md.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import zstandard
 
-from ..container import (_PREAMBLE, ArchiveError, _read_exact, preamble_and_header, read_preamble,
-                         read_records, unpack_json)
+from darnzip.core.records import (PREAMBLE, ArchiveError, preamble_and_header, read_exact, read_preamble, read_records,
+                                  unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
 FORMAT_VERSION = 2  # what darnzip writes: version 1 (no key frames) is still read
@@ -94,9 +94,9 @@ class FrameArchiveReader:
 
     def __init__(self, src: BinaryIO, start: bytes | None = None):
         self.src = src
-        start = start if start is not None else src.read(_PREAMBLE.size)
+        start = start if start is not None else src.read(PREAMBLE.size)
         start, packed = read_preamble(src, start, MAGIC, READABLE_VERSIONS, "frame archive", MAX_HEADER_BYTES)
-        self.version = _PREAMBLE.unpack(start[:_PREAMBLE.size])[1]
+        self.version = PREAMBLE.unpack(start[:PREAMBLE.size])[1]
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         self.trailer: dict | None = None
 
@@ -130,7 +130,7 @@ class FrameArchiveReader:
 
     def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
         layout = _CHUNK_HEAD if self.version >= 2 else _CHUNK_HEAD_V1
-        head = tag + _read_exact(self.src, layout.size - 4, f"chunk {index} header")
+        head = tag + read_exact(self.src, layout.size - 4, f"chunk {index} header")
         if self.version >= 2:
             _, frames, raws, keys, side_len, words = layout.unpack(head)
         else:
@@ -138,10 +138,10 @@ class FrameArchiveReader:
         if not 1 <= frames <= MAX_CHUNK_FRAMES or raws + keys > frames or side_len > MAX_SIDE_BYTES \
                 or words > MAX_CHUNK_WORDS:
             raise ArchiveError(f"corrupt archive: chunk {index} declares impossible sizes")
-        tables = [_read_exact(self.src, size, f"chunk {index}") for size in (4 * raws, 4 * raws, 4 * keys, keys)]
-        side = _read_exact(self.src, side_len, f"chunk {index}")
-        words_raw = _read_exact(self.src, 4 * words, f"chunk {index}")
-        tail = _read_exact(self.src, 8, f"chunk {index}")
+        tables = [read_exact(self.src, size, f"chunk {index}") for size in (4 * raws, 4 * raws, 4 * keys, keys)]
+        side = read_exact(self.src, side_len, f"chunk {index}")
+        words_raw = read_exact(self.src, 4 * words, f"chunk {index}")
+        tail = read_exact(self.src, 8, f"chunk {index}")
         content_crc, crc = struct.unpack("<II", tail)
         if crc != zlib.crc32(b"".join([head, *tables, side, words_raw, tail[:4]])):
             raise ArchiveError(f"corrupt archive: chunk {index} checksum mismatch")
@@ -159,12 +159,12 @@ class FrameArchiveReader:
                           np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc, key_references)
 
     def _read_trailer(self, tag: bytes, chunks_seen: int) -> None:
-        head = tag + _read_exact(self.src, _TRAILER_HEAD.size - 4, "trailer")
+        head = tag + read_exact(self.src, _TRAILER_HEAD.size - 4, "trailer")
         _, chunks, frames, sha, length = _TRAILER_HEAD.unpack(head)
         if length > MAX_TRAILER_BYTES:
             raise ArchiveError("corrupt archive: trailer length exceeds the limit")
-        packed = _read_exact(self.src, length, "trailer")
-        (crc,) = struct.unpack("<I", _read_exact(self.src, 4, "trailer"))
+        packed = read_exact(self.src, length, "trailer")
+        (crc,) = struct.unpack("<I", read_exact(self.src, 4, "trailer"))
         if crc != zlib.crc32(head + packed):
             raise ArchiveError("corrupt archive: trailer checksum mismatch")
         if chunks != chunks_seen:

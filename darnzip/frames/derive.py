@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..registry import register_model, registry
+from darnzip.core.zoo import register_model
 from .config import FrameConfig
 from .model import build_exact
 from .modelfile import LoadedFrameModel, save_frame_model
@@ -151,7 +152,6 @@ def save_derived(args, loaded: LoadedFrameModel, cfg: FrameConfig, tensors: dict
                            more_references)
     print(f"{args.target}: sha256 {sha[:16]}, {stem.with_suffix('.safetensors').stat().st_size} bytes")
     if args.register:
-        old = registry().get(args.source, {}).get("description", "")
-        register_model(args.target, stem.with_suffix(".safetensors"), sha,
-                       f"{args.source} {what}" + (f" ({old})" if old else ""), kind="frames")
+        register_model(args.target, stem.with_suffix(".safetensors"), sha, f"{args.source} {what}", kind="frames",
+                       parent=args.source, made_with=" ".join(["python", *sys.argv]))
     return sha

@@ -14,8 +14,8 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from ..atomic import atomic_file, staging_directory
-from ..sources import STDIN_STEM, InputError, files_below, safe_output_path
+from darnzip.core.atomic import atomic_file, staging_directory
+from darnzip.core.inputs import STDIN_STEM, InputError, files_below, safe_output_path
 
 VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp"}
@@ -73,7 +73,7 @@ def directory_source(root: Path) -> FrameSource:
     if not files:
         raise InputError(f"{root}: no PNG/PPM/BMP frames found")
     names = [p.relative_to(root).as_posix() for p in files]
-    from ..names import encode_names
+    from darnzip.core.names import encode_names
 
     return FrameSource({"type": "images", "names": encode_names(names)},
                        (_rgb_from_image(p) for p in files), len(files), files)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from ..quantized import EXACT_FLOAT32_LIMIT, sigmoid_table
+from darnzip.core.fixedpoint import EXACT_FLOAT32_LIMIT, sigmoid_table
 from .config import MOTION_BUCKETS, NEIGHBOUR_VALUES, RING_VALUES, FrameConfig
 from .latent_context import CONTEXTS, LOGIT_BINS, logit_bins
 

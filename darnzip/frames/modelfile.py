@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import ModelError, checked_model_files, description_hash, write_model_files
+from darnzip.core.modelfiles import ModelError, checked_model_files, description_hash, write_model_files
 from .codec import FrameCodec
 from .chunks import FrameChunkCodec
 from .config import FrameConfig
 from .model import LOGIT_RANGE, ExactFrameModel, exp_table
-from ..quantized import sigmoid_table
+from darnzip.core.fixedpoint import sigmoid_table
 from .palette import Palette
 
 

@@ -14,9 +14,9 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..container import ArchiveError
-from ..modelfile import ModelError, check_description
-from ..workers import OrderedPool
+from darnzip.core.records import ArchiveError
+from darnzip.core.modelfiles import ModelError, check_description
+from darnzip.core.workers import OrderedPool
 from .chunks import ChunkStats
 from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
@@ -248,3 +248,21 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, work
         raise ArchiveError("corrupt archive: frame count does not match the trailer")
     if digest.digest() != trailer["sha256"]:
         raise ArchiveError("decoded frames do not match the archive's SHA-256 (wrong model or damaged archive)")
+
+
+def frame_accounting(stats: FrameStreamStats) -> dict:
+    """A frame stream's bits: the archive, raw frames, the container, and the modelled frames against their free energy."""
+    n = max(1, stats.frames)
+    m = max(1, stats.modelled)
+    actual = 8 * stats.archive_bytes
+    modelled_bits = 8 * stats.chunk_bytes - 8 * stats.raw_bytes
+    return {
+        "frames": stats.frames, "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+        "key_frames": stats.key_frames, "frames_copying_an_older_frame": stats.older_frame_copies,
+        "raw_bits": 8 * stats.raw_bytes, "archive_bits": actual, "bits_per_frame": actual / n,
+        "free_energy_bits_per_modelled_frame": stats.free_energy_bits / m,
+        "chunk_bits_per_modelled_frame": modelled_bits / m,
+        "initial_bits": stats.initial_bits, "container_bits": 8 * (stats.archive_bytes - stats.chunk_bytes),
+        "gap_percent": 100.0 * (modelled_bits - stats.free_energy_bits) / stats.free_energy_bits
+        if stats.free_energy_bits else 0.0,
+    }

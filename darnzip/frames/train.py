@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..sources import InputError
+from darnzip.core.inputs import InputError
 from .config import FrameConfig
 from .features import (available_from, block_pixels, changed_pixels_per_block, drawn_pixels, global_motion,
                        motion_matches, padded, pixel_features, posterior_features, predicted_motions, prior_features,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..sources import InputError
+from darnzip.core.inputs import InputError
 from .config import DEFAULT_HIDDEN, MOTIONS, STILL, FrameConfig
 from .modelfile import save_frame_model
 from .palette import Palette, colours_of

@@ -1,0 +1,66 @@
+"""Compact file-name lists for the header: numbered runs (frame_0001.png, frame_0002.png, ...) as ranges.
+
+`encode_names` returns a list whose items are either a literal name or a run
+{"prefix": p, "start": s, "count": n, "width": w, "suffix": x} meaning p + str(i).zfill(w) + x for
+i = s .. s+n-1 (w = 0: no padding). `decode_names` is the exact inverse.
+"""
+from __future__ import annotations
+
+import re
+
+from darnzip.core.records import whole_in_range
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
+MAX_RUN = 1 << 40
+
+
+def _split(name: str):
+    match = _NUMBERED.match(name)
+    if not match:
+        return None
+    prefix, digits, suffix = match.groups()
+    width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+    return prefix, int(digits), width, suffix, digits
+
+
+def _render(prefix: str, number: int, width: int, suffix: str) -> str:
+    return f"{prefix}{str(number).zfill(width)}{suffix}"
+
+
+def encode_names(names: list[str]) -> list:
+    items: list = []
+    for name in names:
+        parts = _split(name)
+        last = items[-1] if items else None
+        if parts and isinstance(last, dict):
+            prefix, number, _, suffix, _ = parts
+            if (prefix, suffix) == (last["prefix"], last["suffix"]) and number == last["start"] + last["count"] \
+                    and _render(prefix, number, last["width"], suffix) == name:
+                last["count"] += 1
+                continue
+        if parts:
+            prefix, number, width, suffix, digits = parts
+            if _render(prefix, number, width, suffix) == name:
+                items.append({"prefix": prefix, "start": number, "count": 1, "width": width, "suffix": suffix})
+                continue
+        items.append(name)
+    # single-name runs are clearer (and shorter) as literals
+    return [i["prefix"] + str(i["start"]).zfill(i["width"]) + i["suffix"] if isinstance(i, dict) and i["count"] == 1
+            else i for i in items]
+
+
+def decode_names(items: list) -> list[str]:
+    """Inverse of encode_names; raises ValueError on a malformed item."""
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        if not isinstance(item, dict):
+            raise ValueError("name item is neither a string nor a run")
+        prefix, suffix, start, count, width = (item.get(k) for k in ("prefix", "suffix", "start", "count", "width"))
+        if not (isinstance(prefix, str) and isinstance(suffix, str) and whole_in_range(start, 0, MAX_RUN)
+                and whole_in_range(count, 0, MAX_RUN) and whole_in_range(width, 0, 64)):
+            raise ValueError("malformed name run")
+        names.extend(_render(prefix, i, width, suffix) for i in range(start, start + count))
+    return names

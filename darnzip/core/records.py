@@ -1,0 +1,91 @@
+"""Records shared by both archive kinds: the preamble (magic, version, header length), a zstd-packed JSON
+header with its CRC-32, and a run of tagged chunk records up to a trailer. Each kind's module
+(`darnzip.images.container`, `darnzip.frames.container`) says what its header, chunks and trailer hold;
+docs/format-images.md and docs/format-frames.md are the normative layouts.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import BinaryIO, Iterator
+
+import zstandard
+
+PREAMBLE = struct.Struct("<8sHI")  # magic, version, header length
+MAX_HEADER_BYTES = 64 << 20
+
+
+def whole_in_range(value, lo: int, hi: int) -> bool:
+    """A JSON integer (not a bool) within [lo, hi]: the check every header number gets."""
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+class ArchiveError(ValueError):
+    """The archive is not a darnzip archive, is damaged, or does not match its model."""
+
+
+def read_exact(src: BinaryIO, n: int, what: str) -> bytes:
+    data = src.read(n)
+    if len(data) != n:
+        raise ArchiveError(f"truncated archive: {what} ends early ({len(data)} of {n} bytes)")
+    return data
+
+
+def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int | tuple[int, ...], kind: str,
+                  max_header: int = MAX_HEADER_BYTES) -> tuple[bytes, bytes]:
+    """Check a preamble (magic, u16 version, u32 header length) already read as `start`, then read the
+    packed header (at most `max_header` bytes) and its CRC. Returns (preamble, packed header). Shared by
+    both archive kinds; `version` may list every version the caller reads."""
+    if len(start) < 8 or start[:8] != magic:
+        raise ArchiveError(f"not a darnzip {kind} (bad magic number)")
+    if len(start) < PREAMBLE.size:
+        raise ArchiveError("truncated archive: header ends early")
+    _, found, header_len = PREAMBLE.unpack(start)
+    versions = (version,) if isinstance(version, int) else tuple(version)
+    if found not in versions:
+        readable = " and ".join(map(str, versions))
+        raise ArchiveError(f"{kind} format version {found} is not supported (this darnzip reads version {readable})")
+    if header_len > max_header:
+        raise ArchiveError(f"corrupt archive: header length {header_len} exceeds the limit")
+    packed = read_exact(src, header_len, "header")
+    (crc,) = struct.unpack("<I", read_exact(src, 4, "header checksum"))
+    if crc != zlib.crc32(start + packed):
+        raise ArchiveError("corrupt archive: header checksum mismatch")
+    return start, packed
+
+
+def unpack_json(packed: bytes, limit: int, what: str) -> dict:
+    """A zstd-compressed JSON object, at most `limit` bytes unpacked."""
+    try:
+        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise ArchiveError(f"corrupt archive: {what} does not decode ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ArchiveError(f"corrupt archive: {what} is not an object")
+    return value
+
+
+def read_records(src: BinaryIO, chunk_tag: bytes, read_chunk, trailer_tag: bytes, read_trailer) -> Iterator:
+    """Chunk records up to the trailer: read_chunk(tag, index) for each, then read_trailer(tag, chunks) and
+    a check that nothing follows. Shared by both archive kinds."""
+    index = 0
+    while True:
+        tag = read_exact(src, 4, f"record after chunk {index}")
+        if tag == trailer_tag:
+            read_trailer(tag, index)
+            if src.read(1):
+                raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
+            return
+        if tag != chunk_tag:
+            raise ArchiveError(f"corrupt archive: bad tag at chunk {index}")
+        yield read_chunk(tag, index)
+        index += 1
+
+
+def preamble_and_header(packed: bytes, magic: bytes, version: int) -> bytes:
+    """Preamble, packed header and its CRC: the start of an archive of either kind."""
+    start = PREAMBLE.pack(magic, version, len(packed)) + packed
+    return start + struct.pack("<I", zlib.crc32(start))
+
+

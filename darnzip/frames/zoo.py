@@ -1,0 +1,90 @@
+"""Frame models from the zoo: by id, by file, for an archive, or the installed one that fits a stream.
+
+Torch-free: `list` and the model choice read the registry and the models' JSON; only the model loaded
+imports the coder."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from darnzip.core import zoo
+from darnzip.core.modelfiles import ModelError
+
+if TYPE_CHECKING:
+    from .modelfile import LoadedFrameModel
+
+
+@lru_cache(maxsize=8)
+def load_registered(model_id: str) -> LoadedFrameModel:
+    from .modelfile import load_frame_model
+
+    return load_frame_model(*zoo.model_file(model_id, "frames"))
+
+
+def frame_model_ids() -> list[str]:
+    """The installed frame models, in version order."""
+    return zoo.installed_ids("frames")
+
+
+def resolve_frame_model(name_or_path: str) -> LoadedFrameModel:
+    """A registered frame model id (or a model's name: its newest installed version), or a path to a
+    frame model's .safetensors file."""
+    if zoo.names_a_file(name_or_path):
+        from .modelfile import load_frame_model
+
+        return load_frame_model(Path(name_or_path))
+    return load_registered(zoo.registered_id(name_or_path))
+
+
+def model_for_frame_archive(recorded: object, override: str | None) -> LoadedFrameModel:
+    """The model a frame archive's header names (a registry id), or the file given with --model."""
+    from darnzip.core.records import ArchiveError
+
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("id"), str):
+        raise ArchiveError("corrupt archive: header has no model")
+    try:
+        return resolve_frame_model(override or zoo.check_registry_id(recorded["id"]))
+    except ModelError as exc:
+        raise zoo.archive_model_error(recorded["id"], recorded.get("sha256"), exc, override is not None) from exc
+
+
+def newest_game_model(game: str) -> str:
+    """The latest installed version of a game's model (atari-GAME-vN with the largest N)."""
+    prefix = f"atari-{game.lower()}-v"
+    versions = [m for m in frame_model_ids() if m.startswith(prefix) and m[len(prefix):].isdigit()]
+    if not versions:
+        raise ModelError(f"no model for {game} is installed")
+    return max(versions, key=zoo.version_order)
+
+
+def pick_frame_model(name: str | None, first_frame: np.ndarray | None) -> LoadedFrameModel:
+    """The named frame model, or the installed one whose palette covers most of the first frame (and whose
+    frame size fits it). The choice reads each model's JSON description (palette and size), and loads
+    only the model chosen."""
+    if name:
+        return resolve_frame_model(name)
+    ids = frame_model_ids()
+    if not ids:
+        raise ModelError("no frame model is installed")
+    if first_frame is None:
+        return load_registered(ids[0])
+    from .palette import pack_rgb
+
+    colours = np.unique(pack_rgb(first_frame))
+    best, best_score = None, -1.0
+    for model_id in sorted(ids, key=zoo.version_order, reverse=True):  # on a tie, the later version wins
+        weights, _ = zoo.model_file(model_id, "frames")
+        try:
+            architecture = json.loads(weights.with_suffix(".json").read_text())["architecture"]
+            palette, shape = np.asarray(architecture["palette"]), (architecture["height"], architecture["width"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{weights.with_suffix('.json')}: not a valid darnzip frame model ({exc})") from exc
+        covered = np.isin(colours, palette).mean()
+        score = covered + (1.0 if first_frame.shape[:2] == shape else 0.0) - 1e-6 * len(palette)  # ties: tighter
+        if score > best_score:
+            best, best_score = model_id, score
+    return load_registered(best)

@@ -1,0 +1,80 @@
+"""The archive header: what it must contain, checked field by field before any of it is used.
+
+The header's CRC catches accidents; this catches archives built by hand or by a fuzzer, so that
+decoding never meets a field of the wrong type or an absurd size.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from darnzip.core.records import ArchiveError, whole_in_range
+from darnzip.core.names import decode_names
+
+MAX_IMAGES = 1 << 40
+MAX_IMAGE_PIXELS = 1 << 24
+IMAGE_FORMATS = {"PNG", "PPM"}
+IMAGE_MODES = {"1", "L"}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _require(condition: bool, what: str) -> None:
+    if not condition:
+        raise ArchiveError(f"corrupt archive: header field {what} is invalid")
+
+
+def _check_name(name) -> None:
+    _require(isinstance(name, str) and 0 < len(name) <= 4096 and "\0" not in name, "name")
+
+
+def _check_npy(entry: dict, shape: tuple[int, int]) -> None:
+    _check_name(entry.get("name"))
+    try:
+        dtype = np.dtype(entry.get("dtype"))
+    except (TypeError, ValueError):
+        dtype = None
+    _require(dtype is not None and dtype.kind in "biu", "sources.dtype")
+    dims = entry.get("shape")
+    _require(isinstance(dims, list) and all(whole_in_range(d, 0, MAX_IMAGES) for d in dims), "sources.shape")
+    _require(tuple(dims) == shape or (len(dims) == 3 and tuple(dims[1:]) == shape), "sources.shape")
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    lo, hi = (info.min, info.max) if info else (0, 1)
+    _require(whole_in_range(entry.get("lo"), lo, hi) and whole_in_range(entry.get("hi"), lo, hi), "sources.lo/hi")
+
+
+def _check_images(entry: dict) -> None:
+    _require(entry.get("format") in IMAGE_FORMATS and entry.get("mode") in IMAGE_MODES, "sources.format/mode")
+    _require(whole_in_range(entry.get("lo"), 0, 255) and whole_in_range(entry.get("hi"), 0, 255), "sources.lo/hi")
+    items = entry.get("names")
+    _require(isinstance(items, list) and len(items) > 0, "sources.names")
+    try:
+        names = decode_names(items)
+    except ValueError:
+        names = []
+    _require(len(names) > 0 and len(names) <= MAX_IMAGES, "sources.names")
+    for name in names:
+        _check_name(name)
+
+
+def check_header(header: dict) -> None:
+    """Raise ArchiveError unless every field has the type and range the decoder relies on."""
+    model = header.get("model")
+    _require(isinstance(model, dict) and isinstance(model.get("id"), str) and
+             isinstance(model.get("sha256"), str) and bool(_SHA256.match(model["sha256"])), "model")
+    shape = header.get("image_shape")
+    _require(isinstance(shape, list) and len(shape) == 2 and all(whole_in_range(s, 1, MAX_IMAGE_PIXELS) for s in shape)
+             and shape[0] * shape[1] <= MAX_IMAGE_PIXELS, "image_shape")
+    _require(whole_in_range(header.get("count"), 0, MAX_IMAGES), "count")
+    coder = header.get("coder")
+    _require(isinstance(coder, dict) and isinstance(coder.get("name"), str), "coder")
+    sources = header.get("sources")
+    _require(isinstance(sources, list), "sources")
+    for entry in sources:
+        _require(isinstance(entry, dict), "sources")
+        if entry.get("type") == "npy":
+            _check_npy(entry, tuple(shape))
+        elif entry.get("type") == "images":
+            _check_images(entry)
+        else:
+            _require(False, "sources.type")
