@@ -1,6 +1,8 @@
 """The archive commands: compress, decompress, test, list, models."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -22,6 +24,7 @@ from darnzip.images.sources import (STDIN_STEM, InputError, find_inputs, load_so
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
 from .app import default_workers, main, names_a_frame_stream, progress_bar
+from .embedding import embedded_block, embedded_note
 from .errors import each_archive, fail, friendly_errors, naming
 from .stdout import binary_stdout
 from .text import quantity
@@ -48,9 +51,11 @@ from .text import quantity
 @click.option("--frames", "as_frames", is_flag=True,
               help="Treat the input as a frame stream (implied for videos, RGB arrays and colour PNGs).")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")
+@click.option("--embed-model", is_flag=True,
+              help="Store the model (compressed) in the archive, so that it decodes where the model is not installed.")
 @friendly_errors
 def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, chunk_size, batch_size, first_batch,
-             particles, chunk_frames, as_frames, workers):
+             particles, chunk_frames, as_frames, workers, embed_model):
     """Compress binary images (files, directories, .npy) or a frame stream (PNG directory, RGB .npy, video).
 
     '-' reads one input from stdin: binary images as a PNG or .npy, or a frame stream as an RGB .npy
@@ -69,7 +74,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         from .frame_commands import compress_frame_inputs
 
         compress_frame_inputs(list(paths), output, to_stdout, force, quiet, verbose, model_name, chunk_frames,
-                              default_workers(workers), stdin)
+                              default_workers(workers), stdin, embed_model)
         return
 
     if not 1 <= particles <= arc.MAX_PARTICLES:
@@ -102,18 +107,24 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             fail("refusing to write an archive to a terminal (use -o FILE)")
         options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers), particles)
         count = sum(len(bits) for _, bits in sources)
+        model_block = b""
+        if embed_model:
+            model_block = embedded_block(loaded)
         with progress_bar(count, quiet, "compress") as bar:
             if to_stdout:
-                buffer = io.BytesIO()
+                buffer = io.BytesIO(model_block)
+                buffer.seek(len(model_block))
                 stats = arc.compress_stream(buffer, sources, loaded, options, bar.update)
                 out = binary_stdout()
                 out.write(buffer.getvalue())
                 out.flush()
             else:
                 with atomic_file(target, force) as f:
+                    f.write(model_block)
                     stats = arc.compress_stream(f, sources, loaded, options, bar.update)
     if not quiet:
-        click.echo(summary_line(stats, target, particles), err=True)
+        click.echo(summary_line(stats, target, particles) + embedded_note(len(model_block), stats.archive_bytes,
+                                                                          stats.images, "image"), err=True)
         if verbose:
             click.echo(json.dumps(arc.accounting(stats), indent=2), err=True)
 
@@ -156,18 +167,35 @@ class CountingReader:
         self.close()
 
 
-def open_any(path: str):
-    """(stream, frame preamble or None): frame archives are read as a stream, even from stdin."""
+@dataclasses.dataclass
+class OpenedArchive:
+    src: object  # the stream, at the archive's first byte (past an embedded model)
+    frame_start: bytes | None  # a frame archive's first bytes, already read; None for binary images
+    model: str | None  # the model to decode with: --model, else an embedded model's file, else None
+    model_bytes: int  # the embedded model's block (0: none)
+
+
+@contextlib.contextmanager
+def opened_archive(path: str, model_name: str | None):
+    """An archive of either kind, from a file or stdin ('-'), with an embedded model unpacked for as long
+    as the archive is read. Frame archives are read as a stream, even from stdin."""
+    from darnzip.core.embedded import embedded_model_files, is_embedded
     from darnzip.frames.container import MAGIC as FRAME_MAGIC
 
-    src = sys.stdin.buffer if path == "-" else open(path, "rb")
-    start = src.read(14)
-    if start[:8] == FRAME_MAGIC:
-        return src, start
-    if path == "-":
-        return io.BytesIO(start + src.read()), None
-    src.seek(0)
-    return src, None
+    with contextlib.ExitStack() as stack:
+        src = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+        start, offset = src.read(14), 0
+        if is_embedded(start):
+            weights, _, offset = stack.enter_context(embedded_model_files(src, start))
+            model_name = model_name or str(weights)
+            start = src.read(14)
+        if start[:8] == FRAME_MAGIC:
+            yield OpenedArchive(src, start, model_name, offset)
+        elif path == "-":
+            yield OpenedArchive(io.BytesIO(start + src.read()), None, model_name, offset)
+        else:
+            src.seek(offset)
+            yield OpenedArchive(src, None, model_name, offset)
 
 
 @main.command()
@@ -192,49 +220,51 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
 
 
 def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers):
-    src, frame_start = open_any(archive_path)
-    if frame_start is not None:
-        from .frame_commands import decompress_frame_archive, open_frame_archive
+    with opened_archive(archive_path, model_name) as archive:
+        if archive.frame_start is not None:
+            from .frame_commands import decompress_frame_archive, open_frame_archive
 
-        with src:
-            reader, loaded = open_frame_archive(src, frame_start, model_name)
+            reader, loaded = open_frame_archive(archive.src, archive.frame_start, archive.model)
             decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet,
                                      default_workers(workers))
-        return
-    with src:
-        opened = arc.open_archive(src, model_name)
-        entries = list(unpack_entries(opened.header["sources"]))
-        if len(entries) == 1 and output is None and archive_path != "-" and not to_stdout:
-            output = str(restored_file_name(archive_path, entries[0]["name"]))
-        single = len(entries) == 1 and output is not None and Path(output).suffix == Path(entries[0]["name"]).suffix
-        with progress_bar(opened.header["count"], quiet, "decompress") as bar:
-            if to_stdout or single:
-                if len(entries) != 1:
-                    fail(f"archive holds {len(entries)} files; use -o DIR")
-                if to_stdout and sys.stdout.isatty() and entries[0]["type"] == "npy":
-                    fail("refusing to write binary data to a terminal (use -o)")
-                blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
-                if to_stdout:
-                    out = binary_stdout()
-                    out.write(blobs[0])
-                    out.flush()
-                else:
-                    with atomic_file(Path(output), force) as f:
-                        f.write(blobs[0])
-                written = output or "stdout"
+            return
+        restore_images(archive, archive_path, output, to_stdout, force, quiet, workers)
+
+
+def restore_images(archive: OpenedArchive, archive_path, output, to_stdout, force, quiet, workers):
+    opened = arc.open_archive(archive.src, archive.model)
+    entries = list(unpack_entries(opened.header["sources"]))
+    if len(entries) == 1 and output is None and archive_path != "-" and not to_stdout:
+        output = str(restored_file_name(archive_path, entries[0]["name"]))
+    single = len(entries) == 1 and output is not None and Path(output).suffix == Path(entries[0]["name"]).suffix
+    with progress_bar(opened.header["count"], quiet, "decompress") as bar:
+        if to_stdout or single:
+            if len(entries) != 1:
+                fail(f"archive holds {len(entries)} files; use -o DIR")
+            if to_stdout and sys.stdout.isatty() and entries[0]["type"] == "npy":
+                fail("refusing to write binary data to a terminal (use -o)")
+            blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
+            if to_stdout:
+                out = binary_stdout()
+                out.write(blobs[0])
+                out.flush()
             else:
-                if output is None and archive_path == "-":
-                    fail("reading from stdin: name the output directory with -o (or use -c)")
-                root = Path(output) if output else Path(archive_path).with_suffix("")
-                names = [e["name"] for e in entries]
-                for name in names:
-                    safe_output_path(root, name)
-                with staging_directory(root, names, force) as stage:
-                    for entry, bits in arc.iter_sources(opened, default_workers(workers), bar.update):
-                        path = safe_output_path(stage, entry["name"])
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_bytes(source_bytes(entry, bits))
-                written = root
+                with atomic_file(Path(output), force) as f:
+                    f.write(blobs[0])
+            written = output or "stdout"
+        else:
+            if output is None and archive_path == "-":
+                fail("reading from stdin: name the output directory with -o (or use -c)")
+            root = Path(output) if output else Path(archive_path).with_suffix("")
+            names = [e["name"] for e in entries]
+            for name in names:
+                safe_output_path(root, name)
+            with staging_directory(root, names, force) as stage:
+                for entry, bits in arc.iter_sources(opened, default_workers(workers), bar.update):
+                    path = safe_output_path(stage, entry["name"])
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(source_bytes(entry, bits))
+            written = root
     if not quiet:
         click.echo(f"{quantity(opened.header['count'], 'image')} in {quantity(len(entries), 'file')} -> {written}",
                    err=True)
@@ -250,16 +280,14 @@ def test_command(archives, quiet, model_name, workers):
     """Decode archives completely and check every checksum; writes nothing."""
 
     def test_one(path: str) -> None:
-        src, frame_start = open_any(path)
-        if frame_start is not None:
-            from .frame_commands import open_frame_archive, test_frame_archive
+        with opened_archive(path, model_name) as archive:
+            if archive.frame_start is not None:
+                from .frame_commands import open_frame_archive, test_frame_archive
 
-            with src:
-                reader, loaded = open_frame_archive(src, frame_start, model_name)
+                reader, loaded = open_frame_archive(archive.src, archive.frame_start, archive.model)
                 test_frame_archive(reader, loaded, path, quiet, default_workers(workers))
-            return
-        with src:
-            opened = arc.open_archive(src, model_name)
+                return
+            opened = arc.open_archive(archive.src, archive.model)
             with progress_bar(opened.header["count"], quiet, "test") as bar:
                 for _ in arc.decode_images(opened, default_workers(workers), bar.update):
                     pass
@@ -282,26 +310,27 @@ def list_command(archives, verbose, as_json):
 def list_one(path: str, verbose: bool, as_json: bool) -> None:
     from darnzip.images.container import ArchiveReader
 
-    src, frame_start = open_any(path)
-    if frame_start is not None:
-        from darnzip.frames.container import FrameArchiveReader
+    with opened_archive(path, None) as archive:
+        if archive.frame_start is not None:
+            from darnzip.frames.container import FrameArchiveReader
 
-        from .frame_commands import list_frame_archive
+            from .frame_commands import list_frame_archive
 
-        with CountingReader(src, len(frame_start)) as counted:  # also on a pipe, which cannot tell()
-            list_frame_archive(FrameArchiveReader(counted, frame_start), path, lambda: counted.count, as_json,
-                               verbose)
-        return
-    with src:
-        reader = ArchiveReader(src)
+            counted = CountingReader(archive.src, len(archive.frame_start))  # also on a pipe, which cannot tell()
+            list_frame_archive(FrameArchiveReader(counted, archive.frame_start), path, lambda: counted.count,
+                               as_json, verbose, archive.model_bytes)
+            return
+        reader = ArchiveReader(archive.src)
         chunks = sum(1 for _ in reader.chunks())
-        size = src.tell()
+        size = archive.src.tell() - (0 if path == "-" else archive.model_bytes)
+    model_bytes = archive.model_bytes
     header = reader.header
     entries = list(unpack_entries(header["sources"]))
     count = header["count"]
     shape = header["image_shape"]
     info = {
-        "archive": path, "bytes": size, "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
+        "archive": path, "bytes": size + model_bytes, "model_bytes": model_bytes, "data_bytes": size,
+        "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
         "images": count, "image_shape": shape, "files": len(entries), "chunks": chunks,
         "bits_per_image": 8 * size / count if count else 0.0,
         "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
@@ -311,7 +340,8 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
         return
     click.echo(f"{path}: {quantity(count, 'image')} {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
                f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
-               f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})")
+               f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})"
+               + embedded_note(model_bytes, size, count, "image"))
     if verbose:
         for e in entries:
             click.echo(f"  {e['name']}  ({source_count(e)} images)")

@@ -14,6 +14,7 @@ from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.zoo import (model_for_frame_archive, newest_game_model, pick_frame_model,  # noqa: F401
                                       resolve_frame_model)
 
+from .embedding import embedded_block, embedded_note
 from .errors import fail
 from .reports import save_figure, write_json
 from .stdout import binary_stdout
@@ -39,7 +40,7 @@ def frame_accounting(stats: FrameStreamStats) -> dict:
 
 
 def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model_name, chunk_frames, workers,
-                          stdin=None):
+                          stdin=None, embed_model=False):
     """`stdin`: standard input as a PeekedStream when its first bytes were read to tell what it holds."""
     from darnzip.frames.io import PeekedStream, open_frame_source, stdin_frame_source
     from darnzip.frames.stream import compress_frames
@@ -70,13 +71,16 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     if to_stdout and sys.stdout.isatty():
         fail("refusing to write an archive to a terminal (use -o FILE)")
     with frame_progress(quiet, "compress", source.length) as bar:
+        model_block = embedded_block(loaded) if embed_model else b""
         if to_stdout:
             out = binary_stdout()
+            out.write(model_block)
             stats = compress_frames(out, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
                                     source.length)
             out.flush()
         else:
             with atomic_file(target, force) as f:
+                f.write(model_block)
                 stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
                                         source.length)
     if not quiet:
@@ -84,7 +88,8 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
         where = f" -> {target}" if target else ""
         free_energy = f", free energy {a['free_energy_bits_per_modelled_frame']:.1f} bits/frame" if stats.modelled else ""
         click.echo(f"{quantity(stats.frames, 'frame')}{where}: {stats.archive_bytes} bytes, {a['bits_per_frame']:.1f} bits/frame "
-                   f"(model {loaded.model_id}; {stats.modelled} modelled{free_energy}; {stats.raw} stored raw)", err=True)
+                   f"(model {loaded.model_id}; {stats.modelled} modelled{free_energy}; {stats.raw} stored raw)"
+                   + embedded_note(len(model_block), stats.archive_bytes, stats.frames, "frame"), err=True)
         if stats.raw:
             click.echo(raw_frames_note(stats, loaded), err=True)
         if verbose:
@@ -161,7 +166,8 @@ def source_names(source: dict) -> list[str]:
     return [source["name"]] if isinstance(source.get("name"), str) else []
 
 
-def list_frame_archive(reader, path, size_of, as_json, verbose=False):
+def list_frame_archive(reader, path, size_of, as_json, verbose=False, model_bytes=0):
+
     chunks = 0
     kinds = {"modelled": 0, "raw": 0}
     for chunk in reader.chunks():
@@ -171,7 +177,8 @@ def list_frame_archive(reader, path, size_of, as_json, verbose=False):
         kinds["modelled"] += len(chunk.kinds) - raw
     size = size_of()
     frames = reader.trailer["frames"]
-    info = {"archive": path, "bytes": size, "model": reader.header["model"]["id"],
+    info = {"archive": path, "bytes": size + model_bytes, "model_bytes": model_bytes, "data_bytes": size,
+            "model": reader.header["model"]["id"],
             "model_sha256": reader.header["model"]["sha256"], "frames": frames, **kinds, "chunks": chunks,
             "bits_per_frame": 8 * size / frames if frames else 0.0, "source": reader.header.get("source", {}).get("type")}
     names = source_names(reader.header.get("source") or {}) if verbose else []
@@ -180,7 +187,7 @@ def list_frame_archive(reader, path, size_of, as_json, verbose=False):
         return
     click.echo(f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
                f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
-               f"({info['model_sha256'][:12]})")
+               f"({info['model_sha256'][:12]})" + embedded_note(model_bytes, size, frames, "frame"))
     if info["source"] == "images":  # a frame per file
         for name in names:
             click.echo(f"  {name}")

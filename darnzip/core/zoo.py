@@ -22,15 +22,15 @@ REGISTRY_NAME = "registry.json"
 
 def bundled_dir() -> Path:
     """The shipped models: `models/` of a checkout, or the wheel's `darnzip_models` package data."""
-    checkout = Path(__file__).resolve().parents[2] / "models"
-    if (checkout / REGISTRY_NAME).exists():
-        return checkout
     try:
-        import darnzip_models  # the wheel installs models/ under this name
+        import darnzip_models  # what an install (wheel or editable) maps models/ to
 
-        return Path(next(iter(darnzip_models.__path__)))
-    except (ImportError, StopIteration):
-        return checkout
+        for path in darnzip_models.__path__:
+            if (Path(path) / REGISTRY_NAME).exists():
+                return Path(path)
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parents[2] / "models"  # a checkout on sys.path, not installed
 
 
 def search_dirs() -> list[Path]:

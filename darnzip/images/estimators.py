@@ -11,9 +11,12 @@ F(x) = E_q[-log p(x, h) + log q(h | x)] (nats/image), plus the free energy itsel
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from darnzip.images.model import Darn
+if TYPE_CHECKING:  # model.py imports this module to train
+    from darnzip.images.model import Darn
 
 ESTIMATORS = ("rloo", "taylor")
 
