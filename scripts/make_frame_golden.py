@@ -1,7 +1,7 @@
 """Write a golden frame archive for tests/test_frames.py: held-out-style frames of a game coded with a
 shipped model, and the frames themselves.
 
-    python scripts/make_frame_golden.py                       # tests/golden/frames-pong-v1.dz (atari-pong-v1)
+    python scripts/make_frame_golden.py                       # tests/golden/frames-pong-v1.dz (atari-pong-v1, kept beside it)
     python scripts/make_frame_golden.py --game Freeway --model atari-freeway-v6 --frames 24 --chunk 8
 
 Run once with the code that defines the model's coding; the tests then check that every later version
@@ -29,7 +29,7 @@ GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--game", default="Pong")
-    ap.add_argument("--model", default="atari-pong-v1")
+    ap.add_argument("--model", default="tests/golden/atari-pong-v1.safetensors")
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--chunk", type=int, default=16, help="frames per chunk")
     ap.add_argument("--seed", type=int, default=4242, help="seed of the play (not a training or held-out seed)")

@@ -26,7 +26,7 @@ def compress(args) -> None:
     from darnzip.frames.stream import compress_frames
     from darnzip.frames.zoo import resolve_frame_model
 
-    loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}-v1")
+    loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}")
     digest = hashlib.sha256()
 
     def frames():
@@ -49,7 +49,7 @@ def decompress(args) -> None:
     from darnzip.frames.stream import decompress_frames
     from darnzip.frames.zoo import resolve_frame_model
 
-    loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}-v1")
+    loaded = resolve_frame_model(args.model or f"atari-{args.game.lower()}")
     digest = hashlib.sha256()
     start = time.perf_counter()
     count = 0
@@ -65,7 +65,7 @@ def decompress(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--game", default="Pong")
-    parser.add_argument("--model", default=None, help="frame model id (default: atari-GAME-v1, as in the README's figures)")
+    parser.add_argument("--model", default=None, help="frame model id or file (default: the newest installed atari-GAME)")
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=2000)
     parser.add_argument("--chunk-frames", type=int, default=512)
