@@ -5,7 +5,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path

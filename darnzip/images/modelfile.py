@@ -6,7 +6,6 @@ archive is its id plus the SHA-256 of the weights file, so any change to the num
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
