@@ -1,4 +1,4 @@
-"""Write a golden frame archive for tests/test_frames.py: held-out-style frames of a game coded with a
+"""Write a golden frame archive for tests/frames/test_archives.py: held-out-style frames of a game coded with a
 shipped model, and the frames themselves.
 
     python scripts/make_frame_golden.py                       # tests/golden/frames-pong-v1.dz (atari-pong-v1, kept beside it)

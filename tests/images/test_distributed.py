@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from darnzip.images.config import DarnConfig
 from darnzip.images.train import TrainSettings, train
 
-from .conftest import random_binary_images
+from ..conftest import random_binary_images
 
 TINY = DarnConfig(image_shape=(6, 6), latent_sizes=(8,), q_autoregressive=False)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from darnzip_cli.main import main
 from PIL import Image
 
-from darnzip_cli.main import main
 from darnzip.images.modelfile import load_model, save_model
 from darnzip.images.quantized import quantize
 
-from .conftest import SMALL, random_binary_images, random_float_tensors
+from ..conftest import SMALL, random_binary_images, random_float_tensors
 
 
 def run(*args, input=None):
@@ -308,7 +308,13 @@ def test_models_list_versions_in_order_and_a_name_without_version_means_the_newe
     put it after v1) and marks the newest with '*'; -v adds each lineage in parentheses and -a the
     registered models whose files are not installed; `--model atari-pong` means the newest installed
     atari-pong; an unknown name's error lists names with their versions."""
-    from darnzip.core.zoo import MODELS_ENV, installed_ids, registered_id, registry, version_order
+    from darnzip.core.zoo import (
+        MODELS_ENV,
+        installed_ids,
+        registered_id,
+        registry,
+        version_order,
+    )
     from darnzip.frames.zoo import resolve_frame_model
     from darnzip.images.modelfile import resolve_model
 
@@ -351,7 +357,7 @@ def test_an_archive_of_a_registered_model_that_is_not_installed_says_where_to_pu
     from darnzip.core.zoo import MODELS_ENV, registry
     from darnzip.frames.stream import compress_frames
 
-    golden = Path(__file__).parent / "golden"
+    golden = Path(__file__).parent.parent / "golden"
     frames = np.load(golden / "frames-pong-v1-frames.npz")["frames"][:4]
     from darnzip.frames.modelfile import load_frame_model
 

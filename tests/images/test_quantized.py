@@ -3,9 +3,15 @@ import numpy as np
 import pytest
 
 from darnzip.images.config import DarnConfig
-from darnzip.images.quantized import EXACT_FLOAT32_LIMIT, PROB_ONE, QuantizedDarn, quantize, sigmoid_table
+from darnzip.images.quantized import (
+    EXACT_FLOAT32_LIMIT,
+    PROB_ONE,
+    QuantizedDarn,
+    quantize,
+    sigmoid_table,
+)
 
-from .conftest import random_binary_images, random_float_tensors, random_quantized
+from ..conftest import random_binary_images, random_float_tensors, random_quantized
 
 
 def test_sigmoid_table_is_monotone_and_inside_open_interval():

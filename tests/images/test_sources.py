@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from darnzip.images.sources import (InputError, binary_values, find_inputs, pack_entries, safe_output_path, source_bytes,
-                             unpack_entries)
+from darnzip.images.sources import (
+    InputError,
+    binary_values,
+    find_inputs,
+    pack_entries,
+    safe_output_path,
+    source_bytes,
+    unpack_entries,
+)
 
 
 @pytest.mark.parametrize("values,expected", [([0, 1], (0, 1)), ([0, 255], (0, 255)), ([0], (0, 1)), ([255], (0, 255)),

@@ -13,13 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from darnzip_cli.main import main
+
 from darnzip.images import archive as arc
-from darnzip.images.container import FORMAT_VERSION, MAGIC, ArchiveError, ArchiveReader, encode_header, preamble_and_header
+from darnzip.images.container import (
+    FORMAT_VERSION,
+    MAGIC,
+    ArchiveError,
+    ArchiveReader,
+    encode_header,
+    preamble_and_header,
+)
 from darnzip.images.modelfile import ModelError, load_model
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 # name: (particles, McBits minimum batch, certain posterior units, re-encode check). "mcbits-4" predates
 # the warm-up: it must still decode, but today's encoder sizes its batches differently, so only its
 # decoding is checked. The first four predate certain posterior units (coder names without /certain-q).
@@ -118,7 +125,7 @@ def test_sigint_leaves_no_output_and_exits_130(tmp_path):
     np.save(tmp_path / "big.npy", images)
     proc = subprocess.Popen([sys.executable, "-m", "darnzip_cli", "compress", str(tmp_path / "big.npy"), "-o",
                              str(tmp_path / "big.dz"), "--model", str(model), "-T", "1", "-q", "--chunk-size", "500"],
-                            cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).parent.parent.parent, stderr=subprocess.PIPE,
                             preexec_fn=_interruptible)
     deadline = time.time() + 60
     while not list(tmp_path.glob(".big.dz.*")) and time.time() < deadline and proc.poll() is None:
@@ -140,7 +147,7 @@ def test_a_pipe_closed_early_is_an_error_even_with_unbuffered_output(tmp_path):
     np.save(tmp_path / "x.npy", images)  # 168 KB of output: more than a pipe holds
     assert run("compress", tmp_path / "x.npy", "-o", tmp_path / "x.dz", "--model", model, "-q").exit_code == 0
     proc = subprocess.Popen([sys.executable, "-m", "darnzip_cli", "decompress", "-c", str(tmp_path / "x.dz"), "--model",
-                             str(model), "-q", "-T", "1"], cwd=Path(__file__).parent.parent,
+                             str(model), "-q", "-T", "1"], cwd=Path(__file__).parent.parent.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert len(proc.stdout.read(10)) == 10  # the reader takes a little and goes, as `| head -c 10` does
     proc.stdout.close()

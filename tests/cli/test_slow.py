@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from darnzip_cli.main import main
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 from darnzip.core.workers import OrderedPool
 
-from .processes import running
+from ..processes import running
 
 
 def _nothing() -> None:
@@ -73,12 +73,12 @@ def test_workers_exit_when_their_parent_is_killed_outright(method):
     writes a result to it."""
     script = textwrap.dedent(f"""
         from darnzip.core.workers import OrderedPool
-        from tests.test_workers import _nothing, _report_and_sleep
+        from tests.core.test_workers import _nothing, _report_and_sleep
         pool = OrderedPool(2, "{method}", _nothing, (), window=2)
         list(pool.map(_report_and_sleep, [120, 120]))
     """)
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              cwd=os.path.dirname(os.path.dirname(__file__)))  # (its semaphores leak: a warning)
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))  # (its semaphores leak: a warning)
     workers = {int(parent.stdout.readline()) for _ in range(2)}  # both busy when the parent dies
     assert len(workers) == 2
     parent.kill()  # SIGKILL: no clean-up of any kind runs in the parent

@@ -9,7 +9,7 @@ from darnzip.images.chunks import decode_chunk, encode_chunk
 from darnzip.images.codec import BitsBackDarnCodec, LayerCodec
 from darnzip.images.config import DarnConfig
 
-from .conftest import random_binary_images, random_quantized
+from ..conftest import random_binary_images, random_quantized
 
 CONFIGS = [
     DarnConfig(image_shape=(5, 4), latent_sizes=(6,), q_autoregressive=False),

@@ -12,7 +12,7 @@ from darnzip.images.config import DarnConfig
 from darnzip.images.modelfile import save_model
 from darnzip.images.quantized import quantize
 
-from .conftest import random_binary_images, random_float_tensors
+from ..conftest import random_binary_images, random_float_tensors
 
 # A model large enough that BLAS really splits the products across threads.
 WIDE = DarnConfig(image_shape=(28, 28), latent_sizes=(64,), q_autoregressive=True)
@@ -37,7 +37,7 @@ else:
 
 def run_isolated(threads: int, *args: str) -> None:
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    subprocess.run([sys.executable, "-c", SCRIPT, *args], check=True, env=env, cwd=Path(__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", SCRIPT, *args], check=True, env=env, cwd=Path(__file__).parent.parent.parent)
 
 
 def test_thread_counts_and_batch_sizes(tmp_path):

@@ -4,14 +4,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from darnzip.core.fixedpoint import (
+    BITS_FRAC,
+    WEIGHT_BITS,
+    exp2_negative,
+    information_tables,
+)
 from darnzip.images.chunks import decode_chunk, encode_chunk
 from darnzip.images.codec import BitsBackDarnCodec
 from darnzip.images.config import DarnConfig
-from darnzip.core.fixedpoint import BITS_FRAC, WEIGHT_BITS, exp2_negative, information_tables
 from darnzip.images.mcbits import McBitsDarnCodec
 from darnzip.images.quantized import PROB_ONE
 
-from .conftest import random_binary_images, random_quantized
+from ..conftest import random_binary_images, random_quantized
 
 CONFIGS = [
     DarnConfig(image_shape=(5, 4), latent_sizes=(6,), q_autoregressive=False),

@@ -7,7 +7,7 @@ from darnzip.images.estimators import estimator_loss
 from darnzip.images.model import Darn, DarnConfig
 from darnzip.images.train import TrainSettings, free_energy_bits, train
 
-from .conftest import random_binary_images
+from ..conftest import random_binary_images
 
 TINY = DarnConfig(image_shape=(6, 6), latent_sizes=(8,), q_autoregressive=True)
 DETERMINISTIC = DarnConfig(image_shape=(6, 6), latent_sizes=(8, 4), q_autoregressive=False, deterministic_units=5)

@@ -7,7 +7,7 @@ import pytest
 from darnzip.images import archive as arc
 from darnzip.images.container import ArchiveError
 
-from .conftest import random_binary_images
+from ..conftest import random_binary_images
 
 
 def small_archive(loaded, count=5, chunk_size=2) -> tuple[bytes, np.ndarray]:
@@ -68,7 +68,7 @@ def test_archive_for_another_model_is_refused(small_loaded, tmp_path):
     from darnzip.images.modelfile import ModelError, save_model
     from darnzip.images.quantized import quantize
 
-    from .conftest import SMALL, random_float_tensors
+    from ..conftest import SMALL, random_float_tensors
 
     data, _ = small_archive(small_loaded)
     tensors, lut = quantize(SMALL, random_float_tensors(SMALL, 99))

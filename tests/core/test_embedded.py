@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from darnzip.core.embedded import MAGIC, embedded_model_bytes
 from darnzip_cli.main import main
 
-GOLDEN = Path(__file__).parent / "golden"
+from darnzip.core.embedded import MAGIC, embedded_model_bytes
+
+GOLDEN = Path(__file__).parent.parent / "golden"
 
 
 def run(*args):

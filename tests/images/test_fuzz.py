@@ -17,7 +17,7 @@ from darnzip.images import archive as arc
 from darnzip.images.container import MAGIC, ArchiveError
 from darnzip.images.modelfile import ModelError
 
-from .conftest import random_binary_images
+from ..conftest import random_binary_images
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -98,7 +98,11 @@ def test_crafted_headers_with_valid_checksums(small_loaded, field, value):
 @FUZZ
 @given(words=st.lists(st.integers(0, 2**32 - 1), max_size=40), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=4))
 def test_crafted_chunks_with_valid_checksums(small_loaded, words, sizes):
-    from darnzip.images.container import ChunkRecord, trailer_bytes, write_preamble_and_header
+    from darnzip.images.container import (
+        ChunkRecord,
+        trailer_bytes,
+        write_preamble_and_header,
+    )
 
     data, _ = build_archive(small_loaded)
     header = arc.container.ArchiveReader(io.BytesIO(data)).header
