@@ -55,6 +55,12 @@ def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int | tupl
     return start, packed
 
 
+def pack_json(value: dict, separators: tuple[str, str] | None = None) -> bytes:
+    """A JSON object as zstd (level 19), keys sorted. Binary-image headers use compact separators, frame
+    archives json's defaults: each kind's bytes are fixed by its format version, so both stay."""
+    return zstandard.ZstdCompressor(level=19).compress(json.dumps(value, sort_keys=True, separators=separators).encode())
+
+
 def unpack_json(packed: bytes, limit: int, what: str) -> dict:
     """A zstd-compressed JSON object, at most `limit` bytes unpacked."""
     try:

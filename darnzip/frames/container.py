@@ -7,16 +7,14 @@ and a SHA-256 of every decoded RGB byte. Every part carries a CRC-32. Layout in 
 from __future__ import annotations
 
 import dataclasses
-import json
 import struct
 import zlib
 from typing import BinaryIO, Iterator
 
 import numpy as np
-import zstandard
 
-from darnzip.core.records import (PREAMBLE, ArchiveError, preamble_and_header, read_exact, read_preamble, read_records,
-                                  unpack_json)
+from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_and_header, read_exact, read_preamble,
+                                  read_records, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
 FORMAT_VERSION = 2  # what darnzip writes: version 1 (no key frames) is still read
@@ -75,16 +73,12 @@ def _increasing_below(positions: np.ndarray, frames: int) -> bool:
     return not len(positions) or (bool(np.all(np.diff(positions) > 0)) and positions[-1] < frames)
 
 
-def _pack_json(value: dict) -> bytes:
-    return zstandard.ZstdCompressor(level=19).compress(json.dumps(value, sort_keys=True).encode())
-
-
 def header_bytes(header: dict) -> bytes:
-    return preamble_and_header(_pack_json(header), MAGIC, FORMAT_VERSION)
+    return preamble_and_header(pack_json(header), MAGIC, FORMAT_VERSION)
 
 
 def trailer_bytes(chunks: int, frames: int, sha256: bytes, extra: dict) -> bytes:
-    packed = _pack_json(extra)
+    packed = pack_json(extra)
     body = _TRAILER_HEAD.pack(TRAILER_TAG, chunks, frames, sha256, len(packed)) + packed
     return body + struct.pack("<I", zlib.crc32(body))
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import struct
 import zlib
 from typing import BinaryIO, Iterator
 
 import numpy as np
-import zstandard
 
-from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, preamble_and_header, read_exact,  # noqa: F401
-                                  read_preamble, read_records, unpack_json, whole_in_range)
+from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, pack_json, preamble_and_header,  # noqa: F401
+                                  read_exact, read_preamble, read_records, unpack_json, whole_in_range)
 
 MAGIC = b"\x89DARNZ\r\n"  # non-ASCII first byte and CR LF, like PNG's, expose text-mode mangling
 FORMAT_VERSION = 1
@@ -57,9 +55,7 @@ def pixel_crc(pixels: np.ndarray) -> int:
 
 
 def encode_header(header: dict) -> bytes:
-    raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    packed = zstandard.ZstdCompressor(level=19).compress(raw)
-    return packed
+    return pack_json(header, separators=(",", ":"))
 
 
 def write_preamble_and_header(out: BinaryIO, header: dict) -> int:
