@@ -351,13 +351,25 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
               help="Also the registered models whose files are not installed (older versions).")
 @click.option("-v", "--verbose", is_flag=True, help="Each model's lineage (parent, how it was made) and file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models_command(show_all, verbose, as_json):
+@click.option("--recipe", "recipe_of", default=None, metavar="ID",
+              help="How model ID was made: each step from the first ancestor, with its command.")
+def models_command(show_all, verbose, as_json, recipe_of):
     """List the installed models, each model's versions in order. '*' marks the newest installed version,
     which --model NAME without a version (atari-pong) means, and which compress picks among versions
     that cover a stream's colours."""
     from darnzip.core.zoo import find_file, installed_ids, kind_of, lineage, registered_id, versions_by_name
 
     entries, installed = registry(), set(installed_ids())
+    if recipe_of is not None:
+        chain = lineage(registered_id(recipe_of))
+        if chain[0] not in entries:
+            fail(f"model '{recipe_of}' is not registered")
+        for model_id in reversed(chain):
+            entry = entries[model_id]
+            click.echo(f"# {model_id}: {entry.get('description', '')}")
+            made = entry.get("made_with", "")
+            click.echo(made if " --" in made else f"{made or '(not recorded)'}  # its arguments were not recorded")
+        return
     shown = {k: v for k, v in entries.items() if show_all or k in installed}
     for name, ids in sorted(versions_by_name(shown).items()):
         newest_id = registered_id(name)

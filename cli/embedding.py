@@ -16,3 +16,14 @@ def embedded_note(model_bytes: int, data_bytes: int, count: int, unit: str) -> s
     total = model_bytes + data_bytes
     return (f"; model embedded: {model_bytes} + {data_bytes} bytes of data = {total} bytes, "
             f"{8 * total / max(1, count):.2f} bits/{unit} with the model")
+
+
+def two_part_code(loaded, data_bits: float, count: int, unit: str) -> dict:
+    """The MDL figures of report: the model's bits (its --embed-model block) plus the data's."""
+    model_bits = 8 * len(embedded_block(loaded))
+    return {"model_bits": model_bits, f"two_part_bits_per_{unit}": (model_bits + data_bits) / max(1, count)}
+
+
+def two_part_line(figures: dict, unit: str) -> str:
+    return (f"  two-part code (model + data)  {figures[f'two_part_bits_per_{unit}']:9.2f} bits/{unit}"
+            f"  (the model, compressed as --embed-model stores it: {figures['model_bits']} bits)")

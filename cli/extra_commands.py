@@ -18,6 +18,7 @@ from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
 from darnzip.frames.config import DEFAULT_HIDDEN
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
+from .embedding import two_part_code, two_part_line
 from .errors import fail, friendly_errors
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .reports import save_figure, write_json
@@ -113,6 +114,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
         "gap_to_one_sample_fe_percent": 100 * (acc["archive_bits"] / one_sample.sum() - 1),
         "gap_to_expected_fe_percent": 100 * (acc["archive_bits"] / ev.free_energy_bits.sum() - 1),
         "gap_to_nll_percent": 100 * (acc["archive_bits"] / ev.nll_bits.sum() - 1),
+        **two_part_code(loaded, acc["archive_bits"], n, "image"),
     }
     rows = [("darnzip (this archive)", acc["bits_per_image"], "")]
     if baselines:
@@ -137,6 +139,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
         click.echo(f"  initial bits (no bits back) {stats.initial_bits:9.0f} bits total over {stats.first_batch_images} images;"
                    f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
         click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
+        click.echo(two_part_line(figures, "image"))
         click.echo("\n  codec                                             bits/image")
         for name, bits, note in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
             shown = f"{bits:10.2f}" if bits is not None else "         -"

@@ -14,7 +14,7 @@ from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.zoo import (model_for_frame_archive, newest_game_model, pick_frame_model,  # noqa: F401
                                       resolve_frame_model)
 
-from .embedding import embedded_block, embedded_note
+from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
 from .errors import fail
 from .reports import save_figure, write_json
 from .stdout import binary_stdout
@@ -260,7 +260,8 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
     figures = {"model": loaded.model_id, "model_sha256": loaded.sha256, "frames": n, "round_trip_exact": True,
                **acc, "nll": None,
                "nll_note": "not estimated: the coder's posterior is a point mass over which blocks are drawn, so "
-                           "importance sampling with it returns the free energy itself"}
+                           "importance sampling with it returns the free energy itself",
+               **two_part_code(loaded, acc["archive_bits"], n, "frame")}
     rows = [("darnzip (this archive)", acc["bits_per_frame"])]
     if baselines:
         rows += [(r.name, 8 * r.bytes / n if r.bytes else None) for r in byte_codecs(index_stream(rgb))]
@@ -277,6 +278,7 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
         click.echo(f"  NLL: {figures['nll_note']}")
         click.echo(f"  initial bits {acc['initial_bits']:.0f}; frames stored raw {acc['raw_bits']} bits; "
                    f"container {acc['container_bits']} bits")
+        click.echo(two_part_line(figures, "frame"))
         click.echo("\n  codec                                  bits/frame")
         for name, bits in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
             click.echo(f"  {name:36s} {bits:12.1f}" if bits is not None else f"  {name:36s} {'-':>12s}")

@@ -390,7 +390,17 @@ def test_report_keeps_earlier_figures_unless_forced_and_is_silent_with_q(tmp_pat
     first = run(*args)
     assert first.exit_code == 0, first.output
     assert "archive size" in first.output and "round trip exact" in first.output
-    assert json.loads(figures.read_text())["images"] == 12 and plot.read_bytes()[:4] == b"\x89PNG"
+    reported = json.loads(figures.read_text())
+    assert reported["images"] == 12 and plot.read_bytes()[:4] == b"\x89PNG"
+    # the two-part code: the model's bits as --embed-model stores them, plus the archive's
+    embedded = tmp_path / "embedded.dz"
+    assert run("compress", tmp_path / "digits.npy", "-o", embedded, "--model", small_model_file, "--embed-model",
+               "-T", "1", "-q").exit_code == 0
+    listed = json.loads(run("list", embedded, "--json").output)
+    assert reported["model_bits"] == 8 * listed["model_bytes"]
+    assert reported["two_part_bits_per_image"] == pytest.approx(
+        (reported["model_bits"] + 12 * reported["archive_bits_per_image"]) / 12)
+    assert "two-part code" in first.output
     written = plot.read_bytes(), figures.read_bytes()
     refused = run(*args)
     assert refused.exit_code == 1 and "r.png already exists (use -f to overwrite)" in refused.output

@@ -204,6 +204,8 @@ def test_report_on_a_frame_stream(frame_model, tmp_path, monkeypatch):
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["frames"] == 21 and figures["archive_bits"] == 8 * (tmp_path / "s.dz").stat().st_size
     assert figures["free_energy_bits_per_modelled_frame"] > 0 and figures["nll"] is None
+    assert figures["two_part_bits_per_frame"] == (figures["model_bits"] + figures["archive_bits"]) / 21
+    assert figures["model_bits"] > 8 * 1000 and "two-part code" in r.output
     assert [b["codec"].split()[0] for b in figures["baselines"]] == ["bzip2", "xz", "zstd"]
     assert all(b["bits_per_frame"] > 0 for b in figures["baselines"])
     # a second report does not write over the first's files unasked: refused before the work, then -f
