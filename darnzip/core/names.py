@@ -12,6 +12,8 @@ from darnzip.core.records import whole_in_range
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 MAX_RUN = 1 << 40
+# names one frame archive may list (a binary archive's are bounded by its image count): ~0.3 GB expanded
+MAX_NAMES = 1 << 22
 
 
 def _split(name: str):
@@ -49,18 +51,64 @@ def encode_names(names: list[str]) -> list:
             else i for i in items]
 
 
-def decode_names(items: list) -> list[str]:
-    """Inverse of encode_names; raises ValueError on a malformed item."""
+def _run_fields(item: dict) -> tuple[str, str, int, int, int]:
+    prefix, suffix, start, count, width = (item.get(k) for k in ("prefix", "suffix", "start", "count", "width"))
+    if not (isinstance(prefix, str) and isinstance(suffix, str) and whole_in_range(start, 0, MAX_RUN)
+            and whole_in_range(count, 0, MAX_RUN) and whole_in_range(width, 0, 64)):
+        raise ValueError("malformed name run")
+    return prefix, suffix, start, count, width
+
+
+def count_names(items: object) -> int:
+    """How many names `items` stands for, checked without expanding any run; ValueError if malformed."""
+    if not isinstance(items, list):
+        raise ValueError("names are not a list")
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            total += 1
+        elif isinstance(item, dict):
+            total += _run_fields(item)[3]
+        else:
+            raise ValueError("name item is neither a string nor a run")
+    return total
+
+
+def decode_names(items: list, limit: int = MAX_NAMES) -> list[str]:
+    """Inverse of encode_names; raises ValueError on a malformed item, or when the items stand for more
+    than `limit` names (counted before anything is expanded: a run may claim 2**40)."""
+    if count_names(items) > limit:
+        raise ValueError(f"more names than the {limit:,} expected")
     names: list[str] = []
     for item in items:
         if isinstance(item, str):
             names.append(item)
             continue
-        if not isinstance(item, dict):
-            raise ValueError("name item is neither a string nor a run")
-        prefix, suffix, start, count, width = (item.get(k) for k in ("prefix", "suffix", "start", "count", "width"))
-        if not (isinstance(prefix, str) and isinstance(suffix, str) and whole_in_range(start, 0, MAX_RUN)
-                and whole_in_range(count, 0, MAX_RUN) and whole_in_range(width, 0, 64)):
-            raise ValueError("malformed name run")
+        prefix, suffix, start, count, width = _run_fields(item)
         names.extend(_render(prefix, i, width, suffix) for i in range(start, start + count))
     return names
+
+
+def name_clashes(names: list[str]) -> str | None:
+    """A name that two entries share, or that is both a file and a directory above another name
+    (`sub` and `sub/x.png`): restoring such a list could not put every file where it belongs."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    for name in names:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in seen:
+                return "/".join(parts[:depth])
+    return None
+
+
+def restorable_name(name: object) -> bool:
+    """A name a file can be restored under, inside the output directory: relative, no '..', no NUL, no
+    empty or '.' part, at most 4,096 characters."""
+    if not isinstance(name, str) or not 0 < len(name) <= 4096 or "\0" in name:
+        return False
+    parts = name.split("/")
+    return not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)

@@ -14,6 +14,14 @@ import zstandard
 
 PREAMBLE = struct.Struct("<8sHI")  # magic, version, header length
 MAX_HEADER_BYTES = 64 << 20
+# Unpacked JSON of a header or trailer: bounded so that a crafted one (a small zstd frame that unpacks to a
+# long run of tiny objects) cannot take more than a few hundred MB once parsed. 16 MiB holds the names of
+# hundreds of thousands of files with unrelated names (numbered runs take a few bytes each).
+MAX_JSON_BYTES = 16 << 20
+
+
+class JsonTooLarge(ValueError):
+    """What an archive would need to record (its file names, mostly) is over MAX_JSON_BYTES."""
 
 
 def whole_in_range(value, lo: int, hi: int) -> bool:
@@ -57,16 +65,32 @@ def read_preamble(src: BinaryIO, start: bytes, magic: bytes, version: int | tupl
 
 def pack_json(value: dict, separators: tuple[str, str] | None = None) -> bytes:
     """A JSON object as zstd (level 19), keys sorted. Binary-image headers use compact separators, frame
-    archives json's defaults: each kind's bytes are fixed by its format version, so both stay."""
-    return zstandard.ZstdCompressor(level=19).compress(json.dumps(value, sort_keys=True, separators=separators).encode())
+    archives json's defaults: each kind's bytes are fixed by its format version, so both stay. Refused
+    (JsonTooLarge) past what a reader accepts, so that no archive is written that cannot be read."""
+    raw = json.dumps(value, sort_keys=True, separators=separators).encode()
+    if len(raw) > MAX_JSON_BYTES:
+        raise JsonTooLarge(f"the archive's header would take {len(raw):,} bytes, over the {MAX_JSON_BYTES:,} a reader "
+                           "accepts (too many file names without a numbered pattern): compress them in several archives")
+    return zstandard.ZstdCompressor(level=19).compress(raw)
 
 
 def unpack_json(packed: bytes, limit: int, what: str) -> dict:
-    """A zstd-compressed JSON object, at most `limit` bytes unpacked."""
+    """A zstd-compressed JSON object, at most min(`limit`, MAX_JSON_BYTES) bytes unpacked: a frame that
+    claims more, or holds more, is refused before it is parsed; so is JSON nested too deep to parse."""
+    limit = min(limit, MAX_JSON_BYTES)
     try:
-        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
-    except (zstandard.ZstdError, ValueError) as exc:
-        raise ArchiveError(f"corrupt archive: {what} does not decode ({exc})") from exc
+        declared = zstandard.frame_content_size(packed)
+        if declared > limit:
+            raise ArchiveError(f"corrupt archive: {what} unpacks to {declared:,} bytes, over the limit of {limit:,}")
+        # with no size declared, max_output_size bounds the buffer and a frame that holds more is an error
+        raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit)
+        if len(raw) > limit:
+            raise ArchiveError(f"corrupt archive: {what} unpacks to more than the limit of {limit:,} bytes")
+        value = json.loads(raw)
+    except (zstandard.ZstdError, ValueError, RecursionError) as exc:
+        if isinstance(exc, ArchiveError):
+            raise
+        raise ArchiveError(f"corrupt archive: {what} does not decode ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise ArchiveError(f"corrupt archive: {what} is not an object")
     return value

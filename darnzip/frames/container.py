@@ -13,6 +13,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from darnzip.frames.header import check_frame_header
 from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_and_header, read_exact, read_preamble,
                                   read_records, unpack_json)
 
@@ -92,6 +93,7 @@ class FrameArchiveReader:
         start, packed = read_preamble(src, start, MAGIC, READABLE_VERSIONS, "frame archive", MAX_HEADER_BYTES)
         self.version = PREAMBLE.unpack(start[:PREAMBLE.size])[1]
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
+        check_frame_header(self.header, MAX_CHUNK_FRAMES)
         self.trailer: dict | None = None
 
     def stated_frames(self) -> int | None:

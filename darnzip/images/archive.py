@@ -11,7 +11,6 @@ import numpy as np
 from darnzip.images import container
 from darnzip.images.chunks import CorruptChunk, decode_chunk, encode_chunk
 from darnzip.images.codec import BitsBackDarnCodec
-from darnzip.images.header import check_header
 from darnzip.images.modelfile import LoadedModel, check_description, load_model
 from darnzip.images.modelfile import model_for_archive
 from darnzip.images.sources import pack_entries, source_count, unpack_entries
@@ -220,7 +219,6 @@ class OpenedArchive:
 def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArchive:
     reader = container.ArchiveReader(src)
     header = reader.header
-    check_header(header)
     model_id, sha = header["model"]["id"], header["model"]["sha256"]
     shape, count = tuple(header["image_shape"]), header["count"]
     codec_settings(header["coder"])

@@ -77,8 +77,13 @@ def decode_chunk(codec: BitsBackDarnCodec, words: np.ndarray, batch_sizes: list[
     except ValueError as exc:  # e.g. a stream ending in a zero word, which no encoder writes
         raise CorruptChunk(str(exc)) from exc
     decoded = []
-    for index in range(len(batch_sizes) - 1, -1, -1):
-        decoded.append(codec.pop(coder, batch_sizes[index], bits_back=index > 0))
+    try:
+        for index in range(len(batch_sizes) - 1, -1, -1):
+            decoded.append(codec.pop(coder, batch_sizes[index], bits_back=index > 0))
+    except (ValueError, IndexError, OverflowError) as exc:
+        # words that no encoder writes (crafted, or damaged with the CRC fixed) can decode latents that the
+        # model says cannot occur: a certain posterior unit off its likelier value, a stream run dry
+        raise CorruptChunk(str(exc)) from None
     if not coder.is_empty():
         raise CorruptChunk("stream has bits left over after decoding")
     size = codec.model.config.layer_sizes[0]

@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from darnzip.images.header import check_header
 from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, pack_json, preamble_and_header,  # noqa: F401
                                   read_exact, read_preamble, read_records, unpack_json, whole_in_range)
 
@@ -77,6 +78,7 @@ class ArchiveReader:
         start, packed = read_preamble(src, src.read(PREAMBLE.size), MAGIC, FORMAT_VERSION, "archive")
         header_len = len(packed)
         self.header = unpack_json(packed, MAX_HEADER_JSON_BYTES, "header")
+        check_header(self.header)  # before anything (list included) uses a field
         self.header_bytes = PREAMBLE.size + header_len + 4
 
     def chunks(self) -> Iterator[ChunkRecord]:

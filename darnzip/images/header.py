@@ -5,31 +5,20 @@ decoding never meets a field of the wrong type or an absurd size.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from darnzip.core.records import ArchiveError, whole_in_range
-from darnzip.core.names import decode_names
+from darnzip.core.fields import check_model_record, check_name, check_names, check_no_clashes
+from darnzip.core.fields import require as _require
+from darnzip.core.records import whole_in_range
 
 MAX_IMAGES = 1 << 40
 MAX_IMAGE_PIXELS = 1 << 24
 IMAGE_FORMATS = {"PNG", "PPM"}
 IMAGE_MODES = {"1", "L"}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _require(condition: bool, what: str) -> None:
-    if not condition:
-        raise ArchiveError(f"corrupt archive: header field {what} is invalid")
-
-
-def _check_name(name) -> None:
-    _require(isinstance(name, str) and 0 < len(name) <= 4096 and "\0" not in name, "name")
 
 
 def _check_npy(entry: dict, shape: tuple[int, int]) -> None:
-    _check_name(entry.get("name"))
+    check_name(entry.get("name"))
     try:
         dtype = np.dtype(entry.get("dtype"))
     except (TypeError, ValueError):
@@ -43,25 +32,17 @@ def _check_npy(entry: dict, shape: tuple[int, int]) -> None:
     _require(whole_in_range(entry.get("lo"), lo, hi) and whole_in_range(entry.get("hi"), lo, hi), "sources.lo/hi")
 
 
-def _check_images(entry: dict) -> None:
+def _check_images(entry: dict, limit: int) -> list[str]:
+    """The entry's names: at most `limit` (the images the header has left to name), counted before any
+    run is expanded."""
     _require(entry.get("format") in IMAGE_FORMATS and entry.get("mode") in IMAGE_MODES, "sources.format/mode")
     _require(whole_in_range(entry.get("lo"), 0, 255) and whole_in_range(entry.get("hi"), 0, 255), "sources.lo/hi")
-    items = entry.get("names")
-    _require(isinstance(items, list) and len(items) > 0, "sources.names")
-    try:
-        names = decode_names(items)
-    except ValueError:
-        names = []
-    _require(len(names) > 0 and len(names) <= MAX_IMAGES, "sources.names")
-    for name in names:
-        _check_name(name)
+    return check_names(entry.get("names"), limit, "sources.names")
 
 
 def check_header(header: dict) -> None:
     """Raise ArchiveError unless every field has the type and range the decoder relies on."""
-    model = header.get("model")
-    _require(isinstance(model, dict) and isinstance(model.get("id"), str) and
-             isinstance(model.get("sha256"), str) and bool(_SHA256.match(model["sha256"])), "model")
+    check_model_record(header.get("model"))
     shape = header.get("image_shape")
     _require(isinstance(shape, list) and len(shape) == 2 and all(whole_in_range(s, 1, MAX_IMAGE_PIXELS) for s in shape)
              and shape[0] * shape[1] <= MAX_IMAGE_PIXELS, "image_shape")
@@ -69,12 +50,15 @@ def check_header(header: dict) -> None:
     coder = header.get("coder")
     _require(isinstance(coder, dict) and isinstance(coder.get("name"), str), "coder")
     sources = header.get("sources")
-    _require(isinstance(sources, list), "sources")
+    _require(isinstance(sources, list) and len(sources) <= max(1, header["count"]), "sources")
+    names: list[str] = []
     for entry in sources:
         _require(isinstance(entry, dict), "sources")
         if entry.get("type") == "npy":
             _check_npy(entry, tuple(shape))
+            names.append(entry["name"])
         elif entry.get("type") == "images":
-            _check_images(entry)
+            names.extend(_check_images(entry, header["count"] - len(names)))
         else:
             _require(False, "sources.type")
+    check_no_clashes(names)

@@ -114,8 +114,7 @@ def test_an_archive_naming_its_model_by_a_path_is_refused(tmp_path, model_copy):
     container.write_preamble_and_header(crafted, reader.header | {"model": {**reader.header["model"],
                                                                            "id": str(model_copy)}})
     (tmp_path / "crafted.dz").write_bytes(crafted.getvalue() + body)
-    result = run("decompress", tmp_path / "crafted.dz", "-o", tmp_path / "out.npy")
-    assert result.exit_code == 1 and "not as a registry id" in result.output, result.output
-    assert not (tmp_path / "out.npy").exists()
-    named = run("decompress", tmp_path / "crafted.dz", "-o", tmp_path / "out.npy", "--model", model_copy)
-    assert named.exit_code == 0, named.output
+    for extra in ([], ["--model", model_copy]):  # no writer puts a path there: the header is corrupt
+        result = run("decompress", tmp_path / "crafted.dz", "-o", tmp_path / "out.npy", *extra)
+        assert result.exit_code == 1 and "header field model.id is invalid" in result.output, result.output
+        assert not (tmp_path / "out.npy").exists()
