@@ -130,12 +130,14 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
             base = Path(archive_path).with_suffix("")
             if source.get("type") == "npy":
                 output = str(base.with_suffix(".npy"))
+            elif source.get("type") == "video":  # clip.mp4.dz -> clip.mkv: the lossless video darnzip writes
+                output = str(base.with_suffix(".mkv"))
             else:
                 output = str(restored_file_name(archive_path, names[0]) if one_image else base)
         if one_image and Path(output).suffix.lower() in IMAGE_SUFFIXES:  # PNG, PPM or BMP, by the suffix
             sink = ImageFileSink(Path(output), force)
         else:
-            sink = file_sink(Path(output), force, names)
+            sink = file_sink(Path(output), force, names, source.get("fps"))
     count = 0
     with sink, frame_progress(quiet, "decompress", reader.stated_frames()) as bar:
         for frame in decompress_frames(reader, loaded, workers, bar.update):

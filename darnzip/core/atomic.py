@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,13 +46,71 @@ def _mode_for(path: Path) -> int:
     return 0o666 & ~_process_umask()
 
 
+# Temp files and staging directories carry their writer's pid, so that a later run can tell the debris
+# of a run killed outright (kill -9, a power cut) from the work of a live one, and remove it.
+TEMP_MARK = ".darnzip-"
+_TEMP_NAME = re.compile(r"^\..*\.darnzip-(\d+)-[A-Za-z0-9_]+\.(tmp|stage)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process: not ours to judge
+    return True
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Remove the temp files and staging directories in `directory` that a darnzip process left when it
+    was killed (its pid no longer runs); returns what was removed. Nothing else is touched."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = _TEMP_NAME.match(entry.name)
+            if match and not _pid_alive(int(match.group(1))):
+                path = Path(entry.path)
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}{TEMP_MARK}{os.getpid()}-"
+
+
+def place_without_replacing(source: Path, target: Path) -> None:
+    """Move `source` to `target` only if nothing is there, decided at the moment of the move (a hard link
+    fails on an existing name), so that an output which appeared while we worked, say another darnzip
+    writing the same name, is refused rather than replaced. Where the filesystem has no hard links, the
+    move keeps its check-then-rename window."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise OutputExists(f"{target} already exists (use -f to overwrite)") from None
+    except OSError:  # no hard links here (FAT, some network and FUSE filesystems)
+        refuse_existing([target])
+        os.replace(source, target)
+        return
+    os.unlink(source)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
-    """Write to a temp file beside `path`; rename over it only if the block finishes without error."""
+    """Write to a temp file beside `path`; put it in place only if the block finishes without error (over
+    an existing file only with `force`)."""
     path = Path(path)
     refuse_existing([path], force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where files are not mode-private anyway
             with contextlib.suppress(OSError):  # a filesystem without modes: the file stays private
@@ -60,7 +119,10 @@ def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            place_without_replacing(Path(tmp), path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -71,18 +133,34 @@ def atomic_file(path: Path, force: bool) -> Iterator[BinaryIO]:
 def staging_directory(root: Path, names: list[str], force: bool) -> Iterator[Path]:
     """Yield a hidden staging directory; on success move its files to root/<name>, else delete it.
 
-    `names` may grow while the block runs (streams whose length is unknown up front): without `force`,
-    clashes are refused before anything is staged and again before anything is moved."""
+    The stage is made inside `root` when root is an existing directory (a mount point, or a link to
+    another filesystem, where a stage beside it would be on another device), else beside it. `names` may
+    grow while the block runs (streams whose length is unknown up front): without `force`, clashes are
+    refused before anything is staged, again before anything is moved, and at each move; a clash at a
+    move takes back the files already moved, so that nothing is left half-restored."""
     root = Path(root)
     refuse_existing((root / name for name in names), force)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".darnzip-tmp", dir=root.parent))
+    inside = root.is_dir()
+    parent = root if inside else root.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(parent)
+    stage = Path(tempfile.mkdtemp(prefix=_temp_prefix(root.name), suffix=".stage", dir=parent))
+    placed: list[Path] = []
     try:
         yield stage
         refuse_existing((root / name for name in names), force)
         for name in names:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / name, target)
+            if force:
+                os.replace(stage / name, target)
+            else:
+                place_without_replacing(stage / name, target)
+                placed.append(target)
+    except BaseException:
+        for target in placed:
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -20,3 +20,7 @@ def check_frame_header(header: dict, max_chunk_frames: int) -> None:
         check_no_clashes(check_names(source.get("names"), MAX_NAMES, "source.names"))
     else:
         check_name(source.get("name"), "source.name")
+    if "fps" in source:  # a video's frame rate, numerator and denominator
+        fps = source["fps"]
+        require(isinstance(fps, list) and len(fps) == 2 and all(whole_in_range(v, 1, 1 << 20) for v in fps),
+                "source.fps")

@@ -242,7 +242,36 @@ def stdin_frame_source(peeked: PeekedStream) -> FrameSource:
     if peeked.is_png:
         frame = _rgb_from_image(io.BytesIO(peeked.head), STDIN_STEM)
         return FrameSource({"type": "images", "names": [f"{STDIN_STEM}.png"]}, iter([frame]), 1, [])
+    if peeked.head.startswith(GIF_MAGIC):
+        return gif_source(io.BytesIO(peeked.reader.read()), "stdin")
     return video_source(peeked.reader, "stdin")
+
+
+GIF_MAGIC = b"GIF8"
+
+
+def gif_source(path: Path | BinaryIO, name: str) -> FrameSource:
+    """An animated GIF, read with Pillow: ffmpeg's GIF demuxer returned one frame of a five-frame GIF whose
+    frames have no delay, and a frame lost is data lost. Each frame is the whole canvas as shown."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            count = getattr(image, "n_frames", 1)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise InputError(f"{name}: GIF does not decode ({exc})") from None
+    if not isinstance(path, Path):
+        path.seek(0)
+
+    def frames():
+        try:
+            with Image.open(path) as image:
+                for frame in ImageSequence.Iterator(image):
+                    yield np.asarray(frame.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{name}: GIF does not decode ({exc})") from None
+
+    return FrameSource({"type": "video", "name": name}, frames(), count, [path] if isinstance(path, Path) else [])
 
 
 def video_frame_count(path: Path) -> int | None:
@@ -266,21 +295,32 @@ def video_frame_count(path: Path) -> int | None:
 
 
 def video_source(path: Path | BinaryIO, name: str) -> FrameSource:
+    """A video's frames as RGB; its frame rate goes into the header ("fps": [numerator, denominator]) as
+    soon as the container is open (before the first frame, so before the header is written), so that a
+    video restores at the rate it had."""
     import av
+
+    describe = {"type": "video", "name": name}
 
     def frames():
         try:
             with av.open(path) as container:
                 if not container.streams.video:
                     raise InputError(f"{name}: no video stream")
+                rate = container.streams.video[0].average_rate
+                if rate and 0 < rate.numerator <= MAX_RATE_TERM and 0 < rate.denominator <= MAX_RATE_TERM:
+                    describe["fps"] = [rate.numerator, rate.denominator]
                 for frame in container.decode(video=0):
                     yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as exc:
             raise InputError(f"{name}: video does not decode ({exc})") from exc
 
     if isinstance(path, Path):
-        return FrameSource({"type": "video", "name": name}, frames(), video_frame_count(path), [path])
-    return FrameSource({"type": "video", "name": name}, frames(), None, [])  # a pipe: read once, no count
+        return FrameSource(describe, frames(), video_frame_count(path), [path])
+    return FrameSource(describe, frames(), None, [])  # a pipe: read once, no count
+
+
+MAX_RATE_TERM = 1 << 20
 
 
 def open_frame_source(path: str) -> FrameSource:
@@ -292,6 +332,8 @@ def open_frame_source(path: str) -> FrameSource:
     suffix = p.suffix.lower()
     if suffix == ".npy":
         return npy_source(p)
+    if suffix == ".gif":
+        return gif_source(p, p.name)
     if suffix in VIDEO_SUFFIXES:
         return video_source(p, p.name)
     if suffix in IMAGE_SUFFIXES:
@@ -464,7 +506,8 @@ class NpySink(_FileSink):
 class VideoSink(_FileSink):
     """FFV1 in Matroska: lossless for RGB (pix_fmt bgr0)."""
 
-    def __init__(self, path: Path, force: bool, rate: int = 60):
+    def __init__(self, path: Path, force: bool, rate=60):
+        """`rate`: frames per second, a number or a Fraction (the source video's, as its archive records it)."""
         import av
 
         super().__init__(path, force)
@@ -496,14 +539,21 @@ class VideoSink(_FileSink):
         super().abort()
 
 
-def file_sink(path: Path, force: bool, names: list[str] | None = None) -> FrameSink:
-    """The sink an output name asks for: x.npy an array, x.mkv FFV1 video, anything else a directory of
-    PNGs (named `names`, else numbered)."""
+def file_sink(path: Path, force: bool, names: list[str] | None = None, fps: list[int] | None = None) -> FrameSink:
+    """The sink an output name asks for: x.npy an array, x.mkv FFV1 video (at `fps`, the source's rate,
+    else 60), anything else a directory of PNGs (named `names`, else numbered). Other video suffixes are
+    refused: darnzip writes video losslessly as FFV1 in Matroska only, and a directory named clip.mp4
+    surprised its user."""
+    from fractions import Fraction
+
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         return NpySink(Path(path), force)
     if suffix == ".mkv":
-        return VideoSink(Path(path), force)
+        return VideoSink(Path(path), force, Fraction(*fps) if fps else 60)
+    if suffix in VIDEO_SUFFIXES:
+        raise InputError(f"{path}: darnzip restores video losslessly as .mkv (FFV1); name the output .mkv, "
+                         ".npy or a directory")
     return DirectorySink(Path(path), names, force)
 
 

@@ -169,7 +169,7 @@ def test_corrupt_archive_leaves_no_output(tmp_path, small_model_file, pngs):
     result = run("decompress", out, "-o", tmp_path / "restored", "--model", small_model_file, "-T", "1")
     assert result.exit_code == 1 and "corrupt archive" in result.output
     assert not (tmp_path / "restored").exists()
-    assert [p for p in tmp_path.iterdir() if "darnzip-tmp" in p.name] == []
+    assert [p for p in tmp_path.iterdir() if ".darnzip-" in p.name] == []
     assert run("test", out, "--model", small_model_file).exit_code == 1
 
 
