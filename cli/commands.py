@@ -5,7 +5,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .embedding import embedded_block, embedded_note
 from .errors import each_archive, fail, friendly_errors, naming
-from .stdout import binary_stdout
+from .stdout import binary_stdin, binary_stdout, stdin_is_terminal, stdout_is_terminal
 from .text import quantity
 
 
@@ -64,9 +63,9 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
 
     stdin = None
     if tuple(paths) == ("-",):
-        if sys.stdin.isatty():
+        if stdin_is_terminal():
             fail("refusing to read input from a terminal (pipe it in, or name a file)")
-        stdin = PeekedStream(sys.stdin.buffer)  # its first bytes tell frames from binary images
+        stdin = PeekedStream(binary_stdin())  # its first bytes tell frames from binary images
         if not stdin.head:
             fail("standard input is empty: nothing to compress")
     if as_frames or names_a_frame_stream(paths, model_name, stdin):
@@ -102,7 +101,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         target = None if to_stdout else Path(output) if output else default_archive_name(paths)
         if target is not None and not force and any(target.resolve() == f.resolve() for f, _ in files):
             fail(f"{target} is one of the inputs (use -f to overwrite it)")
-        if to_stdout and sys.stdout.isatty():
+        if to_stdout and stdout_is_terminal():
             fail("refusing to write an archive to a terminal (use -o FILE)")
         options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers), particles)
         count = sum(len(bits) for _, bits in sources)
@@ -182,7 +181,7 @@ def opened_archive(path: str, model_name: str | None):
     from darnzip.frames.container import MAGIC as FRAME_MAGIC
 
     with contextlib.ExitStack() as stack:
-        src = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+        src = binary_stdin() if path == "-" else stack.enter_context(open(path, "rb"))
         start, offset = src.read(14), 0
         if is_embedded(start):
             weights, _, offset = stack.enter_context(embedded_model_files(src, start))
@@ -240,7 +239,7 @@ def restore_images(archive: OpenedArchive, archive_path, output, to_stdout, forc
         if to_stdout or single:
             if len(entries) != 1:
                 fail(f"archive holds {len(entries)} files; use -o DIR")
-            if to_stdout and sys.stdout.isatty() and entries[0]["type"] == "npy":
+            if to_stdout and stdout_is_terminal() and entries[0]["type"] == "npy":
                 fail("refusing to write binary data to a terminal (use -o)")
             blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
             if to_stdout:

@@ -17,7 +17,7 @@ from darnzip.frames.zoo import (model_for_frame_archive, newest_game_model, pick
 from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
 from .errors import fail
 from .reports import save_figure, write_json
-from .stdout import binary_stdout
+from .stdout import binary_stdin, binary_stdout, stdout_is_terminal
 from .text import quantity
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
         fail("frame streams are compressed one source at a time (a directory, a .npy array or a video)")
     path = paths[0]
     if path == "-":
-        source = stdin_frame_source(stdin if stdin is not None else PeekedStream(sys.stdin.buffer))
+        source = stdin_frame_source(stdin if stdin is not None else PeekedStream(binary_stdin()))
         if output is None:
             to_stdout = True
     else:
@@ -68,7 +68,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     target = None if to_stdout else Path(output) if output else Path(str(path).rstrip("/") + ".dz")
     if target is not None and not force and any(target.resolve() == Path(p).resolve() for p in source.inputs):
         fail(f"{target} is one of the inputs (use -f to overwrite it)")
-    if to_stdout and sys.stdout.isatty():
+    if to_stdout and stdout_is_terminal():
         fail("refusing to write an archive to a terminal (use -o FILE)")
     with frame_progress(quiet, "compress", source.length) as bar:
         model_block = embedded_block(loaded) if embed_model else b""
@@ -119,7 +119,7 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
     names = decode_names(source["names"]) if source.get("type") == "images" else None
     one_image = names is not None and len(names) == 1
     if to_stdout:
-        if sys.stdout.isatty():
+        if stdout_is_terminal():
             fail("refusing to write frames to a terminal (use -o)")
         # one image comes out as that image file, as from a binary archive; a stream as raw rgb24 frames
         sink = ImageStreamSink(binary_stdout(), names[0]) if one_image else RawSink(binary_stdout())

@@ -421,3 +421,17 @@ def test_bench_quiet_prints_nothing_and_writes_its_json(tmp_path):
     assert result["images"] == 8 and result["bits_per_image"] > 0 and result["decompress_images_per_s"] > 0
     loud = run(*args)
     assert loud.exit_code == 0 and "bits/image" in loud.output and "images/s" in loud.output
+
+
+@pytest.mark.parametrize("args, closed", [(["compress", "-", "-o", "{tmp}/x.dz"], 0), (["decompress", "-", "-o", "{tmp}/out"], 0),
+                                          (["list", "-"], 0), (["compress", "{tmp}/x.npy", "-c"], 1)])
+def test_a_closed_standard_stream_is_a_one_line_error(tmp_path, args, closed):
+    """Run with stdin (`<&-`) or stdout (`>&-`) closed, Python has no sys.stdin / sys.stdout at all."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run([sys.executable, "-m", "darnzip_cli", *args, "-T", "1"] if args[0] == "compress" else
+                          [sys.executable, "-m", "darnzip_cli", *args], stderr=subprocess.PIPE,
+                          stdout=subprocess.DEVNULL if closed == 0 else None,
+                          preexec_fn=lambda: os.close(closed), text=True)
+    assert done.returncode == 1 and "closed" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
