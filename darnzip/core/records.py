@@ -5,6 +5,7 @@ docs/format-images.md and docs/format-frames.md are the normative layouts.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -119,3 +120,14 @@ def preamble_and_header(packed: bytes, magic: bytes, version: int) -> bytes:
     return start + struct.pack("<I", zlib.crc32(start))
 
 
+def restored_content_hasher(described: dict | None):
+    """The SHA-256 a trailer records: of every pixel restored and, from the format versions that say so
+    (`described` not None), first of what the header says about how they are restored (file names, value
+    mapping, dtype, shape, frame rate), so that a header rewritten with its CRC fixed cannot restore
+    other files or other values and still pass `test`."""
+    digest = hashlib.sha256()
+    if described is not None:
+        digest.update(b"darnzip restored content\0")
+        digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
+        digest.update(b"\0")
+    return digest

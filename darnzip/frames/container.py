@@ -15,11 +15,11 @@ import numpy as np
 
 from darnzip.frames.header import check_frame_header
 from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_and_header, read_exact, read_preamble,
-                                  read_records, unpack_json)
+                                  read_records, restored_content_hasher, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
-FORMAT_VERSION = 2  # what darnzip writes: version 1 (no key frames) is still read
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # what darnzip writes: 1 (no key frames) and 2 (trailer hashes the frames alone) are read
+READABLE_VERSIONS = (1, 2, 3)
 CHUNK_TAG = b"DZFC"
 TRAILER_TAG = b"DZFE"
 
@@ -168,3 +168,8 @@ class FrameArchiveReader:
         self.trailer = {"chunks": chunks, "frames": frames, "sha256": sha,
                         **unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
 
+
+def content_hasher(header: dict, version: int = FORMAT_VERSION):
+    """The trailer's hash: from version 3 on, of the source's description (names, frame rate), then every
+    RGB byte restored."""
+    return restored_content_hasher({"source": header.get("source")} if version >= 3 else None)

@@ -7,7 +7,6 @@ same for any worker count: chunks are cut at frame counts that depend on the str
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -18,7 +17,7 @@ from darnzip.core.records import ArchiveError
 from darnzip.core.modelfiles import ModelError, check_description
 from darnzip.core.workers import OrderedPool
 from .chunks import ChunkStats
-from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
+from .container import (DEFAULT_CHUNK_FRAMES, content_hasher, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
                         trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
@@ -182,10 +181,10 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
     if not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
         raise ValueError(f"chunk size must be 1..{MAX_CHUNK_FRAMES} frames")
     stats = FrameStreamStats()
-    digest = hashlib.sha256()
     header = {"model": {"id": loaded.model_id, "sha256": loaded.sha256,
                         "description": loaded.description_hash},
               "chunk_frames": chunk_frames, "source": source}
+    digest = content_hasher(header)
     written = out.write(header_bytes(header)) or 0
     runner = _Runner(loaded, workers, chunk_frames)
     try:
@@ -228,7 +227,7 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, work
                       progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
     """Decoded RGB frames in order; raises ArchiveError at the end if the stream's SHA-256 differs."""
     check_model(reader, loaded)
-    digest = hashlib.sha256()
+    digest = content_hasher(reader.header, reader.version)
     count = 0
     # the header's chunk size only sizes the slots: a chunk that does not fit them goes through the pipe
     runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))

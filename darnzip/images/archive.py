@@ -180,7 +180,7 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     }
     stats = CompressStats(images=len(pixels))
     stats.header_bytes = container.write_preamble_and_header(out, header)
-    digest = container.content_hasher()
+    digest = container.content_hasher(header)
     bounds = chunk_bounds(len(pixels), options.chunk_size)
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
     runner = ChunkRunner(loaded, options.workers, codec_settings(header["coder"]))
@@ -235,7 +235,7 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
 def decode_images(opened: OpenedArchive, workers: int = 1,
                   on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
     """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
-    digest = container.content_hasher()
+    digest = container.content_hasher(opened.header, opened.reader.version)
     runner = ChunkRunner(opened.loaded, workers, codec_settings(opened.header["coder"]))
     records: list[container.ChunkRecord] = []
 

@@ -7,7 +7,6 @@ checked after decoding, so a wrong model or a coder bug cannot pass silently.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import struct
 import zlib
 from typing import BinaryIO, Iterator
@@ -16,10 +15,12 @@ import numpy as np
 
 from darnzip.images.header import check_header
 from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, pack_json, preamble_and_header,  # noqa: F401
-                                  read_exact, read_preamble, read_records, unpack_json, whole_in_range)
+                                  read_exact, read_preamble, read_records, restored_content_hasher, unpack_json,
+                                  whole_in_range)
 
 MAGIC = b"\x89DARNZ\r\n"  # non-ASCII first byte and CR LF, like PNG's, expose text-mode mangling
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # version 1's trailer hashed the pixels alone; it is still read
+READABLE_VERSIONS = (1, 2)
 CHUNK_TAG = b"DZCK"
 TRAILER_TAG = b"DZEN"
 
@@ -75,7 +76,8 @@ class ArchiveReader:
 
     def __init__(self, src: BinaryIO):
         self.src = src
-        start, packed = read_preamble(src, src.read(PREAMBLE.size), MAGIC, FORMAT_VERSION, "archive")
+        start, packed = read_preamble(src, src.read(PREAMBLE.size), MAGIC, READABLE_VERSIONS, "archive")
+        self.version = PREAMBLE.unpack(start[:PREAMBLE.size])[1]
         header_len = len(packed)
         self.header = unpack_json(packed, MAX_HEADER_JSON_BYTES, "header")
         check_header(self.header)  # before anything (list included) uses a field
@@ -112,5 +114,7 @@ class ArchiveReader:
         self.content_sha256 = sha
 
 
-def content_hasher():
-    return hashlib.sha256()
+def content_hasher(header: dict, version: int = FORMAT_VERSION):
+    """The trailer's hash: from version 2 on, of the sources' description and the shape, then the pixels."""
+    described = {key: header[key] for key in ("image_shape", "count", "sources")} if version >= 2 else None
+    return restored_content_hasher(described)

@@ -156,3 +156,26 @@ def test_a_header_that_unpacks_to_more_than_the_limit_is_refused_before_it_is_pa
         crafted.write_bytes(start + struct.pack("<I", zlib.crc32(start)) + body)
         assert len(crafted.read_bytes()) < 200_000
         refused_everywhere(crafted, tmp_path)
+
+
+def test_a_header_that_would_restore_other_values_or_names_fails_the_content_hash(tmp_path, frame_archive):
+    """The trailer's hash covers what is restored, not just the pixels: a value mapping (hi 255 -> 254) or
+    file names rewritten with the header's CRC fixed pass every header check, then fail `test` and
+    `decompress` at the hash, with nothing written."""
+    archive, _ = binary_archive(tmp_path, ["a.png", "b.png"])
+    model = str(GOLDEN / "factorised-model.safetensors")
+    for edit in (lambda h: h["sources"][0].update(hi=254), lambda h: h["sources"][0].update(names=["c.png", "d.png"])):
+        crafted = tmp_path / "crafted.dz"
+        crafted.write_bytes(with_binary_header(archive, edit))
+        assert run("list", crafted).exit_code == 0  # a well-formed header
+        for args in (["test", crafted], ["decompress", crafted, "-o", tmp_path / "out"]):
+            result = run(*args, "--model", model)
+            assert result.exit_code == 1 and "SHA-256" in result.output, result.output
+        assert not (tmp_path / "out").exists()
+    frames, frame_model = frame_archive
+    crafted = tmp_path / "crafted-frames.dz"
+    crafted.write_bytes(with_frame_header(frames, lambda h: h["source"].update(names=[f"g{i:03d}.png" for i in range(12)])))
+    for args in (["test", crafted], ["decompress", crafted, "-o", tmp_path / "out"]):
+        result = run(*args, "--model", frame_model)
+        assert result.exit_code == 1 and "SHA-256" in result.output, result.output
+    assert not (tmp_path / "out").exists()
