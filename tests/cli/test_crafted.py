@@ -155,7 +155,8 @@ def test_a_header_that_unpacks_to_more_than_the_limit_is_refused_before_it_is_pa
         crafted = tmp_path / "bomb.dz"
         crafted.write_bytes(start + struct.pack("<I", zlib.crc32(start)) + body)
         assert len(crafted.read_bytes()) < 200_000
-        refused_everywhere(crafted, tmp_path)
+        outputs = refused_everywhere(crafted, tmp_path)
+        assert all("over the limit" in o or "does not decode (RecursionError)" in o for o in outputs), outputs
 
 
 def test_a_header_that_would_restore_other_values_or_names_fails_the_content_hash(tmp_path, frame_archive):
@@ -179,3 +180,17 @@ def test_a_header_that_would_restore_other_values_or_names_fails_the_content_has
         result = run(*args, "--model", frame_model)
         assert result.exit_code == 1 and "SHA-256" in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 300), (-1, 1), (0, 2**40)])
+def test_an_npy_value_mapping_outside_its_dtype_is_refused_by_the_header_check(tmp_path, lo, hi):
+    """lo and hi must be values of the array's dtype: the header check says so by name (in format 1 it is
+    the only guard; the content hash of format 2 would catch it later)."""
+    np.save(tmp_path / "x.npy", np.load(GOLDEN / "factorised-images.npy")[:3].astype(np.uint8))
+    archive = tmp_path / "x.dz"
+    model = GOLDEN / "factorised-model.safetensors"
+    assert run("compress", tmp_path / "x.npy", "-o", archive, "--model", model, "-T", "1", "-q").exit_code == 0
+    crafted = tmp_path / "crafted.dz"
+    crafted.write_bytes(with_binary_header(archive, lambda h: h["sources"][0].update(lo=lo, hi=hi)))
+    outputs = refused_everywhere(crafted, tmp_path, str(model))
+    assert all("sources.lo/hi" in o for o in outputs)

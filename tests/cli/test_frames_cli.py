@@ -701,3 +701,48 @@ def test_training_can_continue_from_an_exported_model(any_model):
     rebuilt = FrameDarn.from_integers(frame_model.config, tensors, frame_model.exact.frac_bits)
     again = rebuilt.quantize(frame_model.exact.frac_bits)
     assert all(np.array_equal(again[k], tensors[k]) for k in tensors)
+
+
+def test_an_animated_gif_keeps_every_frame(tmp_path):
+    """Five frames with no delay between them: ffmpeg's demuxer returned one; darnzip reads all five."""
+    from PIL import Image
+
+    frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(5)]
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(tmp_path / "anim.gif", save_all=True, append_images=images[1:], duration=0, loop=0)
+    runner = CliRunner()
+    r = runner.invoke(main, ["compress", str(tmp_path / "anim.gif"), "-T", "1"])
+    assert r.exit_code == 0 and "5 frames" in r.output, r.output
+    r = runner.invoke(main, ["decompress", str(tmp_path / "anim.gif.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.load(tmp_path / "back.npy"), np.stack(frames))
+
+
+def test_a_video_keeps_its_frame_rate_and_restores_as_mkv(tmp_path):
+    """A 15 fps video restores at 15 fps (it came back at 60), as clip.mkv (it came back as a directory
+    named clip.mp4); another video suffix for -o is refused, as darnzip writes lossless .mkv only."""
+    import av
+
+    frames = [np.zeros((16, 32, 3), np.uint8) for _ in range(6)]
+    for i, frame in enumerate(frames):
+        frame[:, 4 * i:4 * i + 4] = 200
+    with av.open(str(tmp_path / "clip.mkv"), "w") as container:
+        stream = container.add_stream("ffv1", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "bgr0"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    (tmp_path / "clip.mkv").rename(tmp_path / "clip.mp4")  # the name a user's file has; the content is lossless
+    runner = CliRunner()
+    assert runner.invoke(main, ["compress", str(tmp_path / "clip.mp4"), "-T", "1", "-q"]).exit_code == 0
+    (tmp_path / "clip.mp4").rename(tmp_path / "original.mp4")
+    r = runner.invoke(main, ["decompress", str(tmp_path / "clip.mp4.dz"), "-q"])
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "clip.mkv")) as restored:
+        assert restored.streams.video[0].average_rate == 15
+        back = [f.to_ndarray(format="rgb24") for f in restored.decode(video=0)]
+    assert len(back) == 6 and all(np.array_equal(a, b) for a, b in zip(back, frames))
+    r = runner.invoke(main, ["decompress", str(tmp_path / "clip.mp4.dz"), "-o", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 1 and ".mkv" in r.output and not (tmp_path / "x.mp4").exists()

@@ -37,15 +37,17 @@ def test_every_truncation_is_rejected(small_loaded):
 
 def test_every_single_bit_flip_is_rejected(small_loaded):
     data, _ = small_archive(small_loaded)
-    rejected = 0
+    missed = []
     for position in range(len(data)):
         for bit in (position % 8, (position + 3) % 8):
             damaged = bytearray(data)
             damaged[position] ^= 1 << bit
-            with pytest.raises(ArchiveError):
+            try:
                 decode_all(bytes(damaged), small_loaded)
-            rejected += 1
-    assert rejected == 2 * len(data)
+            except ArchiveError:
+                continue
+            missed.append((position, bit))
+    assert missed == [], f"flips that decoded without an error: {missed[:10]}"
 
 
 def test_trailing_bytes_are_rejected(small_loaded):
