@@ -707,9 +707,10 @@ def test_an_animated_gif_keeps_every_frame(tmp_path):
     """Five frames with no delay between them: ffmpeg's demuxer returned one; darnzip reads all five."""
     from PIL import Image
 
-    frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(5)]
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(tmp_path / "anim.gif", save_all=True, append_images=images[1:], duration=0, loop=0)
+    bits = [(np.indices((16, 16)).sum(0) % 5 == i).astype(np.uint8) * 255 for i in range(5)]
+    images = [Image.fromarray(b).convert("1") for b in bits]  # two colours, no frame delay: ffmpeg saw one
+    images[0].save(tmp_path / "anim.gif", save_all=True, append_images=images[1:])
+    frames = [b[..., None].repeat(3, axis=2) for b in bits]
     runner = CliRunner()
     r = runner.invoke(main, ["compress", str(tmp_path / "anim.gif"), "-T", "1"])
     assert r.exit_code == 0 and "5 frames" in r.output, r.output

@@ -87,6 +87,21 @@ def test_a_damaged_or_crafted_model_block_is_one_line_and_writes_nothing(tmp_pat
     other_sha = json.loads(other.with_suffix(".json").read_text())["weights_sha256"]
     cases["another model's block"] = embedded_model_bytes(other.with_suffix(".safetensors"), "mine", other_sha) \
         + data[len(embedded_model_bytes(model_copy, "mine", loaded_sha)):]
+    # a block whose weights were changed, its CRC fixed: refused by the block's own hash, by name
+    import struct
+    import zlib
+
+    import zstandard
+
+    from darnzip.core.embedded import _HEAD
+
+    block_len = len(embedded_model_bytes(model_copy, "mine", loaded_sha))
+    _, version, header_len, packed_len = _HEAD.unpack(data[:_HEAD.size])
+    model = bytearray(zstandard.ZstdDecompressor().decompress(data[_HEAD.size + header_len:_HEAD.size + header_len + packed_len]))
+    model[-len(model_copy.with_suffix(".json").read_bytes()) - 5] ^= 1  # a weight byte
+    packed = zstandard.ZstdCompressor().compress(bytes(model))
+    block = _HEAD.pack(MAGIC, version, header_len, len(packed)) + data[_HEAD.size:_HEAD.size + header_len] + packed
+    cases["changed weights"] = block + struct.pack("<I", zlib.crc32(block)) + data[block_len:]
     for what, bad in cases.items():
         path = tmp_path / "bad.dz"
         path.write_bytes(bad)
@@ -95,6 +110,8 @@ def test_a_damaged_or_crafted_model_block_is_one_line_and_writes_nothing(tmp_pat
             result = run(*command)
             assert result.exit_code == 1, (what, result.output)
             assert result.output.count("\n") == 1 and "Traceback" not in result.output, (what, result.output)
+            if what == "changed weights":
+                assert "embedded model does not match its SHA-256" in result.output, result.output
         assert not out.exists(), what
 
 
