@@ -222,9 +222,9 @@ def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, w
         if archive.frame_start is not None:
             from .frame_commands import decompress_frame_archive, open_frame_archive
 
-            reader, loaded = open_frame_archive(archive.src, archive.frame_start, archive.model)
+            reader, loaded, missing = open_frame_archive(archive.src, archive.frame_start, archive.model)
             decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet,
-                                     default_workers(workers))
+                                     default_workers(workers), missing)
             return
         restore_images(archive, archive_path, output, to_stdout, force, quiet, workers)
 
@@ -282,8 +282,8 @@ def test_command(archives, quiet, model_name, workers):
             if archive.frame_start is not None:
                 from .frame_commands import open_frame_archive, test_frame_archive
 
-                reader, loaded = open_frame_archive(archive.src, archive.frame_start, archive.model)
-                test_frame_archive(reader, loaded, path, quiet, default_workers(workers))
+                reader, loaded, missing = open_frame_archive(archive.src, archive.frame_start, archive.model)
+                test_frame_archive(reader, loaded, path, quiet, default_workers(workers), missing)
                 return
             opened = arc.open_archive(archive.src, archive.model)
             with progress_bar(opened.header["count"], quiet, "test") as bar:

@@ -11,7 +11,7 @@ import numpy as np
 
 from darnzip.core.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
-from darnzip.frames.zoo import (model_for_frame_archive, newest_game_model, pick_frame_model,  # noqa: F401
+from darnzip.frames.zoo import (model_or_why_not, newest_game_model, pick_frame_model,  # noqa: F401
                                       resolve_frame_model)
 
 from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
@@ -109,7 +109,7 @@ def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
 
 
 
-def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers):
+def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers, missing=None):
     from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, ImageStreamSink, RawSink, file_sink
     from darnzip.images.sources import restored_file_name
     from darnzip.frames.stream import decompress_frames
@@ -140,19 +140,19 @@ def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, fo
             sink = file_sink(Path(output), force, names, source.get("fps"))
     count = 0
     with sink, frame_progress(quiet, "decompress", reader.stated_frames()) as bar:
-        for frame in decompress_frames(reader, loaded, workers, bar.update):
+        for frame in decompress_frames(reader, loaded, workers, bar.update, missing):
             sink.write(frame)
             count += 1
     if not quiet:
         click.echo(f"{quantity(count, 'frame')} -> {output or 'stdout'}", err=True)
 
 
-def test_frame_archive(reader, loaded, path, quiet, workers):
+def test_frame_archive(reader, loaded, path, quiet, workers, missing=None):
     from darnzip.frames.stream import decompress_frames
 
     count = 0
     with frame_progress(quiet, "test", reader.stated_frames()) as bar:
-        for _ in decompress_frames(reader, loaded, workers, bar.update):
+        for _ in decompress_frames(reader, loaded, workers, bar.update, missing):
             count += 1
     if not quiet:
         click.echo(f"{path}: OK ({quantity(count, 'frame')})", err=True)
@@ -399,5 +399,6 @@ def bench_frames(games, frames, seed, workers, chunk_frames, video, json_path, q
 
 
 def open_frame_archive(src, start: bytes, model_name: str | None):
+    """(reader, model or None, why there is none): a stream stored raw needs no model."""
     reader = FrameArchiveReader(src, start)
-    return reader, model_for_frame_archive(reader.header.get("model"), model_name)
+    return (reader, *model_or_why_not(reader.header.get("model"), model_name))

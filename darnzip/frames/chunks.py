@@ -192,6 +192,20 @@ class FrameChunkCodec:
         return out
 
     @staticmethod
+    def decode_raw(chunk: FrameChunk, index: int) -> list[np.ndarray]:
+        """The RGB frames of a chunk that holds raw frames alone, checked against its CRC: what a stream
+        that no model coded needs, with no model loaded."""
+        if np.any(chunk.kinds != KIND_RAW) or len(chunk.words):
+            raise ValueError("the chunk holds modelled frames")
+        frames = list(FrameChunkCodec._raw_frames(chunk, index))
+        crc = 0
+        for rgb in frames:
+            crc = zlib.crc32(np.ascontiguousarray(rgb), crc)
+        if crc != chunk.content_crc:
+            raise ArchiveError(f"corrupt archive: chunk {index} decodes to the wrong content (checksum mismatch)")
+        return frames
+
+    @staticmethod
     def _raw_frames(chunk: FrameChunk, index: int):
         expected = sum(h * w * 3 for h, w in chunk.raw_shapes)
         if not chunk.raw_shapes:

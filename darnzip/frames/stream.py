@@ -17,8 +17,8 @@ from darnzip.core.records import ArchiveError
 from darnzip.core.modelfiles import ModelError, check_description
 from darnzip.core.workers import OrderedPool
 from .chunks import ChunkStats
-from .container import (DEFAULT_CHUNK_FRAMES, content_hasher, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk, header_bytes,
-                        trailer_bytes)
+from .container import (DEFAULT_CHUNK_FRAMES, KIND_RAW, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk,
+                        content_hasher, header_bytes, trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
 from .modelfile import LoadedFrameModel, load_frame_model
@@ -223,17 +223,34 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
     check_description(model, loaded.model_id, loaded.info, loaded.weights_path)
 
 
-def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, workers: int = 1,
-                      progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
-    """Decoded RGB frames in order; raises ArchiveError at the end if the stream's SHA-256 differs."""
-    check_model(reader, loaded)
+def _raw_chunk(chunk: FrameChunk, index: int, missing: ModelError | None) -> list[np.ndarray]:
+    from .chunks import FrameChunkCodec
+
+    if np.any(chunk.kinds != KIND_RAW) or len(chunk.words):
+        raise missing or ModelError("this archive's frames need its model")
+    return FrameChunkCodec.decode_raw(chunk, index)
+
+
+def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel | None, workers: int = 1,
+                      progress: Callable[[int], None] | None = None,
+                      missing: ModelError | None = None) -> Iterator[np.ndarray]:
+    """Decoded RGB frames in order; raises ArchiveError at the end if the stream's SHA-256 differs.
+
+    With no model (`loaded` None; `missing` says why), a stream whose frames were all stored raw still
+    decodes: its header names the model it was offered, but no frame needs it. The first chunk that
+    does raises `missing`."""
     digest = content_hasher(reader.header, reader.version)
     count = 0
-    # the header's chunk size only sizes the slots: a chunk that does not fit them goes through the pipe
-    runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))
+    if loaded is None:
+        runner = None
+        frame_lists = (_raw_chunk(chunk, i, missing) for i, chunk in enumerate(reader.chunks()))
+    else:
+        check_model(reader, loaded)
+        # the header's chunk size only sizes the slots: a chunk that does not fit them goes through the pipe
+        runner = _Runner(loaded, workers, reader.header.get("chunk_frames"))
+        frame_lists = runner.map(_decode_job, ((chunk, i) for i, chunk in enumerate(reader.chunks())))
     try:
-        jobs = ((chunk, i) for i, chunk in enumerate(reader.chunks()))
-        for frames in runner.map(_decode_job, jobs):
+        for frames in frame_lists:
             for frame in frames:
                 digest.update(np.ascontiguousarray(frame))  # in place (decoded frames are contiguous)
                 count += 1
@@ -241,7 +258,8 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel, work
             if progress:
                 progress(len(frames))
     finally:
-        runner.close()
+        if runner is not None:
+            runner.close()
     trailer = reader.trailer
     if trailer is None or trailer["frames"] != count:
         raise ArchiveError("corrupt archive: frame count does not match the trailer")

@@ -52,6 +52,17 @@ def model_for_frame_archive(recorded: object, override: str | None) -> LoadedFra
         raise zoo.archive_model_error(recorded["id"], recorded.get("sha256"), exc, override is not None) from exc
 
 
+def model_or_why_not(recorded: object, override: str | None) -> tuple[LoadedFrameModel | None, ModelError | None]:
+    """(the archive's model, None), or (None, the error) when the model named in the header is not
+    installed: a stream stored raw decodes without it (`decompress_frames(..., missing=error)`)."""
+    try:
+        return model_for_frame_archive(recorded, override), None
+    except ModelError as exc:
+        if override is not None:
+            raise
+        return None, exc
+
+
 def newest_game_model(game: str) -> str:
     """The latest installed version of a game's model (atari-GAME-vN with the largest N)."""
     prefix = f"atari-{game.lower()}-v"

@@ -747,3 +747,32 @@ def test_a_video_keeps_its_frame_rate_and_restores_as_mkv(tmp_path):
     assert len(back) == 6 and all(np.array_equal(a, b) for a, b in zip(back, frames))
     r = runner.invoke(main, ["decompress", str(tmp_path / "clip.mp4.dz"), "-o", str(tmp_path / "x.mp4")])
     assert r.exit_code == 1 and ".mkv" in r.output and not (tmp_path / "x.mp4").exists()
+
+
+def test_a_stream_stored_raw_decodes_without_the_model_it_was_offered(tmp_path, frame_model):
+    """Frames no model fits (another size) are stored raw; the header names the model they were offered,
+    but decoding needs none: with the model gone, test and decompress restore them exactly. A stream
+    with modelled frames still asks for its model, and writes nothing."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(frame_model.weights_path.with_suffix(suffix), model_dir / f"m{suffix}")
+    model = model_dir / "m.safetensors"
+    odd = np.random.default_rng(5).integers(0, 255, (4, 9, 11, 3), dtype=np.uint8)  # not the model's size
+    np.save(tmp_path / "odd.npy", odd)
+    fits = sprite_frames(6, seed=2)
+    np.save(tmp_path / "fits.npy", fits)
+    runner = CliRunner()
+    for name in ("odd", "fits"):
+        r = runner.invoke(main, ["compress", str(tmp_path / f"{name}.npy"), "--model", str(model), "-T", "1", "-q"])
+        assert r.exit_code == 0, r.output
+    shutil.rmtree(model_dir)
+    assert runner.invoke(main, ["test", str(tmp_path / "odd.npy.dz")]).exit_code == 0
+    r = runner.invoke(main, ["decompress", str(tmp_path / "odd.npy.dz"), "-o", str(tmp_path / "odd-back.npy"), "-T", "2"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.load(tmp_path / "odd-back.npy"), odd)
+    r = runner.invoke(main, ["decompress", str(tmp_path / "fits.npy.dz"), "-o", str(tmp_path / "fits-back.npy")])
+    assert r.exit_code == 1 and "archive needs model" in r.output and r.output.count("\n") == 1, r.output
+    assert not (tmp_path / "fits-back.npy").exists()
