@@ -18,11 +18,8 @@ from darnzip_cli.main import main
 from darnzip.images import archive as arc
 from darnzip.images.container import (
     FORMAT_VERSION,
-    MAGIC,
     ArchiveError,
     ArchiveReader,
-    encode_header,
-    preamble_and_header,
 )
 from darnzip.images.modelfile import ModelError, load_model
 
