@@ -15,14 +15,13 @@ import zlib
 
 import constriction
 import numpy as np
-import zstandard
 
 from darnzip.core.records import ArchiveError
 from .codec import FrameBits, FrameCodec
 from .container import KIND_KEY, KIND_MODELLED, KIND_RAW, FrameChunk
 from .palette import Palette
+from .rawside import pack_raw, unpack_raw
 
-RAW_ZSTD_LEVEL = 19
 
 
 FEW_BLOCKS = 8  # a frame that differs from its reference in this many blocks or fewer is cheap to try as a key
@@ -140,9 +139,9 @@ class FrameChunkCodec:
             indexed.append(idx)
             if idx is None:
                 raw_shapes.append(rgb.shape[:2])
-                raw_parts.append(np.ascontiguousarray(rgb).tobytes())
+                raw_parts.append(rgb)
         keys, plans = self._choose_keys(kinds, indexed)
-        side = zstandard.ZstdCompressor(level=RAW_ZSTD_LEVEL).compress(b"".join(raw_parts)) if raw_parts else b""
+        side = pack_raw(raw_parts)
         coder = constriction.stream.stack.AnsCoder()
         modelled = np.flatnonzero(kinds != KIND_RAW)
         bits: dict[int, FrameBits] = {}
@@ -207,19 +206,4 @@ class FrameChunkCodec:
 
     @staticmethod
     def _raw_frames(chunk: FrameChunk, index: int):
-        expected = sum(h * w * 3 for h, w in chunk.raw_shapes)
-        if not chunk.raw_shapes:
-            if chunk.side:
-                raise ArchiveError(f"corrupt archive: chunk {index} has stray raw data")
-            return iter(())
-        try:
-            data = zstandard.ZstdDecompressor().decompress(chunk.side, max_output_size=expected)
-        except zstandard.ZstdError as exc:
-            raise ArchiveError(f"corrupt archive: chunk {index} raw frames do not decode ({exc})") from exc
-        if len(data) != expected:
-            raise ArchiveError(f"corrupt archive: chunk {index} raw frames have the wrong size")
-        frames, offset = [], 0
-        for h, w in chunk.raw_shapes:
-            frames.append(np.frombuffer(data, np.uint8, h * w * 3, offset).reshape(h, w, 3))
-            offset += h * w * 3
-        return iter(frames)
+        return iter(unpack_raw(chunk.side, chunk.raw_shapes, chunk.version, index))

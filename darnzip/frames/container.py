@@ -24,7 +24,7 @@ CHUNK_TAG = b"DZFC"
 TRAILER_TAG = b"DZFE"
 
 KIND_MODELLED = 0  # coded by the frame model (palette indices, bits-back)
-KIND_RAW = 1  # stored as RGB bytes with zstandard: other size or colours outside the model's palette
+KIND_RAW = 1  # stored in the chunk's raw side (darnzip.frames.rawside): another size or colours off the palette
 KIND_KEY = 2  # coded by the frame model with one of its reference frames as the context (a reset, a cut)
 
 DEFAULT_CHUNK_FRAMES = 512  # frames per independent chunk unless asked otherwise
@@ -46,11 +46,12 @@ _TRAILER_TAIL_SEARCH = 1 << 16  # how far from the end `stated_frames` looks for
 class FrameChunk:
     kinds: np.ndarray  # (frames,) uint8
     raw_shapes: list[tuple[int, int]]  # (height, width) of each raw frame, in order
-    side: bytes  # zstd of the raw frames' RGB bytes, concatenated
+    side: bytes  # the raw frames, coded as one stream (darnzip.frames.rawside)
     words: np.ndarray  # ANS stream of the modelled frames (uint32)
     content_crc: int  # CRC-32 of the chunk's RGB bytes, frame after frame
     key_references: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.uint8))
     # the reference frame of each key frame, in order
+    version: int = 3  # the format it was read from: how its side is coded (darnzip.frames.rawside)
 
     def to_bytes(self) -> bytes:
         kinds = np.asarray(self.kinds)
@@ -152,7 +153,8 @@ class FrameArchiveReader:
         kinds[positions] = KIND_RAW
         kinds[key_positions] = KIND_KEY
         return FrameChunk(kinds, [tuple(s) for s in shapes.tolist()], side,
-                          np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc, key_references)
+                          np.frombuffer(words_raw, dtype="<u4").astype(np.uint32), content_crc, key_references,
+                          self.version)
 
     def _read_trailer(self, tag: bytes, chunks_seen: int) -> None:
         head = tag + read_exact(self.src, _TRAILER_HEAD.size - 4, "trailer")

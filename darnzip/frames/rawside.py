@@ -1,0 +1,113 @@
+"""The raw side of a chunk: the frames no model codes (another size, colours outside its palette), coded as
+one stream, so that a stream no model fits costs what a general-purpose compressor of its whole chunk
+costs, not what its frames cost one by one.
+
+Format 3 (docs/format-frames.md): one byte says how the rest is coded. Its high nibble is the
+representation: 0, the frames' RGB bytes one after another; 1, a palette (u16 count, then each colour's
+three RGB bytes) and one index byte a pixel, for frames of at most 256 colours, a third of the bytes and
+all the repetition a time-aware LZ coder can use. Its low nibble is the compressor that coded it: 1 zstd
+(level 19, 128 MiB window), 2 xz (preset 9, extreme), 3 bzip2 (-9). The encoder tries each and keeps the
+smallest. Formats 1 and 2 have no method byte: their side is the RGB bytes in one zstd frame.
+"""
+from __future__ import annotations
+
+import bz2
+import lzma
+
+import numpy as np
+import zstandard
+
+from darnzip.core.records import ArchiveError
+
+from .palette import pack_rgb
+
+RGB, INDEXED = 0, 1
+ZSTD, XZ, BZIP2 = 1, 2, 3
+_ZSTD_WINDOW_LOG = 27
+
+
+def _compressors():
+    zstd = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+        19, window_log=_ZSTD_WINDOW_LOG, enable_ldm=True))
+    return {ZSTD: zstd.compress,
+            XZ: lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME),
+            BZIP2: lambda data: bz2.compress(data, 9)}
+
+
+def pack_raw(frames: list[np.ndarray]) -> bytes:
+    """The side of a chunk whose raw frames are `frames` (each (H, W, 3) uint8): b"" when there are none."""
+    if not frames:
+        return b""
+    rgb = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
+    packed = [pack_rgb(f).reshape(-1) for f in frames]
+    colours = np.unique(np.concatenate(packed))
+    candidates = [(RGB, rgb)]
+    if len(colours) <= 256:
+        palette = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.uint8)
+        indices = b"".join(np.searchsorted(colours, p).astype(np.uint8).tobytes() for p in packed)
+        candidates = [(INDEXED, len(colours).to_bytes(2, "little") + palette.tobytes() + indices)]
+    best = None
+    for representation, data in candidates:
+        for method, compress in _compressors().items():
+            coded = bytes([representation << 4 | method]) + compress(data)
+            if best is None or len(coded) < len(best):
+                best = coded
+    return best
+
+
+def _decompress(method: int, payload: bytes, limit: int, index: int) -> bytes:
+    """`payload` unpacked by `method`, refused past `limit` bytes before that much is allocated."""
+    try:
+        if method == ZSTD:
+            if zstandard.frame_content_size(payload) > limit:
+                raise ArchiveError(f"corrupt archive: chunk {index} raw frames have the wrong size")
+            return zstandard.ZstdDecompressor(max_window_size=1 << _ZSTD_WINDOW_LOG).decompress(
+                payload, max_output_size=limit)
+        if method in (XZ, BZIP2):
+            unpacker = lzma.LZMADecompressor(format=lzma.FORMAT_XZ) if method == XZ else bz2.BZ2Decompressor()
+            data = unpacker.decompress(payload, max_length=limit + 1)
+            if not unpacker.eof or unpacker.unused_data:
+                raise ArchiveError(f"corrupt archive: chunk {index} raw frames do not decode whole")
+            return data
+    except (zstandard.ZstdError, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, ArchiveError):
+            raise
+        raise ArchiveError(f"corrupt archive: chunk {index} raw frames do not decode ({exc})") from None
+    raise ArchiveError(f"corrupt archive: chunk {index} raw frames name an unknown compressor")
+
+
+def unpack_raw(side: bytes, shapes: list[tuple[int, int]], version: int, index: int) -> list[np.ndarray]:
+    """The raw frames of a chunk, of the given (height, width) shapes, from its side (format `version`)."""
+    pixels = sum(h * w for h, w in shapes)
+    if not shapes:
+        if side:
+            raise ArchiveError(f"corrupt archive: chunk {index} has stray raw data")
+        return []
+    if version < 3:
+        data = _decompress(ZSTD, side, 3 * pixels, index)
+        representation = RGB
+    else:
+        if not side:
+            raise ArchiveError(f"corrupt archive: chunk {index} raw frames are missing")
+        representation, method = side[0] >> 4, side[0] & 15
+        if representation not in (RGB, INDEXED):
+            raise ArchiveError(f"corrupt archive: chunk {index} raw frames name an unknown representation")
+        data = _decompress(method, side[1:], 3 * pixels if representation == RGB else 2 + 3 * 256 + pixels, index)
+    if representation == RGB:
+        if len(data) != 3 * pixels:
+            raise ArchiveError(f"corrupt archive: chunk {index} raw frames have the wrong size")
+        rgb = np.frombuffer(data, np.uint8)
+    else:
+        count = int.from_bytes(data[:2], "little")
+        if not 1 <= count <= 256 or len(data) != 2 + 3 * count + pixels:
+            raise ArchiveError(f"corrupt archive: chunk {index} raw frames have the wrong size")
+        palette = np.frombuffer(data, np.uint8, 3 * count, 2).reshape(count, 3)
+        indices = np.frombuffer(data, np.uint8, pixels, 2 + 3 * count)
+        if indices.size and int(indices.max()) >= count:
+            raise ArchiveError(f"corrupt archive: chunk {index} raw frames index past their palette")
+        rgb = palette[indices].reshape(-1)
+    frames, offset, scale = [], 0, 3
+    for h, w in shapes:
+        frames.append(rgb[offset:offset + h * w * scale].reshape(h, w, 3))
+        offset += h * w * scale
+    return frames
