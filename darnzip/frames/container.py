@@ -12,6 +12,7 @@ import zlib
 from typing import BinaryIO, Iterator
 
 import numpy as np
+import zstandard
 
 from darnzip.frames.header import check_frame_header
 from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_and_header, read_exact, read_preamble,
@@ -58,10 +59,17 @@ class FrameChunk:
         keys = np.flatnonzero(kinds == KIND_KEY)
         if len(keys) != len(self.key_references):
             raise ValueError("one reference index per key frame")
+        raw_positions = np.flatnonzero(kinds == KIND_RAW)
+        raw_tables = b""
+        if len(raw_positions):  # format 3: 8 bytes a raw frame were most of a cheap raw stream's cost, so the
+            # positions go as the gaps between them (mostly 1), with the shapes, in one zstd frame
+            gaps = np.diff(raw_positions, prepend=-1).astype("<u4").tobytes()
+            packed = zstandard.ZstdCompressor(level=19).compress(
+                gaps + np.asarray(self.raw_shapes, dtype="<u2").reshape(-1, 2).tobytes())
+            raw_tables = struct.pack("<I", len(packed)) + packed
         body = (
             _CHUNK_HEAD.pack(CHUNK_TAG, len(kinds), len(self.raw_shapes), len(keys), len(self.side), len(self.words))
-            + np.flatnonzero(kinds == KIND_RAW).astype("<u4").tobytes()
-            + np.asarray(self.raw_shapes, dtype="<u2").reshape(-1, 2).tobytes()
+            + raw_tables
             + keys.astype("<u4").tobytes()
             + np.asarray(self.key_references, dtype=np.uint8).tobytes()
             + self.side
@@ -135,12 +143,33 @@ class FrameArchiveReader:
         if not 1 <= frames <= MAX_CHUNK_FRAMES or raws + keys > frames or side_len > MAX_SIDE_BYTES \
                 or words > MAX_CHUNK_WORDS:
             raise ArchiveError(f"corrupt archive: chunk {index} declares impossible sizes")
-        tables = [read_exact(self.src, size, f"chunk {index}") for size in (4 * raws, 4 * raws, 4 * keys, keys)]
+        if self.version >= 3 and raws:  # the raw frames' positions and shapes, zstd-packed, after their length
+            packed_len = read_exact(self.src, 4, f"chunk {index}")
+            (length,) = struct.unpack("<I", packed_len)
+            if length > 16 * raws + 64:
+                raise ArchiveError(f"corrupt archive: chunk {index} declares impossible sizes")
+            packed = read_exact(self.src, length, f"chunk {index}")
+            try:
+                raw_tables = zstandard.ZstdDecompressor().decompress(packed, max_output_size=8 * raws)
+            except zstandard.ZstdError:
+                raw_tables = b""
+            if len(raw_tables) != 8 * raws or zstandard.frame_content_size(packed) != 8 * raws:
+                raise ArchiveError(f"corrupt archive: chunk {index} frame table is invalid")
+            gaps = np.frombuffer(raw_tables[:4 * raws], dtype="<u4").astype(np.int64)
+            tables = [(np.cumsum(gaps) - 1).clip(0, (1 << 32) - 1).astype("<u4").tobytes() if gaps.min() >= 1
+                      else b"\xff" * (4 * raws), raw_tables[4 * raws:]]  # a gap of 0 fails the check below
+            stored = [packed_len + packed]
+        else:
+            tables = [read_exact(self.src, size, f"chunk {index}") for size in (4 * raws, 4 * raws)]
+            stored = list(tables)
+        keyed = [read_exact(self.src, size, f"chunk {index}") for size in (4 * keys, keys)]
+        tables += keyed
+        stored += keyed
         side = read_exact(self.src, side_len, f"chunk {index}")
         words_raw = read_exact(self.src, 4 * words, f"chunk {index}")
         tail = read_exact(self.src, 8, f"chunk {index}")
         content_crc, crc = struct.unpack("<II", tail)
-        if crc != zlib.crc32(b"".join([head, *tables, side, words_raw, tail[:4]])):
+        if crc != zlib.crc32(b"".join([head, *stored, side, words_raw, tail[:4]])):
             raise ArchiveError(f"corrupt archive: chunk {index} checksum mismatch")
         positions = np.frombuffer(tables[0], dtype="<u4").astype(np.int64)
         shapes = np.frombuffer(tables[1], dtype="<u2").reshape(-1, 2).astype(int)

@@ -66,3 +66,19 @@ def test_crafted_sides_are_archive_errors(what):
     }
     with pytest.raises(ArchiveError):
         unpack_raw(cases[what], [] if what == "stray side" else shapes(frames), 3, 0)
+
+
+def test_raw_frames_cost_their_side_and_little_more(frame_model):
+    """The raw frames' positions and shapes are packed (format 3): they took 8 bytes a frame, as much as
+    a cheap raw stream's whole side."""
+    import io
+
+    from darnzip.frames.container import FrameArchiveReader
+    from darnzip.frames.stream import compress_frames, decompress_frames
+
+    frames = [np.full((9, 11, 3), 20 * (i % 3), np.uint8) for i in range(300)]  # no model's size: all raw
+    out = io.BytesIO()
+    stats = compress_frames(out, iter(frames), {"type": "npy", "name": "x.npy"}, frame_model, 512, 1)
+    assert stats.raw == 300 and stats.chunk_bytes - stats.raw_bytes < 100
+    back = list(decompress_frames(FrameArchiveReader(io.BytesIO(out.getvalue())), frame_model))
+    assert len(back) == 300 and all(np.array_equal(a, b) for a, b in zip(back, frames))
