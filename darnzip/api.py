@@ -1,0 +1,127 @@
+"""darnzip from Python: arrays and frames to archive bytes and back, and the models that code them.
+
+Binary images, round trip with the shipped model:
+
+>>> import numpy as np, darnzip
+>>> images = (np.random.default_rng(0).random((20, 28, 28)) < 0.1).astype(np.uint8)
+>>> data = darnzip.compress_images(images)
+>>> data[:8] == b"\\x89DARNZ\\r\\n"
+True
+>>> restored = darnzip.decompress_images(data)
+>>> restored.dtype == images.dtype and np.array_equal(restored, images)
+True
+
+Frame streams (H, W, 3 uint8), with the installed model that fits their first frame, or none:
+
+>>> frames = [np.zeros((24, 40, 3), np.uint8) for _ in range(3)]
+>>> frames[1][5:9, 5:9] = 255
+>>> back = list(darnzip.decompress_frames(darnzip.compress_frames(frames)))
+>>> len(back) == 3 and all(np.array_equal(a, b) for a, b in zip(frames, back))
+True
+
+Models by registry id, by name (its newest installed version) or by file:
+
+>>> darnzip.load_model("mnist-binary").model_id
+'mnist-binary-v1'
+>>> darnzip.load_model("atari-pong", kind="frames").model_id
+'atari-pong-v7'
+
+Modules load their wings when first called: `import darnzip` stays light (no torch).
+"""
+from __future__ import annotations
+
+import io
+from typing import Iterable, Iterator
+
+import numpy as np
+
+__all__ = ["compress_images", "decompress_images", "compress_frames", "decompress_frames", "load_model"]
+
+
+def load_model(name_or_path: str | None = None, kind: str = "images"):
+    """A model by registry id, name (its newest installed version) or .safetensors path; `kind` is
+    "images" (the default model when none is named: mnist-binary-v1) or "frames"."""
+    if kind == "images":
+        from darnzip.images.modelfile import resolve_model
+
+        return resolve_model(name_or_path)
+    if kind == "frames":
+        from darnzip.frames.zoo import resolve_frame_model
+
+        if name_or_path is None:
+            raise ValueError("name the frame model (darnzip.load_model('atari-pong', kind='frames'))")
+        return resolve_frame_model(name_or_path)
+    raise ValueError(f"kind must be 'images' or 'frames', not {kind!r}")
+
+
+def compress_images(images: np.ndarray, model: str | None = None, particles: int | None = None,
+                    workers: int = 1) -> bytes:
+    """The archive of an (N, H, W) integer or boolean array with at most two distinct values, restored by
+    `decompress_images` with its dtype, shape and values. `particles`: McBits particles (default 5; 1 is
+    plain bits-back); `workers`: processes coding chunks in parallel."""
+    from darnzip.images import archive as arc
+    from darnzip.images.modelfile import resolve_model
+    from darnzip.images.sources import binary_values
+
+    loaded = resolve_model(model)
+    array = np.asarray(images)
+    if array.dtype.kind not in "biu" or array.ndim != 3 or tuple(array.shape[1:]) != tuple(loaded.config.image_shape):
+        raise ValueError(f"need an integer (N, {loaded.config.image_shape[0]}, {loaded.config.image_shape[1]}) array "
+                         f"for model {loaded.model_id}, not {array.dtype} {array.shape}")
+    lo, hi = binary_values(array, "images")
+    entry = {"type": "npy", "name": "images.npy", "dtype": array.dtype.str, "shape": list(array.shape),
+             "lo": int(lo), "hi": int(hi)}
+    options = arc.CodingOptions(workers=workers, **({} if particles is None else {"particles": particles}))
+    out = io.BytesIO()
+    arc.compress_stream(out, [(entry, (array == hi).astype(np.uint8))], loaded, options)
+    return out.getvalue()
+
+
+def decompress_images(data: bytes, model: str | None = None, workers: int = 1) -> np.ndarray:
+    """The array `compress_images` coded (an archive of one .npy source), checked against every checksum;
+    `model` names a model file when the archive's is not installed."""
+    from darnzip.images import archive as arc
+    from darnzip.images.sources import restore_pixels
+
+    opened = arc.open_archive(io.BytesIO(data), model)
+    sources = list(arc.iter_sources(opened, workers))
+    if len(sources) != 1 or sources[0][0]["type"] != "npy":
+        raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
+    entry, bits = sources[0]
+    return restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"])
+
+
+def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, workers: int = 1,
+                    chunk_frames: int | None = None) -> bytes:
+    """The archive of a stream of (H, W, 3) uint8 RGB frames: coded by `model` (an id or file), else by the
+    installed frame model that fits the first frame; frames it cannot code are stored losslessly."""
+    from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+    from darnzip.frames.stream import compress_frames as compress
+    from darnzip.frames.zoo import pick_frame_model
+
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("no frames")
+    loaded = pick_frame_model(model, np.asarray(first))
+
+    def all_frames():
+        yield np.ascontiguousarray(first, dtype=np.uint8)
+        for frame in frames:
+            yield np.ascontiguousarray(frame, dtype=np.uint8)
+
+    out = io.BytesIO()
+    compress(out, all_frames(), {"type": "npy", "name": "frames.npy"}, loaded, chunk_frames or DEFAULT_CHUNK_FRAMES,
+             workers)
+    return out.getvalue()
+
+
+def decompress_frames(data: bytes, model: str | None = None, workers: int = 1) -> Iterator[np.ndarray]:
+    """The RGB frames of a frame archive, in order; the stream's hash is checked after the last one."""
+    from darnzip.frames.container import FrameArchiveReader
+    from darnzip.frames.stream import decompress_frames as decompress
+    from darnzip.frames.zoo import model_or_why_not
+
+    reader = FrameArchiveReader(io.BytesIO(data))
+    loaded, missing = model_or_why_not(reader.header.get("model"), model)
+    yield from decompress(reader, loaded, workers, None, missing)
