@@ -19,7 +19,7 @@ from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
 from darnzip.images.sources import (STDIN_STEM, InputError, find_inputs, load_sources, restored_file_name, safe_output_path,
                              source_bytes, source_count, unpack_entries)
 
-from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+from darnzip.frames.container import DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES
 
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .embedding import embedded_block, embedded_note
@@ -45,7 +45,9 @@ from .text import quantity
 @click.option("--first-batch", default=1, show_default=True, help="Images per chunk coded without bits back.")
 @click.option("--particles", default=arc.DEFAULT_PARTICLES, show_default=True,
               help="Posterior samples per image: K > 1 = McBits, closer to the NLL, slower; 1 = bits-back (free energy), fastest.")
-@click.option("--chunk-frames", default=DEFAULT_CHUNK_FRAMES, show_default=True, help="Frame streams: frames per independent chunk.")
+@click.option("--chunk-frames", type=click.IntRange(1, MAX_CHUNK_FRAMES), default=None,
+              help=f"Frame streams: frames per independent chunk [{DEFAULT_CHUNK_FRAMES}; for a stream no model fits, "
+                   "about 64 Mi pixels a chunk].")
 @click.option("--frames", "as_frames", is_flag=True,
               help="Treat the input as a frame stream (implied for videos, RGB arrays and colour PNGs).")
 @click.option("-T", "--threads", "workers", default=0, show_default=True, help="Worker processes (0: one per core).")

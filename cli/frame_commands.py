@@ -11,7 +11,7 @@ import numpy as np
 
 from darnzip.core.atomic import atomic_file
 from darnzip.frames.container import FrameArchiveReader
-from darnzip.frames.zoo import (model_or_why_not, newest_game_model, pick_frame_model,  # noqa: F401
+from darnzip.frames.zoo import (chunk_frames_for, model_or_why_not, newest_game_model, pick_frame_model,  # noqa: F401
                                       resolve_frame_model)
 
 from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
@@ -60,6 +60,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     if first is None:
         raise InputError(f"{path}: no frames")
     loaded = pick_frame_model(model_name, first)
+    chunk_frames = chunk_frames_for(loaded, first, chunk_frames)
 
     def all_frames():
         yield first

@@ -94,10 +94,10 @@ def decompress_images(data: bytes, model: str | None = None, workers: int = 1) -
 def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, workers: int = 1,
                     chunk_frames: int | None = None) -> bytes:
     """The archive of a stream of (H, W, 3) uint8 RGB frames: coded by `model` (an id or file), else by the
-    installed frame model that fits the first frame; frames it cannot code are stored losslessly."""
-    from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
+    installed frame model that fits the first frame; frames it cannot code are stored losslessly.
+    `chunk_frames`: frames per independent chunk (default: darnzip.frames.zoo.chunk_frames_for)."""
     from darnzip.frames.stream import compress_frames as compress
-    from darnzip.frames.zoo import pick_frame_model
+    from darnzip.frames.zoo import chunk_frames_for, pick_frame_model
 
     frames = iter(frames)
     first = next(frames, None)
@@ -111,8 +111,8 @@ def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, work
             yield np.ascontiguousarray(frame, dtype=np.uint8)
 
     out = io.BytesIO()
-    compress(out, all_frames(), {"type": "npy", "name": "frames.npy"}, loaded, chunk_frames or DEFAULT_CHUNK_FRAMES,
-             workers)
+    compress(out, all_frames(), {"type": "npy", "name": "frames.npy"}, loaded,
+             chunk_frames_for(loaded, np.asarray(first), chunk_frames), workers)
     return out.getvalue()
 
 

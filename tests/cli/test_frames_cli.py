@@ -776,3 +776,23 @@ def test_a_stream_stored_raw_decodes_without_the_model_it_was_offered(tmp_path, 
     r = runner.invoke(main, ["decompress", str(tmp_path / "fits.npy.dz"), "-o", str(tmp_path / "fits-back.npy")])
     assert r.exit_code == 1 and "archive needs model" in r.output and r.output.count("\n") == 1, r.output
     assert not (tmp_path / "fits-back.npy").exists()
+
+
+def test_a_stream_no_model_fits_is_cut_in_larger_chunks(tmp_path, frame_model):
+    """Its frames go to the raw side, whose compressor finds repeats only inside a chunk: 2,000 frames of
+    9x11 pixels make one chunk (the default 512 is for streams a model codes), unless asked otherwise."""
+    from darnzip.frames.zoo import RAW_CHUNK_PIXELS, chunk_frames_for
+
+    odd = np.random.default_rng(4).integers(0, 2, (2000, 9, 11, 1), dtype=np.uint8).repeat(3, axis=3) * 255
+    np.save(tmp_path / "odd.npy", odd)
+    runner = CliRunner()
+    for extra, chunks in (([], 1), (["--chunk-frames", "500"], 4)):
+        r = runner.invoke(main, ["compress", str(tmp_path / "odd.npy"), "-o", str(tmp_path / "odd.dz"), "-f",
+                                 "--model", str(frame_model.weights_path), "-T", "1", "-q", *extra])
+        assert r.exit_code == 0, r.output
+        listed = json.loads(runner.invoke(main, ["list", str(tmp_path / "odd.dz"), "--json"]).output)
+        assert listed["chunks"] == chunks and listed["raw"] == 2000
+    assert chunk_frames_for(frame_model, sprite_frames(1, seed=1)[0], None) == 512
+    assert chunk_frames_for(frame_model, np.zeros((1080, 1920, 3), np.uint8), None) == RAW_CHUNK_PIXELS // (1080 * 1920)
+    r = runner.invoke(main, ["decompress", str(tmp_path / "odd.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
+    assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / "back.npy"), odd)
