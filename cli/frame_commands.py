@@ -101,8 +101,9 @@ def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
     """Why frames were stored whole, and what would code them: a stream that no installed model fits
     was compressed at ~1x with nothing but the summary's numbers to say so."""
     cfg = loaded.config
-    note = (f"note: {stats.raw} of {quantity(stats.frames, 'frame')} stored raw (zstd): {loaded.model_id} codes "
-            f"{cfg.width}x{cfg.height} frames of its {len(loaded.palette)} colours, and these differ in size or colours")
+    note = (f"note: {stats.raw} of {quantity(stats.frames, 'frame')} stored raw (by the best of zstd, xz and bzip2): "
+            f"{loaded.model_id} codes {cfg.width}x{cfg.height} frames of its {len(loaded.palette)} colours, and these "
+            "differ in size or colours")
     if 2 * stats.raw > stats.frames:
         note += "; `darnzip train-frames` trains a model for a stream of your own"
     return note

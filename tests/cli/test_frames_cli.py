@@ -349,7 +349,7 @@ def test_compress_says_why_frames_were_stored_raw(frame_model, tmp_path):
                                  model, "-T", "1"])
         assert r.exit_code == 0, r.output
         assert f"{raw} stored raw)" in r.output
-        assert f"note: {raw} of {len(stream)} frames stored raw (zstd): sprites-v1 codes 40x24 frames" in r.output
+        assert f"note: {raw} of {len(stream)} frames stored raw (by the best of zstd, xz and bzip2): sprites-v1 codes 40x24 frames" in r.output
         assert ("train-frames" in r.output) == (raw == len(stream))
     r = runner.invoke(main, ["compress", str(tmp_path / "noise.npy"), "-o", str(tmp_path / "x.dz"), "-f", "--model",
                              model, "-T", "1", "-q"])
