@@ -14,14 +14,18 @@ class OutputExists(FileExistsError):
     pass
 
 
+def output_exists(path) -> OutputExists:
+    """The one message of every output that -f may overwrite."""
+    return OutputExists(f"{path} already exists (use -f to overwrite)")
+
+
 def refuse_existing(paths, force: bool = False) -> None:
-    """Raise OutputExists for the first of `paths` (None and "" skipped) that exists, unless `force`: the
-    one check, and message, of every output that -f may overwrite."""
+    """Raise OutputExists for the first of `paths` (None and "" skipped) that exists, unless `force`."""
     if force:
         return
     for path in paths:
         if path and Path(path).exists():
-            raise OutputExists(f"{path} already exists (use -f to overwrite)")
+            raise output_exists(path)
 
 
 def _process_umask() -> int:
@@ -94,7 +98,7 @@ def place_without_replacing(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except FileExistsError:
-        raise OutputExists(f"{target} already exists (use -f to overwrite)") from None
+        raise output_exists(target) from None
     except OSError:  # no hard links here (FAT, some network and FUSE filesystems)
         refuse_existing([target])
         os.replace(source, target)

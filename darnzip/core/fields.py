@@ -8,6 +8,7 @@ import re
 
 from darnzip.core.names import decode_names, name_clashes, restorable_name
 from darnzip.core.records import ArchiveError
+from darnzip.core.zoo import is_registry_id
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DESCRIPTION = re.compile(r"^[0-9a-f]{1,64}$")  # 16 digits today, 64 in one release; others: a mismatch
@@ -23,11 +24,7 @@ def check_model_record(model: object) -> None:
     require(isinstance(model, dict) and isinstance(model.get("id"), str) and 0 < len(model["id"]) <= 256
             and "\0" not in model["id"] and isinstance(model.get("sha256"), str)
             and bool(_SHA256.match(model["sha256"])), "model")
-    # an archive names its model by id, never by a path (which would load any file pair, past the
-    # registry's pinned hash): files come only from --model
-    model_id = model["id"]
-    require(not ("/" in model_id or "\\" in model_id or model_id.startswith(".")
-                 or model_id.endswith(".safetensors")), "model.id")
+    require(is_registry_id(model["id"]), "model.id")
     for key in ("description", "description_sha256"):
         if key in model:
             require(isinstance(model[key], str) and bool(_DESCRIPTION.match(model[key])), f"model.{key}")

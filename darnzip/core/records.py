@@ -81,16 +81,14 @@ def unpack_json(packed: bytes, limit: int, what: str) -> dict:
     limit = min(limit, MAX_JSON_BYTES)
     try:
         declared = zstandard.frame_content_size(packed)
-        if declared > limit:
-            raise ArchiveError(f"corrupt archive: {what} unpacks to {declared:,} bytes, over the limit of {limit:,}")
+    except zstandard.ZstdError:
+        raise ArchiveError(f"corrupt archive: {what} does not decode (ZstdError)") from None
+    if declared > limit:
+        raise ArchiveError(f"corrupt archive: {what} unpacks to {declared:,} bytes, over the limit of {limit:,}")
+    try:
         # with no size declared, max_output_size bounds the buffer and a frame that holds more is an error
-        raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit)
-        if len(raw) > limit:
-            raise ArchiveError(f"corrupt archive: {what} unpacks to more than the limit of {limit:,} bytes")
-        value = json.loads(raw)
+        value = json.loads(zstandard.ZstdDecompressor().decompress(packed, max_output_size=limit))
     except (zstandard.ZstdError, ValueError, RecursionError) as exc:
-        if isinstance(exc, ArchiveError):
-            raise
         raise ArchiveError(f"corrupt archive: {what} does not decode ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise ArchiveError(f"corrupt archive: {what} is not an object")

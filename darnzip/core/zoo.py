@@ -164,11 +164,15 @@ def archive_model_error(model_id: str, sha256: object, exc: ModelError, model_na
     return ModelError(f"archive needs model '{model_id}' (sha256 {str(sha256)[:16]}...): {exc}{hint}")
 
 
-def check_registry_id(model_id: object) -> str:
-    """An archive names its model by a registry id, never by a path: a path would load any file pair,
+def is_registry_id(model_id: object) -> bool:
+    """Whether an archive's model id can be a registry id. Never a path: a path would load any file pair,
     past the registry's pinned hash (files come only from --model)."""
-    if not isinstance(model_id, str) or not model_id or names_a_file(model_id) or "\\" in model_id \
-            or model_id.startswith("."):
+    return isinstance(model_id, str) and bool(model_id) and not (
+        names_a_file(model_id) or "\\" in model_id or model_id.startswith("."))
+
+
+def check_registry_id(model_id: object) -> str:
+    if not is_registry_id(model_id):
         raise ModelError(f"archive names its model as {model_id!r}, not as a registry id")
     return model_id
 

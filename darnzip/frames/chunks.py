@@ -191,11 +191,13 @@ class FrameChunkCodec:
         return out
 
     @staticmethod
+    def holds_raw_frames_alone(chunk: FrameChunk) -> bool:
+        return not (np.any(chunk.kinds != KIND_RAW) or len(chunk.words))
+
+    @staticmethod
     def decode_raw(chunk: FrameChunk, index: int) -> list[np.ndarray]:
-        """The RGB frames of a chunk that holds raw frames alone, checked against its CRC: what a stream
-        that no model coded needs, with no model loaded."""
-        if np.any(chunk.kinds != KIND_RAW) or len(chunk.words):
-            raise ValueError("the chunk holds modelled frames")
+        """The RGB frames of a chunk that holds raw frames alone (`holds_raw_frames_alone`), checked against
+        its CRC: what a stream that no model coded needs, with no model loaded."""
         frames = list(FrameChunkCodec._raw_frames(chunk, index))
         crc = 0
         for rgb in frames:

@@ -17,7 +17,7 @@ from darnzip.core.records import ArchiveError
 from darnzip.core.modelfiles import ModelError, check_description
 from darnzip.core.workers import OrderedPool
 from .chunks import ChunkStats
-from .container import (DEFAULT_CHUNK_FRAMES, KIND_RAW, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk,
+from .container import (DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES, FrameArchiveReader, FrameChunk,
                         content_hasher, header_bytes, trailer_bytes)
 from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
@@ -226,7 +226,7 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
 def _raw_chunk(chunk: FrameChunk, index: int, missing: ModelError | None) -> list[np.ndarray]:
     from .chunks import FrameChunkCodec
 
-    if np.any(chunk.kinds != KIND_RAW) or len(chunk.words):
+    if not FrameChunkCodec.holds_raw_frames_alone(chunk):
         raise missing or ModelError("this archive's frames need its model")
     return FrameChunkCodec.decode_raw(chunk, index)
 
