@@ -7,6 +7,9 @@ emulator reset, a new level, a chunk's first frame that resembles another refere
 after a key frame has no frame t-2. Modelled frames share one ANS stack, pushed last frame first so
 that decoding runs forward in time; the first frame pushed has nothing to pop bits back from, so it
 takes q's likelier latents instead (its posterior cost is the chunk's initial-bits overhead).
+
+The game model is not always the better coder of its own game: the encoder also codes the whole chunk on
+the raw side with the universal model (rawside.py) and keeps whichever is shorter, chunk by chunk.
 """
 from __future__ import annotations
 
@@ -21,8 +24,6 @@ from .codec import FrameBits, FrameCodec
 from .container import KIND_KEY, KIND_MODELLED, KIND_RAW, FrameChunk
 from .palette import Palette
 from .rawside import pack_raw, unpack_raw
-
-
 
 FEW_BLOCKS = 8  # a frame that differs from its reference in this many blocks or fewer is cheap to try as a key
 
@@ -49,6 +50,8 @@ class ChunkStats:
 
 
 class FrameChunkCodec:
+    universal_choice = True  # code each chunk with the universal model too and keep the shorter
+
     def __init__(self, codec: FrameCodec, palette: Palette, references: list[np.ndarray]):
         self.codec = codec
         self.palette = palette
@@ -158,6 +161,12 @@ class FrameChunkCodec:
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
                            np.array([keys[i] for i in sorted(keys)], dtype=np.uint8))
         stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys))
+        if len(modelled) and self.universal_choice:
+            alternative = pack_raw(list(rgb_frames), byte_coders=False)
+            if alternative and len(alternative) < len(chunk.to_bytes()):
+                chunk = FrameChunk(np.full(len(kinds), KIND_RAW, np.uint8), [f.shape[:2] for f in rgb_frames],
+                                   alternative, np.zeros(0, np.uint32), crc)
+                stats = ChunkStats([], len(rgb_frames), len(alternative), 0.0, 0)
         return chunk, stats
 
     def decode(self, chunk: FrameChunk, index: int) -> list[np.ndarray]:

@@ -19,8 +19,9 @@ from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_an
                                   read_records, restored_content_hasher, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
-FORMAT_VERSION = 3  # what darnzip writes: 1 (no key frames) and 2 (trailer hashes the frames alone) are read
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # what darnzip writes: 1 (no key frames), 2 (trailer hashes the frames alone) and 3 (no
+# universal model on the raw side) are read
+READABLE_VERSIONS = (1, 2, 3, 4)
 CHUNK_TAG = b"DZFC"
 TRAILER_TAG = b"DZFE"
 

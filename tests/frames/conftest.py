@@ -289,3 +289,12 @@ def formation_frames(count: int, seed: int) -> list[np.ndarray]:
     return frames
 
 
+
+
+@pytest.fixture
+def game_model_alone(monkeypatch):
+    """Chunks coded by the game model only, not also tried with the universal model: for tests of the game
+    model's own coding (what it sizes and decides)."""
+    from darnzip.frames.chunks import FrameChunkCodec
+
+    monkeypatch.setattr(FrameChunkCodec, "universal_choice", False)

@@ -31,6 +31,8 @@ from .conftest import (
     sprite_frames,
 )
 
+pytestmark = pytest.mark.usefixtures("game_model_alone")
+
 
 def test_motion_vectors_shrink_a_moving_stream(frame_model, moving_model):
     """Same frames, same training: copying moved blocks must beat drawing them, in real coded bits."""

@@ -14,6 +14,8 @@ from darnzip.frames.model import FrameDarn, build_exact
 
 from .conftest import _script, sprite_frames
 
+pytestmark = pytest.mark.usefixtures("game_model_alone")
+
 
 @pytest.mark.parametrize("colours", [4, 255])
 def test_coder_current_frame_values_equal_training_features(colours):

@@ -22,6 +22,8 @@ from .conftest import (
     sprite_frames,
 )
 
+pytestmark = pytest.mark.usefixtures("game_model_alone")
+
 
 def test_chunk_lengths_fill_every_chunk_but_share_the_rest_between_the_last_two():
     from darnzip.frames.stream import chunk_lengths

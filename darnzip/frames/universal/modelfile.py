@@ -1,0 +1,70 @@
+"""The universal model's files: its starting count tables in safetensors, its description in JSON, pinned
+by SHA-256 in the registry (kind "universal"). An archive names the model by that hash alone."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from darnzip.core import zoo
+from darnzip.core.modelfiles import ModelError, checked_model_files, write_model_files
+
+from . import contexts as cx
+from .model import UniversalModel
+
+KIND = "universal"
+DEFAULT_UNIVERSAL = "universal-frames-v1"
+ARCHITECTURE = {"kind": "universal-frames", "block": 8, "vectors": len(cx.VECTORS),
+                "latent_contexts": cx.LATENT_CONTEXTS, "vector_contexts": cx.VECTOR_CONTEXTS,
+                "pixel_contexts": cx.PIXEL_CONTEXTS, "pixel_symbols": cx.PIXEL_SYMBOLS}
+TABLES = ("latent", "vector", "pixel")
+
+
+def save_universal(stem: Path, model: UniversalModel, model_id: str, info: dict, force: bool = True) -> str:
+    arrays = {name: np.ascontiguousarray(getattr(model, name), dtype=np.int64) for name in TABLES}
+    info = {**info, "architecture": ARCHITECTURE, "increments": model.increments, "limits": model.limits}
+    return write_model_files(Path(stem), arrays, model_id, info, force)
+
+
+def load_universal_file(weights: Path, sha256: str | None = None) -> tuple[UniversalModel, str]:
+    from safetensors.numpy import load_file
+
+    weights, description, sha = checked_model_files(Path(weights), sha256)
+    try:
+        info = json.loads(description.read_text())
+        if info.get("architecture") != ARCHITECTURE:
+            raise ModelError(f"{weights}: not a universal frame model of this darnzip")
+        arrays = load_file(str(weights))
+        model = UniversalModel(*(arrays[name] for name in TABLES), dict(info["increments"]), dict(info["limits"]))
+        model.tables(2)  # checks every table's counts, increment and limit
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        raise ModelError(f"{weights}: not a valid universal frame model ({exc})") from None
+    shapes = {"latent": (cx.LATENT_CONTEXTS, cx.LATENT_STATES), "vector": (cx.VECTOR_CONTEXTS, len(cx.VECTORS)),
+              "pixel": (cx.PIXEL_CONTEXTS, cx.PIXEL_SYMBOLS)}
+    if any(getattr(model, name).shape != shape for name, shape in shapes.items()):
+        raise ModelError(f"{weights}: its tables are not of this darnzip's shapes")
+    return model, sha
+
+
+@functools.lru_cache(maxsize=8)
+def universal_by_sha256(sha256: str) -> UniversalModel:
+    """The installed universal model whose weights have this SHA-256 (what an archive names)."""
+    for model_id, entry in zoo.registry().items():
+        if zoo.kind_of(entry) == KIND and entry.get("sha256") == sha256:
+            path = zoo.find_file(entry)
+            if path is not None:
+                return load_universal_file(path, sha256)[0]
+            raise ModelError(f"universal model '{model_id}' (sha256 {sha256[:16]}...) is registered but its files are "
+                             f"not installed: put {entry['file']} and its .json in a directory named by ${zoo.MODELS_ENV}")
+    raise ModelError(f"no installed universal frame model has sha256 {sha256[:16]}...")
+
+
+@functools.lru_cache(maxsize=1)
+def default_universal() -> tuple[UniversalModel, str]:
+    """The shipped universal model and its SHA-256."""
+    path, sha = zoo.model_file(DEFAULT_UNIVERSAL, KIND)
+    return load_universal_file(path, sha)
