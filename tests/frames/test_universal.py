@@ -137,7 +137,8 @@ def test_damaged_words_fail_cleanly(shipped):
 
 def test_rank_orders_put_the_block_s_own_vector_first_then_the_commonest():
     own = np.array([5, 0, 0])
-    contexts, ranked = cx.rank_orders(own, 9, np.array([False, True, False]))
+    predictions, ranked = cx.rank_orders(own, 9)
+    contexts = cx.vector_contexts(predictions, np.array([False, True, False]))
     assert ranked[0, 0] == 5 and ranked[0, 1] == 9 and ranked[1, 0] == 9 and ranked[1, 1] == 0
     assert sorted(ranked[0]) == list(range(len(cx.VECTORS)))
     assert list(contexts) == [0, 4, 1]

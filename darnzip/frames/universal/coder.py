@@ -19,7 +19,7 @@ import constriction
 import numpy as np
 
 from . import contexts as cx
-from .geometry import OUTSIDE, STEP_COLS, STEP_ROWS, STEPS, Geometry
+from .geometry import STEP_COLS, STEP_ROWS, STEPS, Geometry
 from .tables import CountTable
 
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
@@ -35,9 +35,6 @@ class Tables:
     vector: CountTable
     pixel: CountTable
     colour: CountTable
-
-    def copy(self) -> "Tables":
-        return Tables(self.latent.copy(), self.vector.copy(), self.pixel.copy(), self.colour.copy())
 
 
 class ChunkState:
@@ -57,8 +54,9 @@ class ChunkState:
     def latent_contexts(self) -> np.ndarray:
         return cx.latent_contexts(self.states, self.g.neighbours)
 
-    def vector_ranks(self, blocks: np.ndarray, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return cx.rank_orders(self.vectors[blocks], self.common, drawn)
+    def vector_ranks(self, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) the blocks' predictions, (n, V) the vector of each rank (contexts.rank_orders)."""
+        return cx.rank_orders(self.vectors[blocks], self.common)
 
     def agreement(self, cur: np.ndarray, blocks: np.ndarray, ranked: np.ndarray) -> np.ndarray:
         """(n, V, 64) bool: where each vector (by rank) reads from frame t-1 what each block holds
@@ -73,12 +71,11 @@ class ChunkState:
         real = self.real_in_block[blocks]
         cur[pixels[real]] = self.prev[(pixels - self.offsets[vectors][:, None])[real]]
 
-    def drawn_map(self, drawn_blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(padded,) bool pixels of the drawn blocks, (padded,) each such pixel's vector as a flat offset."""
-        pixels = self.g.block_pixels(drawn_blocks)
+    def drawn_map(self, drawn_blocks: np.ndarray) -> np.ndarray:
+        """(padded,) bool: the pixels of the drawn blocks."""
         drawn = np.zeros(self.prev.shape, dtype=bool)
-        drawn[pixels] = True
-        return drawn, pixels
+        drawn[self.g.block_pixels(drawn_blocks)] = True
+        return drawn
 
     def step_pixels(self, drawn_blocks: np.ndarray, shifts: np.ndarray, step: int):
         """The real pixels of the drawn blocks on one anti-diagonal: flat indices, rows and columns in
@@ -165,10 +162,10 @@ class FrameCode:
     steps: list  # per step: (contexts, symbols, escaped colours, their candidates)
 
 
-def _pixel_steps(state: ChunkState, cur: np.ndarray, drawn_blocks: np.ndarray, shifts: np.ndarray, coder=None):
+def _pixel_steps(state: ChunkState, cur: np.ndarray, drawn_blocks: np.ndarray, shifts: np.ndarray):
     """Yield each anti-diagonal step's (pixels, contexts, candidates): the encoder's cur is whole, the
-    decoder's (coder given) is filled in by the caller between steps."""
-    drawn, _ = state.drawn_map(drawn_blocks)
+    decoder fills its cur in between steps."""
+    drawn = state.drawn_map(drawn_blocks)
     for step in range(len(STEPS)):
         idx, rows, cols, shift = state.step_pixels(drawn_blocks, shifts, step)
         if len(idx):
@@ -183,13 +180,13 @@ def analyse_frame(state: ChunkState, cur: np.ndarray) -> FrameCode:
     latent_ctx = state.latent_contexts()
     all_pixels = g.block_pixels(np.arange(g.blocks))
     changed = np.flatnonzero(np.any(cur[all_pixels] != state.prev[all_pixels], axis=1))
-    _, ranked = state.vector_ranks(changed, np.zeros(len(changed), bool))
+    predictions, ranked = state.vector_ranks(changed)
     agree = state.agreement(cur, changed, ranked)
     reproducing = agree.all(axis=2)
     is_moved = reproducing.any(axis=1)
     states = np.full(g.blocks, cx.STILL, dtype=np.int64)
     states[changed] = np.where(is_moved, cx.MOVED, cx.DRAWN)
-    vec_ctx, _ = state.vector_ranks(changed, ~is_moved)
+    vec_ctx = cx.vector_contexts(predictions, ~is_moved)
     vector_counts = tables.vector.counts[vec_ctx[is_moved]]
     ranks = agree.sum(axis=2).argmax(axis=1)  # a drawn block predicts from its best-matching vector
     ranks[is_moved] = _canonical_ranks(vector_counts, reproducing[is_moved])
@@ -200,12 +197,13 @@ def analyse_frame(state: ChunkState, cur: np.ndarray) -> FrameCode:
     pixel_rows = tables.pixel.rows()
     steps = []
     for idx, ctx, cands in _pixel_steps(state, cur, drawn_blocks, shifts):
-        sym = cx.pixel_symbols(cur[idx], cands)
+        values = cur[idx]
+        sym = cx.pixel_symbols(values, cands)
         esc = sym == cx.ESCAPE
-        steps.append((ctx.astype(np.int16), sym.astype(np.int8), cur[idx][esc], cands[:, esc]))
+        steps.append((ctx.astype(np.int16), sym.astype(np.int8), values[esc], cands[:, esc]))
     colour_counts = _escape_counts(tables.colour.counts, steps)
-    code = FrameCode(latent_ctx, vec_ctx, tables.latent.rows()[latent_ctx], states, tables.vector.rows()[vec_ctx], ranks, is_moved,
-                     vector_counts, reproducing[is_moved], pixel_rows, colour_counts, steps)
+    code = FrameCode(latent_ctx, vec_ctx, tables.latent.rows()[latent_ctx], states, tables.vector.rows()[vec_ctx],
+                     ranks, is_moved, vector_counts, reproducing[is_moved], pixel_rows, colour_counts, steps)
     _update(state, cur, latent_ctx, states, changed, vec_ctx, ranks, vectors, steps)
     return code
 
@@ -247,7 +245,8 @@ def pop_frame(coder, state: ChunkState, bits_back: bool) -> np.ndarray:
     states = np.asarray(coder.decode(CATEGORICAL, tables.latent.rows()[latent_ctx]), dtype=np.int64)
     changed = np.flatnonzero(states != cx.STILL)
     is_moved = states[changed] == cx.MOVED
-    vec_ctx, ranked = state.vector_ranks(changed, ~is_moved)
+    predictions, ranked = state.vector_ranks(changed)
+    vec_ctx = cx.vector_contexts(predictions, ~is_moved)
     ranks = np.asarray(coder.decode(CATEGORICAL, tables.vector.rows()[vec_ctx]), dtype=np.int64) if len(changed) \
         else np.zeros(0, np.int64)
     vectors = ranked[np.arange(len(changed)), ranks]
@@ -266,7 +265,8 @@ def pop_frame(coder, state: ChunkState, bits_back: bool) -> np.ndarray:
         if esc.any() and colour_counts.shape[1] == 1:
             values[esc] = 0
         elif esc.any():
-            values[esc] = coder.decode(CATEGORICAL, _colour_rows(colour_counts, escape_contexts(cands[:, esc], colour_counts.shape[1]), cands[:, esc]))
+            where = escape_contexts(cands[:, esc], colour_counts.shape[1])
+            values[esc] = coder.decode(CATEGORICAL, _colour_rows(colour_counts, where, cands[:, esc]))
         cur[idx] = values
         steps.append((ctx, sym, values[esc], cands[:, esc]))
     if np.any(cur[g.real] < 0):

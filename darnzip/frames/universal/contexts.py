@@ -62,18 +62,23 @@ def vector_offsets(stride: int) -> np.ndarray:
     return VECTORS[:, 0] * stride + VECTORS[:, 1]
 
 
-def rank_orders(own: np.ndarray, common: int, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_orders(own: np.ndarray, common: int) -> tuple[np.ndarray, np.ndarray]:
     """(n,) the blocks' own vectors at t-1 (0: none or still), the frame's commonest moving vector at t-1
-    (NO_VECTOR if none), (n,) whether each block is drawn -> (n,) contexts and (n, V) the vector of each
-    rank: the block's own vector first, then the commonest, then the rest in the fixed order."""
+    (NO_VECTOR if none) -> (n,) which prediction each block has (vector_contexts) and (n, V) the vector of
+    each rank: the block's own vector first, then the commonest, then the rest in the fixed order."""
     has_own = own > 0
-    kind = np.where(has_own, 0, 1 if common > 0 else 2)
+    predictions = np.where(has_own, 0, 1 if common > 0 else 2)
     keys = np.broadcast_to(np.arange(len(VECTORS)), (len(own), len(VECTORS))).copy()
     if common > 0:
         keys[:, common] = -1
     rows = np.flatnonzero(has_own)
     keys[rows, own[rows]] = -2
-    return kind + 3 * drawn.astype(np.int64), np.argsort(keys, axis=1, kind="stable")
+    return predictions, np.argsort(keys, axis=1, kind="stable")
+
+
+def vector_contexts(predictions: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """(n,) predictions (rank_orders), (n,) whether each block is drawn -> (n,) contexts of their vectors."""
+    return predictions + 3 * drawn.astype(np.int64)
 
 
 def neighbour_values(cur: np.ndarray, prev: np.ndarray, drawn: np.ndarray, idx: np.ndarray,

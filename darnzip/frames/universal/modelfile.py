@@ -55,11 +55,7 @@ def universal_by_sha256(sha256: str) -> UniversalModel:
     """The installed universal model whose weights have this SHA-256 (what an archive names)."""
     for model_id, entry in zoo.registry().items():
         if zoo.kind_of(entry) == KIND and entry.get("sha256") == sha256:
-            path = zoo.find_file(entry)
-            if path is not None:
-                return load_universal_file(path, sha256)[0]
-            raise ModelError(f"universal model '{model_id}' (sha256 {sha256[:16]}...) is registered but its files are "
-                             f"not installed: put {entry['file']} and its .json in a directory named by ${zoo.MODELS_ENV}")
+            return load_universal_file(*zoo.model_file(model_id, KIND))[0]  # says where its files go if missing
     raise ModelError(f"no installed universal frame model has sha256 {sha256[:16]}...")
 
 
