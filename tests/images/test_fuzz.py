@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from darnzip.images import archive as arc
@@ -82,6 +82,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40
 @FUZZ
 @given(field=st.sampled_from(["model", "image_shape", "count", "coder", "sources", "sources.0", "sources.0.shape",
                               "sources.0.dtype", "sources.0.lo", "sources.0.name"]), value=json_values)
+@example(field="sources.0.lo", value=False)  # equal to 0 in Python, another header in JSON: once failed CI's run
 def test_crafted_headers_with_valid_checksums(small_loaded, field, value):
     """The real chunks and trailer behind a header with one field crafted (its CRC fixed): only the
     header's checks, the model's hash or the content hash stand between it and a wrong result."""
@@ -100,7 +101,9 @@ def test_crafted_headers_with_valid_checksums(small_loaded, field, value):
     crafted = arc.container.preamble_and_header(arc.container.encode_header(header), arc.container.MAGIC,
                                                  arc.container.FORMAT_VERSION) + data[reader.header_bytes:]
     decoded = read_everything(crafted, small_loaded)
-    if header == original:
+    # compared as JSON: in Python False == 0, but a header with "lo": false is another header (its content
+    # hash covers the JSON), which must not decode
+    if json.dumps(header, sort_keys=True) == json.dumps(original, sort_keys=True):
         assert np.array_equal(decoded, images)
     else:
         assert decoded is None
