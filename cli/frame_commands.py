@@ -98,15 +98,23 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
 
 
 def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
-    """Why frames were stored whole, and what would code them: a stream that no installed model fits
+    """Why frames went to the raw side, and what would code them: a stream that no installed model fits
     was compressed at ~1x with nothing but the summary's numbers to say so."""
     cfg = loaded.config
-    note = (f"note: {stats.raw} of {quantity(stats.frames, 'frame')} stored raw (by the best of zstd, xz and bzip2): "
-            f"{loaded.model_id} codes {cfg.width}x{cfg.height} frames of its {len(loaded.palette)} colours, and these "
-            "differ in size or colours")
-    if 2 * stats.raw > stats.frames:
-        note += "; `darnzip train-frames` trains a model for a stream of your own"
-    return note
+    misfits = stats.raw - stats.chosen_over_model
+    notes = []
+    if misfits:
+        notes.append(f"note: {misfits} of {quantity(stats.frames, 'frame')} stored raw (by the best of "
+                     f"{'the universal frame model, ' if stats.universal > stats.chosen_over_model else ''}"
+                     "zstd, xz and bzip2): "
+                     f"{loaded.model_id} codes {cfg.width}x{cfg.height} frames of its {len(loaded.palette)} colours, "
+                     "and these differ in size or colours")
+        if 2 * misfits > stats.frames:
+            notes[-1] += "; `darnzip train-frames` trains a model for a stream of your own"
+    if stats.chosen_over_model:
+        notes.append(f"note: {stats.chosen_over_model} of {quantity(stats.frames, 'frame')} coded by the universal "
+                     f"frame model, whose code of their chunks was shorter than {loaded.model_id}'s")
+    return "\n".join(notes)
 
 
 

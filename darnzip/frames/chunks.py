@@ -23,7 +23,7 @@ from darnzip.core.records import ArchiveError
 from .codec import FrameBits, FrameCodec
 from .container import KIND_KEY, KIND_MODELLED, KIND_RAW, FrameChunk
 from .palette import Palette
-from .rawside import pack_raw, unpack_raw
+from .rawside import pack_raw, side_holds_universal_code, unpack_raw
 
 FEW_BLOCKS = 8  # a frame that differs from its reference in this many blocks or fewer is cheap to try as a key
 
@@ -47,6 +47,8 @@ class ChunkStats:
     raw_bytes: int  # zstd bytes spent on raw frames
     initial_bits: float  # posterior information not returned by the first pushed frame
     key_frames: int = 0  # modelled frames coded from a reference frame
+    universal_frames: int = 0  # raw frames the universal model coded (the rest: a byte compressor)
+    chosen_over_model: int = 0  # raw frames the game model codes, put on the raw side as the shorter code
 
 
 class FrameChunkCodec:
@@ -160,13 +162,14 @@ class FrameChunkCodec:
                 initial = bits[i].posterior
         chunk = FrameChunk(kinds, raw_shapes, side, coder.get_compressed(), crc,
                            np.array([keys[i] for i in sorted(keys)], dtype=np.uint8))
-        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys))
+        stats = ChunkStats([bits[i] for i in modelled], len(raw_parts), len(side), initial, len(keys),
+                           len(raw_parts) if side_holds_universal_code(side) else 0)
         if len(modelled) and self.universal_choice:
             alternative = pack_raw(list(rgb_frames), byte_coders=False)
             if alternative and len(alternative) < len(chunk.to_bytes()):
                 chunk = FrameChunk(np.full(len(kinds), KIND_RAW, np.uint8), [f.shape[:2] for f in rgb_frames],
                                    alternative, np.zeros(0, np.uint32), crc)
-                stats = ChunkStats([], len(rgb_frames), len(alternative), 0.0, 0)
+                stats = ChunkStats([], len(rgb_frames), len(alternative), 0.0, 0, len(rgb_frames), len(modelled))
         return chunk, stats
 
     def decode(self, chunk: FrameChunk, index: int) -> list[np.ndarray]:

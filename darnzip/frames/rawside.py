@@ -79,6 +79,11 @@ def pack_raw(frames: list[np.ndarray], universal: bool = True, byte_coders: bool
     return best
 
 
+def side_holds_universal_code(side: bytes) -> bool:
+    """Whether a (format 4) side was coded by the universal model rather than a byte compressor."""
+    return bool(side) and side[0] == INDEXED << 4 | UNIVERSAL
+
+
 def _unpack_universal(payload: bytes, shapes: list[tuple[int, int]], index: int) -> bytes:
     """The palette head and index bytes of a side the universal model coded."""
     from darnzip.core.modelfiles import ModelError

@@ -36,6 +36,8 @@ class FrameStreamStats:
     free_energy_bits: float = 0.0
     initial_bits: float = 0.0
     key_frames: int = 0  # frames coded from one of the model's reference frames
+    universal: int = 0  # raw frames coded by the universal model
+    chosen_over_model: int = 0  # of those, frames the game model codes: the universal code was shorter
     older_frame_copies: int = 0  # frames whose copies read an older frame t-lag (history models)
     per_frame_bits: list = dataclasses.field(default_factory=list)  # one-sample free energy per modelled frame
 
@@ -199,6 +201,8 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
             stats.raw_bytes += chunk_stats.raw_bytes
             stats.initial_bits += chunk_stats.initial_bits
             stats.key_frames += chunk_stats.key_frames
+            stats.universal += chunk_stats.universal_frames
+            stats.chosen_over_model += chunk_stats.chosen_over_model
             stats.older_frame_copies += sum(bits.lag > 0 for bits in chunk_stats.frames)
             for bits in chunk_stats.frames:
                 stats.free_energy_bits += bits.free_energy
@@ -275,6 +279,7 @@ def frame_accounting(stats: FrameStreamStats) -> dict:
     modelled_bits = 8 * stats.chunk_bytes - 8 * stats.raw_bytes
     return {
         "frames": stats.frames, "modelled_frames": stats.modelled, "raw_frames": stats.raw,
+        "universal_model_frames": stats.universal, "frames_chosen_over_the_model": stats.chosen_over_model,
         "key_frames": stats.key_frames, "frames_copying_an_older_frame": stats.older_frame_copies,
         "raw_bits": 8 * stats.raw_bytes, "archive_bits": actual, "bits_per_frame": actual / n,
         "free_energy_bits_per_modelled_frame": stats.free_energy_bits / m,

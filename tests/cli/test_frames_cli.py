@@ -356,6 +356,20 @@ def test_compress_says_why_frames_were_stored_raw(frame_model, tmp_path):
     assert r.exit_code == 0 and r.output == ""
 
 
+def test_the_note_tells_frames_the_universal_model_won_from_frames_no_model_fits(frame_model):
+    """Frames the game model codes but that the universal model coded shorter are not called misfits."""
+    from darnzip.frames.stream import FrameStreamStats
+    from darnzip_cli.frame_commands import raw_frames_note
+
+    chosen = raw_frames_note(FrameStreamStats(frames=512, raw=512, universal=512, chosen_over_model=512), frame_model)
+    assert chosen == ("note: 512 of 512 frames coded by the universal frame model, whose code of their chunks was "
+                      "shorter than sprites-v1's")
+    both = raw_frames_note(FrameStreamStats(frames=600, raw=600, universal=600, chosen_over_model=512), frame_model)
+    assert both.splitlines()[0].startswith("note: 88 of 600 frames stored raw (by the best of the universal frame "
+                                           "model, zstd, xz and bzip2): sprites-v1 codes 40x24 frames")
+    assert "train-frames" not in both and len(both.splitlines()) == 2
+
+
 def test_an_archive_of_one_image_restores_to_one_file(frame_model, tmp_path):
     """As zstd -d: shot.png.dz restores to shot.png (it made a directory named shot.png, and beside the
     original failed with "File exists"), refused over an existing file without -f; -o with an image

@@ -8,7 +8,8 @@ import pytest
 import zstandard
 
 from darnzip.core.records import ArchiveError
-from darnzip.frames.rawside import BZIP2, INDEXED, RGB, UNIVERSAL, XZ, ZSTD, pack_raw, unpack_raw
+from darnzip.frames.rawside import (BZIP2, INDEXED, RGB, UNIVERSAL, XZ, ZSTD, pack_raw, side_holds_universal_code,
+                                   unpack_raw)
 
 
 def shapes(frames):
@@ -102,7 +103,8 @@ def typing_stream(frames=120):
 def test_the_universal_model_codes_a_screen_recording_and_only_format_4_reads_it():
     frames = typing_stream()
     side = pack_raw(frames)
-    assert side[0] == INDEXED << 4 | UNIVERSAL
+    assert side[0] == INDEXED << 4 | UNIVERSAL and side_holds_universal_code(side)
+    assert not side_holds_universal_code(pack_raw(frames, universal=False))
     assert len(side) < 0.9 * len(pack_raw(frames, universal=False))  # measured: 1,736 bytes against xz's 2,197
     assert all(np.array_equal(a, b) for a, b in zip(unpack_raw(side, shapes(frames), 4, 0), frames))
     with pytest.raises(ArchiveError, match="unknown compressor"):
