@@ -1,8 +1,6 @@
 """The archive commands: compress, decompress, test, list, models."""
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import io
 import json
 import tempfile
@@ -24,6 +22,7 @@ from darnzip.frames.container import DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .embedding import embedded_block, embedded_note
 from .errors import each_archive, fail, friendly_errors, naming
+from .members import OpenedArchive, archive_members, joined_count, refuse_joined_stream
 from .stdout import binary_stdin, binary_stdout, stdin_is_terminal, stdout_is_terminal
 from .text import quantity
 
@@ -114,14 +113,14 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             if to_stdout:
                 buffer = io.BytesIO(model_block)
                 buffer.seek(len(model_block))
-                stats = arc.compress_stream(buffer, sources, loaded, options, bar.update)
+                stats = arc.compress_stream(buffer, sources, loaded, options, bar.update, len(model_block))
                 out = binary_stdout()
                 out.write(buffer.getvalue())
                 out.flush()
             else:
                 with atomic_file(target, force) as f:
                     f.write(model_block)
-                    stats = arc.compress_stream(f, sources, loaded, options, bar.update)
+                    stats = arc.compress_stream(f, sources, loaded, options, bar.update, len(model_block))
     if not quiet:
         click.echo(summary_line(stats, target, particles) + embedded_note(len(model_block), stats.archive_bytes,
                                                                           stats.images, "image"), err=True)
@@ -146,58 +145,6 @@ def summary_line(stats: arc.CompressStats, target: Path | None, particles: int =
 
 
 # ---- decompress / test / list ---------------------------------------------------------------------------
-class CountingReader:
-    """A read-only stream that counts the bytes read through it: the size of an archive on a pipe."""
-
-    def __init__(self, src, already_read: int):
-        self.src, self.count = src, already_read
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.src.read(size)
-        self.count += len(data)
-        return data
-
-    def close(self) -> None:
-        self.src.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-@dataclasses.dataclass
-class OpenedArchive:
-    src: object  # the stream, at the archive's first byte (past an embedded model)
-    frame_start: bytes | None  # a frame archive's first bytes, already read; None for binary images
-    model: str | None  # the model to decode with: --model, else an embedded model's file, else None
-    model_bytes: int  # the embedded model's block (0: none)
-
-
-@contextlib.contextmanager
-def opened_archive(path: str, model_name: str | None):
-    """An archive of either kind, from a file or stdin ('-'), with an embedded model unpacked for as long
-    as the archive is read. Frame archives are read as a stream, even from stdin."""
-    from darnzip.core.embedded import embedded_model_files, is_embedded
-    from darnzip.frames.container import MAGIC as FRAME_MAGIC
-
-    with contextlib.ExitStack() as stack:
-        src = binary_stdin() if path == "-" else stack.enter_context(open(path, "rb"))
-        start, offset = src.read(14), 0
-        if is_embedded(start):
-            weights, _, offset = stack.enter_context(embedded_model_files(src, start))
-            model_name = model_name or str(weights)
-            start = src.read(14)
-        if start[:8] == FRAME_MAGIC:
-            yield OpenedArchive(src, start, model_name, offset)
-        elif path == "-":
-            yield OpenedArchive(io.BytesIO(start + src.read()), None, model_name, offset)
-        else:
-            src.seek(offset)
-            yield OpenedArchive(src, None, model_name, offset)
-
-
 @main.command()
 @click.argument("archive_path", metavar="ARCHIVE")
 @click.option("-o", "--output", help="Output directory (or a file name when the archive holds one source).")
@@ -220,7 +167,15 @@ def decompress(archive_path, output, to_stdout, force, quiet, model_name, worker
 
 
 def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, workers):
-    with opened_archive(archive_path, model_name) as archive:
+    if (joined_count(archive_path) or 1) > 1:
+        from .joined import restore_joined
+
+        restore_joined(archive_path, output, to_stdout, force, quiet, model_name, default_workers(workers))
+        return
+    for archive in archive_members(archive_path, model_name):  # one, unless a pipe brings joined archives
+        if archive.number:
+            raise ArchiveError("the stream joins several archives: decompress it from a file (darnzip cat joins "
+                               "them; random access and restoring all of them need the index at its end)")
         if archive.frame_start is not None:
             from .frame_commands import decompress_frame_archive, open_frame_archive
 
@@ -244,6 +199,7 @@ def restore_images(archive: OpenedArchive, archive_path, output, to_stdout, forc
             if to_stdout and stdout_is_terminal() and entries[0]["type"] == "npy":
                 fail("refusing to write binary data to a terminal (use -o)")
             blobs = [source_bytes(e, bits) for e, bits in arc.iter_sources(opened, default_workers(workers), bar.update)]
+            refuse_joined_stream(archive.src)
             if to_stdout:
                 out = binary_stdout()
                 out.write(blobs[0])
@@ -264,6 +220,7 @@ def restore_images(archive: OpenedArchive, archive_path, output, to_stdout, forc
                     path = safe_output_path(stage, entry["name"])
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(source_bytes(entry, bits))
+                refuse_joined_stream(archive.src)
             written = root
     if not quiet:
         click.echo(f"{quantity(opened.header['count'], 'image')} in {quantity(len(entries), 'file')} -> {written}",
@@ -280,19 +237,25 @@ def test_command(archives, quiet, model_name, workers):
     """Decode archives completely and check every checksum; writes nothing."""
 
     def test_one(path: str) -> None:
-        with opened_archive(path, model_name) as archive:
+        counts = {"image": 0, "frame": 0}
+        members = 0
+        for archive in archive_members(path, model_name):
+            members += 1
             if archive.frame_start is not None:
                 from .frame_commands import open_frame_archive, test_frame_archive
 
                 reader, loaded, missing = open_frame_archive(archive.src, archive.frame_start, archive.model)
-                test_frame_archive(reader, loaded, path, quiet, default_workers(workers), missing)
-                return
+                counts["frame"] += test_frame_archive(reader, loaded, quiet, default_workers(workers), missing)
+                continue
             opened = arc.open_archive(archive.src, archive.model)
             with progress_bar(opened.header["count"], quiet, "test") as bar:
                 for _ in arc.decode_images(opened, default_workers(workers), bar.update):
                     pass
+            counts["image"] += opened.header["count"]
         if not quiet:
-            click.echo(f"{path}: OK ({quantity(opened.header['count'], 'image')})", err=True)
+            held = " and ".join(quantity(n, unit) for unit, n in counts.items() if n) or "nothing"
+            joined = f" in {members} joined archives" if members > 1 else ""
+            click.echo(f"{path}: OK ({held}{joined})", err=True)
 
     each_archive(archives, test_one)
 
@@ -308,22 +271,34 @@ def list_command(archives, verbose, as_json):
 
 
 def list_one(path: str, verbose: bool, as_json: bool) -> None:
-    from darnzip.images.container import ArchiveReader
-
-    with opened_archive(path, None) as archive:
+    """One line per archive (each of a joined file's, then their total), or one JSON object each."""
+    listings = []
+    for archive in archive_members(path, None):
         if archive.frame_start is not None:
             from darnzip.frames.container import FrameArchiveReader
 
-            from .frame_commands import list_frame_archive
+            from .frame_commands import frame_listing
 
-            counted = CountingReader(archive.src, len(archive.frame_start))  # also on a pipe, which cannot tell()
-            list_frame_archive(FrameArchiveReader(counted, archive.frame_start), path, lambda: counted.count,
-                               as_json, verbose, archive.model_bytes)
-            return
-        reader = ArchiveReader(archive.src)
-        chunks = sum(1 for _ in reader.chunks())
-        size = archive.src.tell() - (0 if path == "-" else archive.model_bytes)
-    model_bytes = archive.model_bytes
+            listings.append(frame_listing(FrameArchiveReader(archive.src, archive.frame_start), path, verbose,
+                                          archive.model_bytes))
+        else:
+            listings.append(image_listing(arc.container.ArchiveReader(archive.src), path, verbose, archive.model_bytes))
+    for number, (info, lines) in enumerate(listings):
+        if len(listings) > 1:
+            info = {**info, "member": number + 1, "members": len(listings)}
+            lines = [lines[0].replace(f"{path}: ", f"{path} [{number + 1}/{len(listings)}]: ", 1), *lines[1:]]
+        click.echo(json.dumps(info) if as_json else "\n".join(lines))
+    if len(listings) > 1 and not as_json:
+        total = sum(info["bytes"] for info, _ in listings)
+        held = {unit: sum(info.get(unit, 0) for info, _ in listings) for unit in ("images", "frames")}
+        click.echo(f"{path}: {len(listings)} joined archives, "
+                   + " and ".join(f"{n:,} {unit}" for unit, n in held.items() if n) + f", {total} bytes")
+
+
+def image_listing(reader, path: str, verbose: bool, model_bytes: int) -> tuple[dict, list[str]]:
+    """What `list` says about a binary-image archive, read to its end (no decoding)."""
+    chunks = sum(1 for _ in reader.chunks())
+    size = reader.archive_bytes
     header = reader.header
     entries = list(unpack_entries(header["sources"]))
     count = header["count"]
@@ -335,16 +310,15 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
         "bits_per_image": 8 * size / count if count else 0.0,
         "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
     }
-    if as_json:
-        click.echo(json.dumps({**info, **({"names": [e["name"] for e in entries]} if verbose else {})}))
-        return
-    click.echo(f"{path}: {quantity(count, 'image')} {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, {quantity(chunks, 'chunk')}, "
-               f"{size} bytes = {info['bits_per_image']:.2f} bits/image "
-               f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})"
-               + embedded_note(model_bytes, size, count, "image"))
     if verbose:
-        for e in entries:
-            click.echo(f"  {e['name']}  ({source_count(e)} images)")
+        info["names"] = [e["name"] for e in entries]
+    lines = [f"{path}: {quantity(count, 'image')} {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, "
+             f"{quantity(chunks, 'chunk')}, {size} bytes = {info['bits_per_image']:.2f} bits/image "
+             f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})"
+             + embedded_note(model_bytes, size, count, "image")]
+    if verbose:
+        lines += [f"  {e['name']}  ({source_count(e)} images)" for e in entries]
+    return info, lines
 
 
 @main.command("models")

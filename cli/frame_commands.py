@@ -16,6 +16,7 @@ from darnzip.frames.zoo import (chunk_frames_for, model_or_why_not, newest_game_
 
 from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
 from .errors import fail
+from .members import refuse_joined_stream
 from .reports import save_figure, write_json
 from .stdout import binary_stdin, binary_stdout, stdout_is_terminal
 from .text import quantity
@@ -77,13 +78,13 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
             out = binary_stdout()
             out.write(model_block)
             stats = compress_frames(out, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
-                                    source.length)
+                                    source.length, len(model_block))
             out.flush()
         else:
             with atomic_file(target, force) as f:
                 f.write(model_block)
                 stats = compress_frames(f, all_frames(), source.describe, loaded, chunk_frames, workers, bar.update,
-                                        source.length)
+                                        source.length, len(model_block))
     if not quiet:
         a = frame_accounting(stats)
         where = f" -> {target}" if target else ""
@@ -120,52 +121,59 @@ def raw_frames_note(stats: FrameStreamStats, loaded) -> str:
 
 
 def decompress_frame_archive(reader, loaded, archive_path, output, to_stdout, force, quiet, workers, missing=None):
-    from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, ImageStreamSink, RawSink, file_sink
-    from darnzip.images.sources import restored_file_name
-    from darnzip.frames.stream import decompress_frames
     from darnzip.core.names import decode_names
+    from darnzip.frames.stream import decompress_frames
 
     source = reader.header.get("source") or {}
     names = decode_names(source["names"]) if source.get("type") == "images" else None
-    one_image = names is not None and len(names) == 1
-    if to_stdout:
-        if stdout_is_terminal():
-            fail("refusing to write frames to a terminal (use -o)")
-        # one image comes out as that image file, as from a binary archive; a stream as raw rgb24 frames
-        sink = ImageStreamSink(binary_stdout(), names[0]) if one_image else RawSink(binary_stdout())
-    else:
-        if output is None:
-            if archive_path == "-":
-                fail("reading from stdin: name the output with -o (or use -c)")
-            base = Path(archive_path).with_suffix("")
-            if source.get("type") == "npy":
-                output = str(base.with_suffix(".npy"))
-            elif source.get("type") == "video":  # clip.mp4.dz -> clip.mkv: the lossless video darnzip writes
-                output = str(base.with_suffix(".mkv"))
-            else:
-                output = str(restored_file_name(archive_path, names[0]) if one_image else base)
-        if one_image and Path(output).suffix.lower() in IMAGE_SUFFIXES:  # PNG, PPM or BMP, by the suffix
-            sink = ImageFileSink(Path(output), force)
-        else:
-            sink = file_sink(Path(output), force, names, source.get("fps"))
+    sink, output = frame_sink(source, names, archive_path, output, to_stdout, force)
     count = 0
     with sink, frame_progress(quiet, "decompress", reader.stated_frames()) as bar:
         for frame in decompress_frames(reader, loaded, workers, bar.update, missing):
             sink.write(frame)
             count += 1
+        if reader.index is not None:  # an indexed archive may be followed by another: not from a pipe
+            refuse_joined_stream(reader.src)
     if not quiet:
         click.echo(f"{quantity(count, 'frame')} -> {output or 'stdout'}", err=True)
 
 
-def test_frame_archive(reader, loaded, path, quiet, workers, missing=None):
+def frame_sink(source: dict, names: list[str] | None, archive_path, output, to_stdout, force):
+    """(sink, output name) for restoring frames whose header describes them as `source` (with `names`,
+    decoded, for an image directory): what -o, -c and the archive's name ask for."""
+    from darnzip.frames.io import IMAGE_SUFFIXES, ImageFileSink, ImageStreamSink, RawSink, file_sink
+    from darnzip.images.sources import restored_file_name
+
+    one_image = names is not None and len(names) == 1
+    if to_stdout:
+        if stdout_is_terminal():
+            fail("refusing to write frames to a terminal (use -o)")
+        # one image comes out as that image file, as from a binary archive; a stream as raw rgb24 frames
+        return (ImageStreamSink(binary_stdout(), names[0]) if one_image else RawSink(binary_stdout())), None
+    if output is None:
+        if archive_path == "-":
+            fail("reading from stdin: name the output with -o (or use -c)")
+        base = Path(archive_path).with_suffix("")
+        if source.get("type") == "npy":
+            output = str(base.with_suffix(".npy"))
+        elif source.get("type") == "video":  # clip.mp4.dz -> clip.mkv: the lossless video darnzip writes
+            output = str(base.with_suffix(".mkv"))
+        else:
+            output = str(restored_file_name(archive_path, names[0]) if one_image else base)
+    if one_image and Path(output).suffix.lower() in IMAGE_SUFFIXES:  # PNG, PPM or BMP, by the suffix
+        return ImageFileSink(Path(output), force), output
+    return file_sink(Path(output), force, names, source.get("fps")), output
+
+
+def test_frame_archive(reader, loaded, quiet, workers, missing=None) -> int:
+    """Decode a frame archive to its end, every check made; the number of frames."""
     from darnzip.frames.stream import decompress_frames
 
     count = 0
     with frame_progress(quiet, "test", reader.stated_frames()) as bar:
         for _ in decompress_frames(reader, loaded, workers, bar.update, missing):
             count += 1
-    if not quiet:
-        click.echo(f"{path}: OK ({quantity(count, 'frame')})", err=True)
+    return count
 
 
 def source_names(source: dict) -> list[str]:
@@ -178,8 +186,8 @@ def source_names(source: dict) -> list[str]:
     return [source["name"]] if isinstance(source.get("name"), str) else []
 
 
-def list_frame_archive(reader, path, size_of, as_json, verbose=False, model_bytes=0):
-
+def frame_listing(reader, path, verbose=False, model_bytes=0) -> tuple[dict, list[str]]:
+    """What `list` says about a frame archive, read to its end (no decoding)."""
     chunks = 0
     kinds = {"modelled": 0, "raw": 0}
     for chunk in reader.chunks():
@@ -187,25 +195,23 @@ def list_frame_archive(reader, path, size_of, as_json, verbose=False, model_byte
         raw = int((chunk.kinds == 1).sum())
         kinds["raw"] += raw
         kinds["modelled"] += len(chunk.kinds) - raw
-    size = size_of()
+    size = reader.archive_bytes
     frames = reader.trailer["frames"]
     info = {"archive": path, "bytes": size + model_bytes, "model_bytes": model_bytes, "data_bytes": size,
             "model": reader.header["model"]["id"],
             "model_sha256": reader.header["model"]["sha256"], "frames": frames, **kinds, "chunks": chunks,
             "bits_per_frame": 8 * size / frames if frames else 0.0, "source": reader.header.get("source", {}).get("type")}
     names = source_names(reader.header.get("source") or {}) if verbose else []
-    if as_json:
-        click.echo(json.dumps({**info, **({"names": names} if verbose else {})}))
-        return
-    click.echo(f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in {quantity(chunks, 'chunk')}, "
-               f"{size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
-               f"({info['model_sha256'][:12]})" + embedded_note(model_bytes, size, frames, "frame"))
+    if verbose:
+        info["names"] = names
+    lines = [f"{path}: {quantity(frames, 'frame')} ({kinds['modelled']} modelled, {kinds['raw']} raw) in "
+             f"{quantity(chunks, 'chunk')}, {size} bytes = {info['bits_per_frame']:.1f} bits/frame, model {info['model']} "
+             f"({info['model_sha256'][:12]})" + embedded_note(model_bytes, size, frames, "frame")]
     if info["source"] == "images":  # a frame per file
-        for name in names:
-            click.echo(f"  {name}")
+        lines += [f"  {name}" for name in names]
     elif names:  # one array or video holding every frame
-        click.echo(f"  {names[0]}  ({quantity(frames, 'frame')})")
-
+        lines.append(f"  {names[0]}  ({quantity(frames, 'frame')})")
+    return info, lines
 
 
 def sample_frame_stream(model_name: str, count: int, output: str, seed: int, force: bool) -> None:

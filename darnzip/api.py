@@ -55,10 +55,11 @@ def load_model(name_or_path: str | None = None, kind: str = "images"):
 
 
 def compress_images(images: np.ndarray, model: str | None = None, particles: int | None = None,
-                    workers: int = 1) -> bytes:
+                    workers: int = 1, chunk_size: int | None = None) -> bytes:
     """The archive of an (N, H, W) integer or boolean array with at most two distinct values, restored by
     `decompress_images` with its dtype, shape and values. `particles`: McBits particles (default 5; 1 is
-    plain bits-back); `workers`: processes coding chunks in parallel."""
+    plain bits-back); `workers`: processes coding chunks in parallel; `chunk_size`: most images per
+    independent chunk, the unit of random access (default 8192)."""
     from darnzip.images import archive as arc
     from darnzip.images.modelfile import resolve_model
     from darnzip.images.sources import binary_values
@@ -71,24 +72,53 @@ def compress_images(images: np.ndarray, model: str | None = None, particles: int
     lo, hi = binary_values(array, "images")
     entry = {"type": "npy", "name": "images.npy", "dtype": array.dtype.str, "shape": list(array.shape),
              "lo": int(lo), "hi": int(hi)}
-    options = arc.CodingOptions(workers=workers, **({} if particles is None else {"particles": particles}))
+    options = arc.CodingOptions(workers=workers, **({} if particles is None else {"particles": particles}),
+                                **({} if chunk_size is None else {"chunk_size": chunk_size}))
     out = io.BytesIO()
     arc.compress_stream(out, [(entry, (array == hi).astype(np.uint8))], loaded, options)
     return out.getvalue()
 
 
 def decompress_images(data: bytes, model: str | None = None, workers: int = 1) -> np.ndarray:
-    """The array `compress_images` coded (an archive of one .npy source), checked against every checksum;
-    `model` names a model file when the archive's is not installed."""
+    """The array `compress_images` coded, checked against every checksum. Archives joined end to end
+    (`darnzip cat`, `darnzip.scale`) give their arrays one after the other, as one array. `model` names a
+    model file when the archive's is not installed."""
     from darnzip.images import archive as arc
     from darnzip.images.sources import restore_pixels
 
-    opened = arc.open_archive(io.BytesIO(data), model)
-    sources = list(arc.iter_sources(opened, workers))
-    if len(sources) != 1 or sources[0][0]["type"] != "npy":
-        raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
-    entry, bits = sources[0]
-    return restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"])
+    arrays = []
+    for src, start, member_model in _members(data, model):
+        src.seek(-len(start), io.SEEK_CUR)
+        opened = arc.open_archive(src, member_model)
+        sources = list(arc.iter_sources(opened, workers))
+        if len(sources) != 1 or sources[0][0]["type"] != "npy":
+            raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
+        entry, bits = sources[0]
+        arrays.append(restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"]))
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _members(data: bytes, model: str | None) -> Iterator[tuple[io.BytesIO, bytes, str | None]]:
+    """(stream, its first bytes already read, model) for each archive joined in `data`, in order, with an
+    embedded model unpacked while its archive is read; the caller reads each archive to its end."""
+    from darnzip.core.embedded import embedded_model_files, is_embedded
+    from darnzip.core.records import ArchiveError
+
+    src = io.BytesIO(data)
+    first = True
+    while True:
+        start = src.read(14)
+        if not first and not start:
+            return
+        if not first and start[:5] != b"\x89DARN":
+            raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
+        first = False
+        if is_embedded(start):
+            with embedded_model_files(src, start) as (weights, _, _):
+                start = src.read(14)
+                yield src, start, model or str(weights)
+        else:
+            yield src, start, model
 
 
 def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, workers: int = 1,
@@ -117,11 +147,13 @@ def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, work
 
 
 def decompress_frames(data: bytes, model: str | None = None, workers: int = 1) -> Iterator[np.ndarray]:
-    """The RGB frames of a frame archive, in order; the stream's hash is checked after the last one."""
+    """The RGB frames of a frame archive, in order, or of each archive joined in `data`, one after the
+    other; each stream's hash is checked after its last frame."""
     from darnzip.frames.container import FrameArchiveReader
     from darnzip.frames.stream import decompress_frames as decompress
     from darnzip.frames.zoo import model_or_why_not
 
-    reader = FrameArchiveReader(io.BytesIO(data))
-    loaded, missing = model_or_why_not(reader.header.get("model"), model)
-    yield from decompress(reader, loaded, workers, None, missing)
+    for src, start, member_model in _members(data, model):
+        reader = FrameArchiveReader(src, start)
+        loaded, missing = model_or_why_not(reader.header.get("model"), member_model)
+        yield from decompress(reader, loaded, workers, None, missing)

@@ -26,25 +26,26 @@ SETS = {  # name: (architecture, particles, McBits minimum batch, certain poster
 }
 
 
-TODAY = {"factorised", "certain-mcbits-4"}  # sets with an archive of today's format (NAME-v2.dz) as well
+TODAY = {"factorised", "certain-mcbits-4"}  # sets with an archive of each later format (NAME-vN.dz) as well
+VERSION = arc.container.FORMAT_VERSION
 
 
 def write_today(name: str, particles: int, min_batch: int, certain: bool) -> None:
-    """NAME-v2.dz: the set's images in format 2, from the set's existing model and images."""
+    """NAME-vN.dz: the set's images in today's format N, from the set's existing model and images."""
     loaded = load_model(GOLDEN / f"{name}-model.safetensors")
     images = np.load(GOLDEN / f"{name}-images.npy")
     entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
     out = io.BytesIO()
     arc.compress_stream(out, [(entry, images)], loaded, arc.CodingOptions(
         chunk_size=20, max_batch=8, particles=particles, mcbits_min_batch=min_batch, certain_posterior=certain))
-    (GOLDEN / f"{name}-v2.dz").write_bytes(out.getvalue())
-    print(name, "v2", len(out.getvalue()), "bytes")
+    (GOLDEN / f"{name}-v{VERSION}.dz").write_bytes(out.getvalue())
+    print(name, f"v{VERSION}", len(out.getvalue()), "bytes")
 
 
 def main():
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for index, (name, (config, particles, min_batch, certain, scale)) in enumerate(SETS.items()):
-        if name in TODAY and not (GOLDEN / f"{name}-v2.dz").exists() and (GOLDEN / f"{name}-v1.dz").exists():
+        if name in TODAY and not (GOLDEN / f"{name}-v{VERSION}.dz").exists() and (GOLDEN / f"{name}-v1.dz").exists():
             write_today(name, particles, min_batch, certain)
         if (GOLDEN / f"{name}-v1.dz").exists():
             continue

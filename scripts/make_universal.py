@@ -13,7 +13,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 
 TRAINING_GAMES = ("Pong", "Freeway", "SpaceInvaders", "Riverraid", "Seaquest", "Alien", "Amidar", "Assault",
                   "Asterix", "BeamRider", "Bowling", "Boxing", "Enduro", "Frostbite", "KungFuMaster", "Qbert",

@@ -39,3 +39,18 @@ def small_model_file(tmp_path):
 @pytest.fixture
 def small_loaded(small_model_file):
     return load_model(small_model_file)
+
+
+def reindexed(data: bytes, original: bytes) -> bytes:
+    """`original` (one archive of either kind) with its header rewritten into `data`, and its chunk index
+    moved to match, as a crafter who fixes every checksum would: what is left to catch the rewrite is
+    the header checks and the trailer's content hash."""
+    import io
+
+    from darnzip.core.index import ChunkIndex, member_spans, record_bytes
+
+    (span,) = member_spans(io.BytesIO(original))
+    shift = len(data) - len(original)  # the header's change of length moves every chunk
+    index = ChunkIndex(tuple(offset + shift for offset in span.index.offsets), span.index.firsts, span.index.items,
+                       len(data))
+    return data[:-record_bytes(len(index.offsets))] + index.to_bytes()

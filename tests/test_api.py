@@ -10,9 +10,12 @@ import darnzip
 import darnzip.api
 
 
-def test_the_documented_examples_run():
-    result = doctest.testmod(darnzip.api, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 8 and result.failed == 0
+@pytest.mark.parametrize("module, examples", [("darnzip.api", 8), ("darnzip.access", 4), ("darnzip.scale", 6)])
+def test_the_documented_examples_run(module, examples):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= examples and result.failed == 0
 
 
 def test_import_darnzip_does_not_load_torch():

@@ -95,15 +95,41 @@ def unpack_json(packed: bytes, limit: int, what: str) -> dict:
     return value
 
 
-def read_records(src: BinaryIO, chunk_tag: bytes, read_chunk, trailer_tag: bytes, read_trailer) -> Iterator:
-    """Chunk records up to the trailer: read_chunk(tag, index) for each, then read_trailer(tag, chunks) and
-    a check that nothing follows. Shared by both archive kinds."""
+class Positioned:
+    """A binary stream that counts the bytes read through it: where each record starts, also on a pipe."""
+
+    def __init__(self, src: BinaryIO, position: int = 0):
+        self.src, self.position = src, position
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.src.read(size)
+        self.position += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return self.src.seekable()
+
+    def tell(self) -> int:
+        return self.src.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        before = self.src.tell()
+        after = self.src.seek(offset, whence)
+        self.position += after - before
+        return after
+
+
+def read_records(src: BinaryIO, chunk_tag: bytes, read_chunk, trailer_tag: bytes, read_trailer,
+                 joinable: bool = False) -> Iterator:
+    """Chunk records up to the trailer: read_chunk(tag, index) for each, then read_trailer(tag, chunks).
+    Formats with a chunk index (`joinable`) may be followed by another archive, which the caller reads;
+    in the others nothing may follow the trailer. Shared by both archive kinds."""
     index = 0
     while True:
         tag = read_exact(src, 4, f"record after chunk {index}")
         if tag == trailer_tag:
             read_trailer(tag, index)
-            if src.read(1):
+            if not joinable and src.read(1):
                 raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
             return
         if tag != chunk_tag:

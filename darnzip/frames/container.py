@@ -6,6 +6,7 @@ and a SHA-256 of every decoded RGB byte. Every part carries a CRC-32. Layout in 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import struct
 import zlib
@@ -15,13 +16,15 @@ import numpy as np
 import zstandard
 
 from darnzip.frames.header import check_frame_header
-from darnzip.core.records import (PREAMBLE, ArchiveError, pack_json, preamble_and_header, read_exact, read_preamble,
-                                  read_records, restored_content_hasher, unpack_json)
+from darnzip.core.index import ChunkIndex, member_spans, read_index_after_trailer
+from darnzip.core.records import (PREAMBLE, ArchiveError, Positioned, pack_json, preamble_and_header, read_exact,
+                                  read_preamble, read_records, restored_content_hasher, unpack_json)
 
 MAGIC = b"\x89DARNF\r\n"
-FORMAT_VERSION = 4  # what darnzip writes: 1 (no key frames), 2 (trailer hashes the frames alone) and 3 (no
-# universal model on the raw side) are read
-READABLE_VERSIONS = (1, 2, 3, 4)
+FORMAT_VERSION = 5  # what darnzip writes: 1 (no key frames), 2 (trailer hashes the frames alone), 3 (no
+# universal model on the raw side) and 4 (no chunk index) are read
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
+INDEXED_FROM = 5  # the first version that ends in a chunk index (darnzip.core.index) and can be joined
 CHUNK_TAG = b"DZFC"
 TRAILER_TAG = b"DZFE"
 
@@ -98,13 +101,21 @@ class FrameArchiveReader:
     """Reads and checks a frame archive part by part; the trailer is available after `chunks()` ends."""
 
     def __init__(self, src: BinaryIO, start: bytes | None = None):
-        self.src = src
+        self.opened_at = None  # where chunk_at counts from, on a seekable stream
+        with contextlib.suppress(OSError, ValueError):
+            self.opened_at = src.tell() - (len(start) if start is not None else 0) if src.seekable() else None
         start = start if start is not None else src.read(PREAMBLE.size)
-        start, packed = read_preamble(src, start, MAGIC, READABLE_VERSIONS, "frame archive", MAX_HEADER_BYTES)
+        self.src = Positioned(src, len(start))
+        start, packed = read_preamble(self.src, start, MAGIC, READABLE_VERSIONS, "frame archive", MAX_HEADER_BYTES)
         self.version = PREAMBLE.unpack(start[:PREAMBLE.size])[1]
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         check_frame_header(self.header, MAX_CHUNK_FRAMES)
         self.trailer: dict | None = None
+        self.index: ChunkIndex | None = None  # read after the trailer (versions from INDEXED_FROM)
+        self.archive_bytes = 0  # once the chunks are read: the archive's length, index included
+        self._offsets: list[int] = []  # of the chunks read in order, checked against the index
+        self._firsts: list[int] = []
+        self._frames_read = 0
 
     def stated_frames(self) -> int | None:
         """The frame count the trailer states, read off the end of a seekable file without moving the
@@ -120,6 +131,8 @@ class FrameArchiveReader:
             self.src.seek(here)
         except (OSError, ValueError):
             return None
+        if self.version >= INDEXED_FROM:
+            return self._indexed_frames(here)
         at = tail.rfind(TRAILER_TAG)
         while at >= 0:
             if at + _TRAILER_HEAD.size + 4 <= len(tail):
@@ -131,8 +144,41 @@ class FrameArchiveReader:
             at = tail.rfind(TRAILER_TAG, 0, at)
         return None
 
+    def _indexed_frames(self, here: int) -> int | None:
+        """The frames of the member this reader is in, from the indexes at the end of the file."""
+        start = here - self.src.position
+        try:
+            spans = member_spans(self.src.src)
+        except ArchiveError:
+            return None
+        finally:
+            self.src.src.seek(here)
+        return next((span.index.items for span in spans if span.start <= start < span.end), None)
+
     def chunks(self) -> Iterator[FrameChunk]:
-        yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
+        """Chunk records in order; then the trailer and index are checked. Another archive may follow an
+        indexed one (joined archives); the caller reads it."""
+        yield from read_records(self.src, CHUNK_TAG, self._read_next, TRAILER_TAG, self._read_trailer,
+                                joinable=self.version >= INDEXED_FROM)
+
+    def _read_next(self, tag: bytes, index: int) -> FrameChunk:
+        self._offsets.append(self.src.position - len(tag))
+        self._firsts.append(self._frames_read)
+        chunk = self._read_chunk(tag, index)
+        self._frames_read += len(chunk.kinds)
+        return chunk
+
+    def chunk_at(self, number: int, offset: int) -> FrameChunk:
+        """Chunk `number`, whose record starts `offset` bytes into the archive (its index says where):
+        random access on a seekable stream that was at the archive's first byte when the reader opened."""
+        if self.opened_at is None:
+            raise ValueError("random access needs a seekable stream")
+        self.src.src.seek(self.opened_at + offset)
+        self.src.position = offset
+        tag = read_exact(self.src, 4, f"chunk {number}")
+        if tag != CHUNK_TAG:
+            raise ArchiveError(f"corrupt archive: bad tag at chunk {number}")
+        return self._read_chunk(tag, number)
 
     def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
         layout = _CHUNK_HEAD if self.version >= 2 else _CHUNK_HEAD_V1
@@ -199,6 +245,10 @@ class FrameArchiveReader:
             raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
         self.trailer = {"chunks": chunks, "frames": frames, "sha256": sha,
                         **unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
+        if self.version >= INDEXED_FROM:
+            self.index = read_index_after_trailer(self.src)
+            self.index.check_against(self._offsets, self._firsts, frames)
+        self.archive_bytes = self.src.position
 
 
 def content_hasher(header: dict, version: int = FORMAT_VERSION):

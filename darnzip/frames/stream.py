@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
+from darnzip.core.index import ChunkIndex, record_bytes
 from darnzip.core.records import ArchiveError
 from darnzip.core.modelfiles import ModelError, check_description
 from darnzip.core.workers import OrderedPool
@@ -177,9 +178,11 @@ def _chunks_of(frames: Iterable[np.ndarray], size: int, digest, stats: FrameStre
 
 def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, loaded: LoadedFrameModel,
                     chunk_frames: int = DEFAULT_CHUNK_FRAMES, workers: int = 1,
-                    progress: Callable[[int], None] | None = None, total: int | None = None) -> FrameStreamStats:
+                    progress: Callable[[int], None] | None = None, total: int | None = None,
+                    prefix_bytes: int = 0) -> FrameStreamStats:
     """Write the archive of `frames` to `out`, in chunks of at most `chunk_frames` (`chunk_lengths` when
-    `total`, the number of frames expected, is known)."""
+    `total`, the number of frames expected, is known). `prefix_bytes`: what the caller wrote before it
+    that belongs to the member (an embedded model's block), counted in the index's member length."""
     if not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
         raise ValueError(f"chunk size must be 1..{MAX_CHUNK_FRAMES} frames")
     stats = FrameStreamStats()
@@ -189,9 +192,12 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
     digest = content_hasher(header)
     written = out.write(header_bytes(header)) or 0
     runner = _Runner(loaded, workers, chunk_frames)
+    offsets, firsts = [], []
     try:
         for record, chunk_stats in runner.map(_encode_job, _chunks_of(frames, chunk_frames, digest, stats, total),
                                               frames_in_job=True):
+            offsets.append(written)
+            firsts.append(stats.modelled + stats.raw)
             out.write(record)
             written += len(record)
             stats.chunk_bytes += len(record)
@@ -212,8 +218,11 @@ def compress_frames(out: BinaryIO, frames: Iterable[np.ndarray], source: dict, l
     finally:
         runner.close()
     trailer = trailer_bytes(stats.chunks, stats.frames, digest.digest(), {})
-    out.write(trailer)
-    stats.archive_bytes = written + len(trailer)
+    written += len(trailer)
+    index = ChunkIndex(tuple(offsets), tuple(firsts), stats.frames,
+                       prefix_bytes + written + record_bytes(len(offsets))).to_bytes()
+    out.write(trailer + index)
+    stats.archive_bytes = written + len(index)
     return stats
 
 
@@ -227,7 +236,8 @@ def check_model(reader: FrameArchiveReader, loaded: LoadedFrameModel) -> None:
     check_description(model, loaded.model_id, loaded.info, loaded.weights_path)
 
 
-def _raw_chunk(chunk: FrameChunk, index: int, missing: ModelError | None) -> list[np.ndarray]:
+def raw_chunk_frames(chunk: FrameChunk, index: int, missing: ModelError | None) -> list[np.ndarray]:
+    """A chunk's frames without the model: possible when all were stored raw; else `missing`."""
     from .chunks import FrameChunkCodec
 
     if not FrameChunkCodec.holds_raw_frames_alone(chunk):
@@ -247,7 +257,7 @@ def decompress_frames(reader: FrameArchiveReader, loaded: LoadedFrameModel | Non
     count = 0
     if loaded is None:
         runner = None
-        frame_lists = (_raw_chunk(chunk, i, missing) for i, chunk in enumerate(reader.chunks()))
+        frame_lists = (raw_chunk_frames(chunk, i, missing) for i, chunk in enumerate(reader.chunks()))
     else:
         check_model(reader, loaded)
         # the header's chunk size only sizes the slots: a chunk that does not fit them goes through the pipe

@@ -14,6 +14,7 @@ from darnzip.images.codec import BitsBackDarnCodec
 from darnzip.images.modelfile import LoadedModel, check_description, load_model
 from darnzip.images.modelfile import model_for_archive
 from darnzip.images.sources import pack_entries, source_count, unpack_entries
+from darnzip.core.index import ChunkIndex, record_bytes
 from darnzip.core.workers import OrderedPool
 
 CODER_NAME = "bits-back-ans/bernoulli-16"
@@ -166,8 +167,11 @@ def chunk_bounds(count: int, max_chunk: int) -> list[tuple[int, int]]:
 
 
 def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loaded: LoadedModel,
-                    options: CodingOptions, on_progress: Callable[[int], None] = lambda n: None) -> CompressStats:
-    """Write a complete archive of `sources` (header entries with their bits (N, H, W)) to `out`."""
+                    options: CodingOptions, on_progress: Callable[[int], None] = lambda n: None,
+                    prefix_bytes: int = 0) -> CompressStats:
+    """Write a complete archive of `sources` (header entries with their bits (N, H, W)) to `out`.
+    `prefix_bytes`: what the caller wrote before it that belongs to the member (an embedded model's
+    block), counted in the index's member length so that joined archives can be found from the end."""
     shape = loaded.config.image_shape
     entries = [entry for entry, _ in sources]
     pixels = np.concatenate([np.zeros((0, shape[0] * shape[1]), np.uint8)] + [bits.reshape(len(bits), -1) for _, bits in sources])
@@ -185,12 +189,14 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     jobs = ((pixels[a:b], options.first_batch, options.max_batch) for a, b in bounds)
     runner = ChunkRunner(loaded, options.workers, codec_settings(header["coder"]))
     chunks = 0
+    offsets: list[int] = []
     try:
         for (start, stop), encoded in zip(bounds, runner.map(_encode_job, jobs)):
             chunk_pixels = pixels[start:stop]
             record = container.ChunkRecord(len(chunk_pixels), encoded.batch_sizes, encoded.words,
                                            container.pixel_crc(chunk_pixels))
             data = record.to_bytes()
+            offsets.append(stats.header_bytes + stats.chunk_bytes)
             out.write(data)
             stats.chunk_bytes += len(data)
             digest.update(np.ascontiguousarray(chunk_pixels).tobytes())
@@ -203,8 +209,11 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
     finally:
         runner.close()
     trailer = container.trailer_bytes(chunks, len(pixels), digest.digest())
-    out.write(trailer)
-    stats.archive_bytes = stats.header_bytes + stats.chunk_bytes + len(trailer)
+    written = stats.header_bytes + stats.chunk_bytes + len(trailer)
+    index = ChunkIndex(tuple(offsets), tuple(start for start, _ in bounds), len(pixels),
+                       prefix_bytes + written + record_bytes(len(offsets))).to_bytes()
+    out.write(trailer + index)
+    stats.archive_bytes = written + len(index)
     return stats
 
 

@@ -14,13 +14,15 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from darnzip.images.header import check_header
-from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, pack_json, preamble_and_header,  # noqa: F401
-                                  read_exact, read_preamble, read_records, restored_content_hasher, unpack_json,
-                                  whole_in_range)
+from darnzip.core.index import ChunkIndex, read_index_after_trailer
+from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, Positioned, pack_json,  # noqa: F401
+                                  preamble_and_header, read_exact, read_preamble, read_records,
+                                  restored_content_hasher, unpack_json, whole_in_range)
 
 MAGIC = b"\x89DARNZ\r\n"  # non-ASCII first byte and CR LF, like PNG's, expose text-mode mangling
-FORMAT_VERSION = 2  # version 1's trailer hashed the pixels alone; it is still read
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # version 1's trailer hashed the pixels alone, version 2 had no chunk index; both are read
+READABLE_VERSIONS = (1, 2, 3)
+INDEXED_FROM = 3  # the first version that ends in a chunk index (darnzip.core.index) and can be joined
 CHUNK_TAG = b"DZCK"
 TRAILER_TAG = b"DZEN"
 
@@ -75,17 +77,44 @@ class ArchiveReader:
     """Reads and checks an archive part by part from a binary stream."""
 
     def __init__(self, src: BinaryIO):
-        self.src = src
-        start, packed = read_preamble(src, src.read(PREAMBLE.size), MAGIC, READABLE_VERSIONS, "archive")
+        self.opened_at = src.tell() if src.seekable() else None  # where chunk_at counts from
+        self.src = Positioned(src)
+        start, packed = read_preamble(self.src, self.src.read(PREAMBLE.size), MAGIC, READABLE_VERSIONS, "archive")
         self.version = PREAMBLE.unpack(start[:PREAMBLE.size])[1]
         header_len = len(packed)
         self.header = unpack_json(packed, MAX_HEADER_JSON_BYTES, "header")
         check_header(self.header)  # before anything (list included) uses a field
         self.header_bytes = PREAMBLE.size + header_len + 4
+        self.index: ChunkIndex | None = None  # read after the trailer (versions from INDEXED_FROM)
+        self.archive_bytes = 0  # once the chunks are read: the archive's length, index included
+        self._offsets: list[int] = []  # of the chunks read in order, checked against the index
+        self._firsts: list[int] = []
+        self._last_images = 0
 
     def chunks(self) -> Iterator[ChunkRecord]:
-        """Yield chunk records in order; then check the trailer and that nothing follows it."""
-        yield from read_records(self.src, CHUNK_TAG, self._read_chunk, TRAILER_TAG, self._read_trailer)
+        """Yield chunk records in order; then check the trailer and index. Another archive may follow
+        an indexed one (joined archives); the caller reads it."""
+        yield from read_records(self.src, CHUNK_TAG, self._read_next, TRAILER_TAG, self._read_trailer,
+                                joinable=self.version >= INDEXED_FROM)
+
+    def _read_next(self, tag: bytes, index: int) -> ChunkRecord:
+        self._offsets.append(self.src.position - len(tag))
+        self._firsts.append(self._firsts[-1] + self._last_images if self._firsts else 0)
+        record = self._read_chunk(tag, index)
+        self._last_images = record.images
+        return record
+
+    def chunk_at(self, number: int, offset: int) -> ChunkRecord:
+        """Chunk `number`, whose record starts `offset` bytes into the archive (its index says where):
+        random access on a seekable stream that was at the archive's first byte when the reader opened."""
+        if self.opened_at is None:
+            raise ValueError("random access needs a seekable stream")
+        self.src.src.seek(self.opened_at + offset)
+        self.src.position = offset
+        tag = read_exact(self.src, 4, f"chunk {number}")
+        if tag != CHUNK_TAG:
+            raise ArchiveError(f"corrupt archive: bad tag at chunk {number}")
+        return self._read_chunk(tag, number)
 
     def _read_chunk(self, tag: bytes, index: int) -> ChunkRecord:
         head = tag + read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
@@ -112,6 +141,10 @@ class ArchiveReader:
         if chunks != chunks_seen or images != self.header.get("count"):
             raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
         self.content_sha256 = sha
+        if self.version >= INDEXED_FROM:
+            self.index = read_index_after_trailer(self.src)
+            self.index.check_against(self._offsets, self._firsts, images)
+        self.archive_bytes = self.src.position
 
 
 def content_hasher(header: dict, version: int = FORMAT_VERSION):

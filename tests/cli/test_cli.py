@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from darnzip_cli.main import main
 from PIL import Image
 
+from darnzip.core.index import record_bytes
 from darnzip.images.modelfile import load_model, save_model
 from darnzip.images.quantized import quantize
 
@@ -220,12 +221,14 @@ def test_same_weights_with_another_description_are_refused_by_name(tmp_path, png
         assert result.exit_code == 1 and "described otherwise" in result.output, result.output
     assert not (tmp_path / "restored").exists()
 
-    # the previous release's archive: the same body under a header without the description
-    body = out.read_bytes()[container.ArchiveReader(io.BytesIO(out.read_bytes())).header_bytes:]
-    old = io.BytesIO()
-    container.write_preamble_and_header(old, header | {"model": {"id": header["model"]["id"],
-                                                                 "sha256": header["model"]["sha256"]}})
-    (tmp_path / "old.dz").write_bytes(old.getvalue() + body)
+    # the previous release's archive (format 2, no chunk index): the same chunks and trailer under a header
+    # without the description
+    reader = container.ArchiveReader(io.BytesIO(out.read_bytes()))
+    list(reader.chunks())
+    body = out.read_bytes()[reader.header_bytes:-record_bytes(len(reader.index.offsets))]
+    old = container.preamble_and_header(container.encode_header(
+        header | {"model": {"id": header["model"]["id"], "sha256": header["model"]["sha256"]}}), container.MAGIC, 2)
+    (tmp_path / "old.dz").write_bytes(old + body)
     result = run("decompress", tmp_path / "old.dz", "-o", tmp_path / "old", "--model", model, "-T", "1")
     assert result.exit_code == 0, result.output
     for name, image in zip(names, images):

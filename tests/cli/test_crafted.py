@@ -19,6 +19,8 @@ from darnzip_cli.main import main
 
 from ..frames.conftest import sprite_frames
 
+from ..conftest import reindexed
+
 GOLDEN = Path(__file__).parent.parent / "golden"
 
 
@@ -60,7 +62,7 @@ def with_frame_header(archive: Path, edit) -> bytes:
     reader = FrameArchiveReader(io.BytesIO(data))
     header = json.loads(json.dumps(reader.header))
     edit(header)
-    return header_bytes(header) + data[len(header_bytes(reader.header)):]
+    return reindexed(header_bytes(header) + data[len(header_bytes(reader.header)):], data)
 
 
 FRAME_HEADER_EDITS = {
@@ -118,7 +120,7 @@ def with_binary_header(archive: Path, edit) -> bytes:
     edit(header)
     out = io.BytesIO()
     container.write_preamble_and_header(out, header)
-    return out.getvalue() + data[reader.header_bytes:]
+    return reindexed(out.getvalue() + data[reader.header_bytes:], data)
 
 
 BINARY_HEADER_EDITS = {

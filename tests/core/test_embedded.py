@@ -34,7 +34,11 @@ def test_an_embedded_model_archive_decodes_without_the_model_and_lists_both_part
     made = run("compress", tmp_path / "x.npy", "-o", embedded, "--model", model_copy, "--embed-model", "-T", "1")
     assert made.exit_code == 0, made.output
     block = embedded.read_bytes()[:len(embedded.read_bytes()) - plain.stat().st_size]
-    assert block.startswith(MAGIC) and embedded.read_bytes()[len(block):] == plain.read_bytes()
+    behind = embedded.read_bytes()[len(block):]
+    # the archive behind the block is the plain one, but for its index's member length, which counts the block
+    assert block.startswith(MAGIC) and behind[:-16] == plain.read_bytes()[:-16]
+    assert int.from_bytes(behind[-16:-8], "little") == len(embedded.read_bytes())
+    assert int.from_bytes(plain.read_bytes()[-16:-8], "little") == plain.stat().st_size
     model_copy.unlink()
     model_copy.with_suffix(".json").unlink()
     assert run("decompress", plain, "-o", tmp_path / "no.npy").exit_code == 1  # the model is gone
