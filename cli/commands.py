@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 
 from darnzip.images import archive as arc
-from darnzip.core.records import ArchiveError
-from darnzip.core.modelfiles import ModelError
+from darnzip.images.container import ArchiveReader
+from darnzip import ArchiveError, InputError, ModelError
 from darnzip.core.atomic import atomic_file, staging_directory
 from darnzip.core.zoo import registry
 from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
-from darnzip.images.sources import (STDIN_STEM, InputError, find_inputs, load_sources, restored_file_name, safe_output_path,
+from darnzip.images.sources import (STDIN_STEM, find_inputs, load_sources, restored_file_name, safe_output_path,
                              source_bytes, source_count, unpack_entries)
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES
@@ -22,7 +22,7 @@ from darnzip.frames.container import DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .embedding import embedded_block, embedded_note
 from .errors import each_archive, fail, friendly_errors, naming
-from .members import OpenedArchive, archive_members, joined_count, refuse_joined_stream
+from .members import archive_members, joined_count, refuse_joined_stream
 from .stdout import binary_stdin, binary_stdout, stdin_is_terminal, stdout_is_terminal
 from .text import quantity
 
@@ -186,7 +186,7 @@ def restore_archive(archive_path, output, to_stdout, force, quiet, model_name, w
         restore_images(archive, archive_path, output, to_stdout, force, quiet, workers)
 
 
-def restore_images(archive: OpenedArchive, archive_path, output, to_stdout, force, quiet, workers):
+def restore_images(archive, archive_path, output, to_stdout, force, quiet, workers):
     opened = arc.open_archive(archive.src, archive.model)
     entries = list(unpack_entries(opened.header["sources"]))
     if len(entries) == 1 and output is None and archive_path != "-" and not to_stdout:
@@ -282,7 +282,7 @@ def list_one(path: str, verbose: bool, as_json: bool) -> None:
             listings.append(frame_listing(FrameArchiveReader(archive.src, archive.frame_start), path, verbose,
                                           archive.model_bytes))
         else:
-            listings.append(image_listing(arc.container.ArchiveReader(archive.src), path, verbose, archive.model_bytes))
+            listings.append(image_listing(ArchiveReader(archive.src), path, verbose, archive.model_bytes))
     for number, (info, lines) in enumerate(listings):
         if len(listings) > 1:
             info = {**info, "member": number + 1, "members": len(listings)}

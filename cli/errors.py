@@ -13,10 +13,8 @@ from typing import Callable
 import click
 
 from darnzip.core.atomic import OutputExists
-from darnzip.core.records import ArchiveError
+from darnzip import ArchiveError, InputError, ModelError
 from darnzip.images.datasets import DatasetUnavailable
-from darnzip.core.modelfiles import ModelError
-from darnzip.core.inputs import InputError
 
 EXPECTED = (ArchiveError, InputError, ModelError, DatasetUnavailable, OutputExists, OSError)
 

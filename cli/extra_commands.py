@@ -1,11 +1,9 @@
 """report, bench, sample, train and data commands."""
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -18,7 +16,7 @@ from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
 from darnzip.frames.config import DEFAULT_HIDDEN
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES
 
-from .embedding import two_part_code, two_part_line
+from .embedding import two_part_line
 from .errors import fail, friendly_errors
 from .app import default_workers, main, names_a_frame_stream, progress_bar
 from .reports import save_figure, write_json
@@ -37,25 +35,6 @@ def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, 
             fail(f"unknown dataset {data!r} (try mnist-test, or pass files)")
         images = load_binary_mnist(data[len("mnist-"):])
     return images[:limit] if limit else images
-
-
-def code_in_memory(images: np.ndarray, loaded, options: arc.CodingOptions, quiet: bool):
-    """Compress to memory, then decode and check; returns (stats, archive bytes, seconds in, seconds out)."""
-    entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
-    buffer = io.BytesIO()
-    with progress_bar(len(images), quiet, "compress") as bar:
-        start = time.perf_counter()
-        stats = arc.compress_stream(buffer, [(entry, images)], loaded, options, bar.update)
-        seconds_in = time.perf_counter() - start
-    buffer.seek(0)
-    with progress_bar(len(images), quiet, "decompress") as bar:
-        start = time.perf_counter()
-        opened = arc.open_archive(buffer, str(loaded.weights_path))  # the model coded with, by path if unregistered
-        decoded = np.concatenate(list(arc.decode_images(opened, options.workers, bar.update)))
-        seconds_out = time.perf_counter() - start
-    if not np.array_equal(decoded, images.reshape(len(images), -1)):
-        fail("round trip mismatch")
-    return stats, buffer.getvalue(), seconds_in, seconds_out
 
 
 @main.command()
@@ -79,7 +58,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
     per-frame free energy against the archive instead (--limit: its first N frames). --plot "" writes
     no plot."""
-    from darnzip.images.evaluate import evaluate
+    from darnzip.images.figures import image_figures
 
     refuse_existing((plot, json_path), force)
     if len(paths) == 1 and names_a_frame_stream(paths, model_name):
@@ -91,31 +70,13 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     loaded = resolve_model(model_name)
     images = load_dataset_or_paths(data, paths, limit, loaded.config.image_shape)
     options = arc.CodingOptions(workers=default_workers(workers), particles=particles)
-    stats, blob, _, _ = code_in_memory(images, loaded, options, quiet)
-    acc = arc.accounting(stats)
-    with progress_bar(len(images), quiet, f"E[F] and NLL ({samples} samples)") as bar:
-        ev = evaluate(loaded.quantized, images, samples=samples, progress=bar.update,
-                      certain_posterior=options.certain_posterior)
-    one_sample = np.concatenate(stats.pushed_bits) - np.concatenate(stats.posterior_bits)
+    with progress_bar(len(images), quiet, "compress and check") as coding, \
+            progress_bar(len(images), quiet, f"E[F] and NLL ({samples} samples)") as scoring:
+        measured = image_figures(images, loaded, options, samples, coding.update, scoring.update)
+    figures = measured.figures
     n = len(images)
-    figures = {
-        "model": loaded.model_id, "model_sha256": loaded.sha256, "images": n, "round_trip_exact": True,
-        "particles": particles,
-        "archive_bits_per_image": acc["bits_per_image"],
-        "one_sample_free_energy_bits_per_image": float(one_sample.mean()),
-        "expected_free_energy_bits_per_image": float(ev.free_energy_bits.mean()),
-        "expected_free_energy_nats_per_image": float(ev.free_energy_bits.mean() * math.log(2)),
-        "nll_bits_per_image": float(ev.nll_bits.mean()),
-        "nll_nats_per_image": float(ev.nll_bits.mean() * math.log(2)),
-        "nll_samples": samples,
-        "initial_bits_total": stats.initial_bits,
-        "net_bits_per_image_after_first_batches": (acc["archive_bits"] - stats.initial_bits) / n,
-        "container_bits_total": acc["container_bits"],
-        "gap_to_one_sample_fe_percent": 100 * (acc["archive_bits"] / one_sample.sum() - 1),
-        "gap_to_expected_fe_percent": 100 * (acc["archive_bits"] / ev.free_energy_bits.sum() - 1),
-        "gap_to_nll_percent": 100 * (acc["archive_bits"] / ev.nll_bits.sum() - 1),
-        **two_part_code(loaded, acc["archive_bits"], n, "image"),
-    }
+    acc = {"bits_per_image": figures["archive_bits_per_image"], "archive_bits": figures["archive_bits_total"],
+           "container_bits": figures["container_bits_total"]}
     rows = [("darnzip (this archive)", acc["bits_per_image"], "")]
     if baselines:
         from darnzip.core.baselines import all_baselines
@@ -136,7 +97,8 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
                    f"  = {figures['expected_free_energy_nats_per_image']:.2f} nats  (gap {figures['gap_to_expected_fe_percent']:+.2f}%)")
         click.echo(f"  IS NLL, {samples} samples       {figures['nll_bits_per_image']:9.2f} bits/image"
                    f"  = {figures['nll_nats_per_image']:.2f} nats  (gap {figures['gap_to_nll_percent']:+.2f}%)")
-        click.echo(f"  initial bits (no bits back) {stats.initial_bits:9.0f} bits total over {stats.first_batch_images} images;"
+        click.echo(f"  initial bits (no bits back) {figures['initial_bits_total']:9.0f} bits total over "
+                   f"{figures['first_batch_images']} images;"
                    f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
         click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
         click.echo(two_part_line(figures, "image"))
@@ -146,7 +108,8 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
             click.echo(f"  {name:48s}{shown}  {note}")
     if plot:
         coded_label = "coded (one-sample FE)" if particles == 1 else f"coded (IWAE estimate, K={particles})"
-        write_plot(Path(plot), one_sample, ev.free_energy_bits, ev.nll_bits, coded_label, force)
+        write_plot(Path(plot), measured.one_sample_bits, measured.expected_free_energy_bits, measured.nll_bits,
+                   coded_label, force)
         if not quiet:
             click.echo(f"\nplot -> {plot}")
     if json_path:
@@ -201,9 +164,11 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
     images = load_dataset_or_paths(data, (), limit, loaded.config.image_shape)
     options = arc.CodingOptions(workers=default_workers(workers), particles=particles)
     best_in, best_out = math.inf, math.inf
+    from darnzip.images.figures import round_trip
+
     for _ in range(repeat):
-        stats, blob, t_in, t_out = code_in_memory(images, loaded, options, True)
-        best_in, best_out = min(best_in, t_in), min(best_out, t_out)
+        coded = round_trip(images, loaded, options)
+        blob, best_in, best_out = coded.data, min(best_in, coded.compress_seconds), min(best_out, coded.decompress_seconds)
     n, raw_mb = len(images), images.size / 1e6
     result = {"images": n, "workers": options.workers, "particles": particles, "bits_per_image": 8 * len(blob) / n,
               "compress_images_per_s": n / best_in, "decompress_images_per_s": n / best_out,
@@ -263,7 +228,11 @@ def sample(count, output, seed, model_name, force):
 
 
 @main.command()
-@click.option("--run-dir", default="runs/mnist", show_default=True, type=click.Path(file_okay=False))
+@click.argument("data_paths", nargs=-1, metavar="[DATA]...")
+@click.option("--valid-share", default=0.1, show_default=True, type=click.FloatRange(0.01, 0.5),
+              help="With DATA: the share held out for validation (a seeded draw, the same every run).")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False),
+              help="Checkpoints and settings.  [default: runs/mnist; with DATA, runs/NAME of the first DATA]")
 @click.option("--epochs", default=100, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True)
@@ -285,9 +254,13 @@ def sample(count, output, seed, model_name, force):
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing STEM.safetensors / STEM.json.")
 @friendly_errors(when_stopped="the last finished epoch's checkpoint is kept in the run directory "
                               "(--resume, the default, continues from it)")
-def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive, deterministic_units, seed,
-          train_split, device, resume, export_stem, model_id, frac_bits, register, force):
-    """Train a DARN on binary MNIST (50k train, 10k valid), checkpointing each epoch; resumable."""
+def train(data_paths, valid_share, run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive,
+          deterministic_units, seed, train_split, device, resume, export_stem, model_id, frac_bits, register, force):
+    """Train a DARN on binary images, checkpointing each epoch; resumable.
+
+    DATA: your binary images (PNG/PBM/PGM files, directories of them, .npy arrays of two values), all of
+    one size, which the model will code; --valid-share of them are held out. Without DATA: binary MNIST
+    (50k train, 10k valid). Progress goes to stderr, also when it is a log file."""
     if export_stem:
         refuse_existing_export(Path(export_stem), force)
     from darnzip.images.datasets import load_binary_mnist
@@ -295,13 +268,21 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
     from darnzip.images.train import TrainSettings, pick_device
     from darnzip.images.train import train as run_training
 
-    config = DarnConfig(latent_sizes=tuple(int(s) for s in latents.split(",")), q_autoregressive=q_autoregressive,
-                        deterministic_units=deterministic_units)
+    run_dir = run_dir or f"runs/{Path(data_paths[0]).stem if data_paths else 'mnist'}"
+    if data_paths:
+        train_data, valid_data = user_images(data_paths, valid_share, seed)
+        what = f"{len(train_data) + len(valid_data):,} images from {', '.join(data_paths)}"
+        click.echo(f"{what}: {len(train_data):,} to train on, {len(valid_data):,} held out", err=True)
+    else:
+        train_data, valid_data = load_binary_mnist(train_split), load_binary_mnist("valid")
+        what = "binary MNIST"
+    config = DarnConfig(image_shape=tuple(train_data.shape[1:]), latent_sizes=tuple(int(s) for s in latents.split(",")),
+                        q_autoregressive=q_autoregressive, deterministic_units=deterministic_units)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=lr, estimator=estimator,
                              samples=samples, seed=seed, device=pick_device(device), train_split=train_split)
-    if train_split == "train+valid":
+    if train_split == "train+valid" and not data_paths:
         click.echo("note: the validation split is part of the training data; its free energy is not held out", err=True)
-    model = run_training(config, settings, load_binary_mnist(train_split), load_binary_mnist("valid"), Path(run_dir),
+    model = run_training(config, settings, train_data, valid_data, Path(run_dir),
                          resume=resume, log=lambda s: click.echo(s, err=True))
     if export_stem and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes the model
         from darnzip.images.export import export_model
@@ -312,23 +293,38 @@ def train(run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autore
             from darnzip.core.zoo import register_model
 
             register_model(model_id, Path(export_stem).with_suffix(".safetensors"), sha,
-                           f"DARN {latents} latents, binary MNIST, {epochs} epochs {estimator}",
+                           f"DARN {latents} latents, {what}, {epochs} epochs {estimator}",
                            made_with=" ".join(["darnzip", *sys.argv[1:]]))
 
 
+def user_images(paths: tuple[str, ...], valid_share: float, seed: int):
+    """(training, validation) bits (N, H, W) from the user's files: one size, a seeded share held out."""
+    from darnzip.images.sources import find_inputs, image_shape_of, load_sources
+
+    files = find_inputs(paths)
+    shape = image_shape_of(files)
+    images = np.concatenate([bits for _, bits in load_sources(files, shape)])
+    if len(images) < 2:
+        fail("training needs at least two images (one of them held out)")
+    order = np.random.default_rng(seed).permutation(len(images))
+    held = max(1, int(round(valid_share * len(images))))
+    return images[np.sort(order[held:])], images[np.sort(order[:held])]
+
+
 @main.command()
-@click.argument("name", type=click.Choice(["mnist", "atari"]))
+@click.argument("name", type=click.Choice(["mnist", "fashion-mnist", "atari"]))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=True), help="Directory (png) or .npy file.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]),
-              help="MNIST split.")
-@click.option("--limit", type=int, default=None, help="MNIST: first N images.")
+              help="MNIST split (Fashion-MNIST: train or test).")
+@click.option("--limit", type=int, default=None, help="MNIST, Fashion-MNIST: first N images.")
 @click.option("--game", default="Pong", show_default=True, help="Atari: Pong, Freeway, SpaceInvaders, Riverraid, Seaquest.")
 @click.option("--frames", default=1000, show_default=True, help="Atari: frames of random-action play (frameskip 4).")
 @click.option("--seed", default=0, show_default=True, help="Atari: seed of the actions and resets.")
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
 def data(name, output, split, limit, game, frames, seed, force):
-    """Write MNIST binary images or Atari RGB frames as PNG files (directory) or one .npy array."""
+    """Write binary MNIST or Fashion-MNIST images (intensity > 0.5), or Atari RGB frames, as PNG files
+    (directory) or one .npy array. Fashion-MNIST comes from Debian's dataset-fashion-mnist package."""
     from PIL import Image
 
     from darnzip.core.atomic import atomic_file, staging_directory
@@ -341,6 +337,13 @@ def data(name, output, split, limit, game, frames, seed, force):
         images = frames_array(game, frames, seed)
         mode, scale, what = "RGB", 1, f"{game} frames (seed {seed})"
         prefix = "frame"
+    elif name == "fashion-mnist":
+        from darnzip.images.datasets import load_binary_fashion_mnist
+
+        if split not in ("train", "test"):
+            fail("Fashion-MNIST has the splits train (60,000 images) and test (10,000)")
+        images = load_binary_fashion_mnist(split)[:limit]
+        mode, scale, what, prefix = "L", 255, f"binary Fashion-MNIST {split} images", split
     else:
         from darnzip.images.datasets import load_binary_mnist
 

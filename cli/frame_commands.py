@@ -14,7 +14,7 @@ from darnzip.frames.container import FrameArchiveReader
 from darnzip.frames.zoo import (chunk_frames_for, model_or_why_not, newest_game_model, pick_frame_model,  # noqa: F401
                                       resolve_frame_model)
 
-from .embedding import embedded_block, embedded_note, two_part_code, two_part_line
+from .embedding import embedded_block, embedded_note, two_part_line
 from .errors import fail
 from .members import refuse_joined_stream
 from .reports import save_figure, write_json
@@ -45,7 +45,7 @@ def compress_frame_inputs(paths, output, to_stdout, force, quiet, verbose, model
     """`stdin`: standard input as a PeekedStream when its first bytes were read to tell what it holds."""
     from darnzip.frames.io import PeekedStream, open_frame_source, stdin_frame_source
     from darnzip.frames.stream import compress_frames
-    from darnzip.core.inputs import InputError
+    from darnzip import InputError
 
     if len(paths) != 1:
         fail("frame streams are compressed one source at a time (a directory, a .npy array or a video)")
@@ -254,7 +254,8 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
     each frame, after an exact round trip in memory, beside bzip2, xz and zstd on the palette indices."""
     import itertools
 
-    from darnzip.frames.bench import byte_codecs, index_stream, round_trip
+    from darnzip.frames.bench import byte_codecs, index_stream
+    from darnzip.frames.figures import frame_figures
     from darnzip.frames.io import open_frame_source
 
     source = open_frame_source(path)
@@ -270,16 +271,9 @@ def report_frames(path: str, limit: int | None, plot: str | None, json_path: str
         fail(f"{path}: frames of different sizes (report compares whole streams of one size)")
     rgb = np.stack(frames)
     loaded = pick_frame_model(model_name, rgb[0])
-    run = round_trip(rgb, loaded, workers, chunk_frames, source.describe)  # the archive `compress` writes
-    if not run.exact:
-        fail("the round trip was not exact (please report this as a bug)")
-    stats, n = run.stats, len(rgb)
-    acc = frame_accounting(stats)
-    figures = {"model": loaded.model_id, "model_sha256": loaded.sha256, "frames": n, "round_trip_exact": True,
-               **acc, "nll": None,
-               "nll_note": "not estimated: the coder's posterior is a point mass over which blocks are drawn, so "
-                           "importance sampling with it returns the free energy itself",
-               **two_part_code(loaded, acc["archive_bits"], n, "frame")}
+    measured = frame_figures(rgb, loaded, workers, chunk_frames, source.describe)  # the archive `compress` writes
+    figures, stats, n = measured.figures, measured.stats, len(rgb)
+    acc = figures
     rows = [("darnzip (this archive)", acc["bits_per_frame"])]
     if baselines:
         rows += [(r.name, 8 * r.bytes / n if r.bytes else None) for r in byte_codecs(index_stream(rgb))]

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from darnzip.core.atomic import atomic_file, staging_directory
-from darnzip.core.records import ArchiveError
+from darnzip import ArchiveError
 
 from .app import main, progress_bar
 from .errors import fail, friendly_errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import sys
 
-from darnzip.core.inputs import InputError
+from darnzip import InputError
 
 
 def binary_stdin() -> io.BufferedIOBase:

@@ -21,7 +21,7 @@ import dataclasses
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from darnzip.core.embedded import MAGIC as EMBEDDED_MAGIC
 from darnzip.core.embedded import embedded_model_files
 from darnzip.core.index import ChunkIndex, member_spans
 from darnzip.core.records import ArchiveError
+
+__all__ = ["open_archive", "Archive", "ChunkRef", "Member", "MemberStream", "read_members"]  # the public names (docs/api.md)
 
 IMAGE_MAGIC = b"\x89DARNZ\r\n"
 FRAME_MAGIC = b"\x89DARNF\r\n"
@@ -180,6 +182,47 @@ class Archive:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclasses.dataclass
+class MemberStream:
+    """One archive of a stream, ready for its kind's reader: a frame archive's stream is just past
+    `frame_start` (its first bytes, already read); an image archive's is at its first byte."""
+
+    src: BinaryIO
+    frame_start: bytes | None  # None for an image archive
+    model: str | None  # the model to decode with: the one asked for, else an embedded model's file, else None
+    model_bytes: int  # the embedded model's block in front of it (0: none)
+    number: int  # which of the joined archives (0: the first)
+
+
+def read_members(src: BinaryIO, model: str | None = None) -> Iterator[MemberStream]:
+    """Each archive of a stream in turn, front to back: one, or several joined end to end. The caller
+    reads each to its end before taking the next; an embedded model is unpacked while its archive is
+    read. Frame archives are read as a stream (a pipe too); an image archive's reader wants its stream
+    at the first byte, so from a stream that cannot seek the rest is read into memory."""
+    number = 0
+    while True:
+        start = src.read(14)
+        if number and not start:
+            return
+        if number and start[:8] not in (IMAGE_MAGIC, FRAME_MAGIC, EMBEDDED_MAGIC):
+            raise ArchiveError("corrupt archive: unexpected bytes after the trailer")
+        with contextlib.ExitStack() as stack:
+            member_model, block = model, 0
+            if start[:8] == EMBEDDED_MAGIC:
+                weights, _, block = stack.enter_context(embedded_model_files(src, start))
+                member_model = model or str(weights)
+                start = src.read(14)
+            if start[:8] == FRAME_MAGIC:
+                yield MemberStream(src, start, member_model, block, number)
+            else:
+                if src.seekable():
+                    src.seek(-len(start), os.SEEK_CUR)
+                else:
+                    src = io.BytesIO(start + src.read())
+                yield MemberStream(src, None, member_model, block, number)
+        number += 1
 
 
 def _images_dtype(entries: list[dict]) -> np.dtype:

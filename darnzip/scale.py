@@ -32,6 +32,8 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
+__all__ = ["compress_image_shards", "decompress_image_shards", "NpyShards", "compress_shard", "decode_member"]  # the public names (docs/api.md)
+
 
 class NpyShards:
     """Shards stored as .npy files, one (N, H, W) array each: a picklable `load_shard` for the workers,

@@ -36,3 +36,14 @@ def test_wrong_arrays_are_refused_with_a_message():
         darnzip.compress_images(np.zeros((2, 5, 5), np.uint8))
     with pytest.raises(Exception, match="not a binary image"):
         darnzip.compress_images(np.arange(784 * 2).reshape(2, 28, 28) % 3)
+
+
+def test_the_readme_library_example_runs():
+    """The README's first library example is the one users copy: it must run as printed."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## As a library"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    assert "open_archive" in code
+    exec(compile(code, "README.md", "exec"), {})

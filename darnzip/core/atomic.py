@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+__all__ = ["OutputExists", "atomic_file", "refuse_existing", "staging_directory"]  # the public names (docs/api.md)
+
 
 class OutputExists(FileExistsError):
     pass

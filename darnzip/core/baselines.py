@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
+__all__ = ["all_baselines", "tile"]  # the public names (docs/api.md)
+
 
 @dataclasses.dataclass
 class BaselineResult:

@@ -21,6 +21,9 @@ import zstandard
 from darnzip.core.modelfiles import ModelError, model_file_paths
 from darnzip.core.records import ArchiveError, read_exact, unpack_json, whole_in_range
 
+__all__ = ["MAGIC", "embedded_block", "embedded_model_bytes", "embedded_model_files", "is_embedded",
+           "two_part_code"]  # the public names (docs/api.md)
+
 MAGIC = b"\x89DARNM\r\n"
 FORMAT_VERSION = 1
 _HEAD = struct.Struct("<8sHIQ")  # magic, version, header length, packed model length
@@ -41,6 +44,17 @@ def embedded_model_bytes(weights: Path, model_id: str, sha256: str) -> bytes:
     packed_model = zstandard.ZstdCompressor(level=19).compress(weights_bytes + description_bytes)
     block = _HEAD.pack(MAGIC, FORMAT_VERSION, len(packed_header), len(packed_model)) + packed_header + packed_model
     return block + struct.pack("<I", zlib.crc32(block))
+
+
+def embedded_block(loaded) -> bytes:
+    """The block --embed-model puts in front of an archive, for a loaded model of either kind."""
+    return embedded_model_bytes(loaded.weights_path, loaded.model_id, loaded.sha256)
+
+
+def two_part_code(loaded, data_bits: float, count: int, unit: str) -> dict:
+    """The MDL figures: the model's bits (its --embed-model block) plus the data's, per image or frame."""
+    model_bits = 8 * len(embedded_block(loaded))
+    return {"model_bits": model_bits, f"two_part_bits_per_{unit}": (model_bits + data_bits) / max(1, count)}
 
 
 def is_embedded(start: bytes) -> bool:

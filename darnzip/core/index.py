@@ -19,6 +19,8 @@ import numpy as np
 
 from darnzip.core.records import ArchiveError, read_exact
 
+__all__ = ["ChunkIndex", "MemberSpan", "member_spans"]  # the public names (docs/api.md)
+
 INDEX_TAG = b"DZIX"
 _HEAD = struct.Struct("<4sIQ")  # tag, chunks, items
 _TAIL = struct.Struct("<QII")  # member bytes, record bytes, CRC-32

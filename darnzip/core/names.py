@@ -10,6 +10,8 @@ import re
 
 from darnzip.core.records import whole_in_range
 
+__all__ = ["decode_names"]  # the public names (docs/api.md)
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 MAX_RUN = 1 << 40
 # names one frame archive may list (a binary archive's are bounded by its image count): ~0.3 GB expanded

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from darnzip.core.modelfiles import ModelError
 
+__all__ = ["find_file", "installed_ids", "is_frame_model", "kind_of", "lineage", "register_model",
+           "registered_id", "registry", "versions_by_name"]  # the public names (docs/api.md)
+
 MODELS_ENV = "DARNZIP_MODELS"
 REGISTRY_NAME = "registry.json"
 

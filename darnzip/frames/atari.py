@@ -5,6 +5,8 @@ from typing import Iterator
 
 import numpy as np
 
+__all__ = ["GAMES", "frames_array"]  # the public names (docs/api.md)
+
 GAMES = ("Pong", "Freeway", "SpaceInvaders", "Riverraid", "Seaquest")
 
 

@@ -17,6 +17,8 @@ from .container import FrameArchiveReader
 from .palette import pack_rgb
 from .stream import FrameStreamStats, compress_frames, decompress_frames
 
+__all__ = ["byte_codecs", "context_gain", "darnzip_codecs", "index_stream", "round_trip", "video_codecs"]  # the public names (docs/api.md)
+
 
 def cpu_check(rounds: int = 1500) -> float:
     """Seconds for a fixed CPU-bound workload (a Python loop and a numpy sum, one thread): how fast the

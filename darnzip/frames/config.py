@@ -12,6 +12,8 @@ import dataclasses
 import functools
 import json
 
+__all__ = ["DEFAULT_HIDDEN"]  # the public names (docs/api.md)
+
 MOTION_BUCKETS = 8  # changed-pixel count of a block between t-2 and t-1: 0, 1, 2-3, ..., 32+, "no t-2"
 NEIGHBOUR_VALUES = 9  # changed blocks among the 8 neighbours
 RING_VALUES = 9  # changed blocks in the 5x5 ring around the 3x3 neighbourhood, capped at 8

@@ -20,6 +20,9 @@ from darnzip.core.index import ChunkIndex, member_spans, read_index_after_traile
 from darnzip.core.records import (PREAMBLE, ArchiveError, Positioned, pack_json, preamble_and_header, read_exact,
                                   read_preamble, read_records, restored_content_hasher, unpack_json)
 
+__all__ = ["DEFAULT_CHUNK_FRAMES", "FrameArchiveReader", "INDEXED_FROM", "MAGIC", "MAX_CHUNK_FRAMES",
+           "FORMAT_VERSION"]  # the public names (docs/api.md)
+
 MAGIC = b"\x89DARNF\r\n"
 FORMAT_VERSION = 5  # what darnzip writes: 1 (no key frames), 2 (trailer hashes the frames alone), 3 (no
 # universal model on the raw side) and 4 (no chunk index) are read

@@ -17,6 +17,9 @@ import numpy as np
 from darnzip.core.atomic import atomic_file, staging_directory
 from darnzip.core.inputs import STDIN_STEM, InputError, files_below, safe_output_path
 
+__all__ = ["IMAGE_SUFFIXES", "ImageFileSink", "ImageStreamSink", "NPY_MAGIC", "PeekedStream", "RawSink",
+           "file_sink", "looks_like_frames", "open_frame_source", "stdin_frame_source"]  # the public names (docs/api.md)
+
 VIDEO_SUFFIXES = {".mkv", ".mp4", ".gif", ".avi", ".webm", ".mov"}
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp"}
 NPY_HEADER_BYTES = 256  # fixed, so the frame count can be filled in after streaming

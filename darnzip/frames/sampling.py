@@ -19,6 +19,8 @@ import numpy as np
 from .codec import FrameDecodeError
 from .container import KIND_MODELLED
 
+__all__ = ["sample_frames"]  # the public names (docs/api.md)
+
 MAX_TRIES = 1000  # draws of one frame before giving up
 WORDS_PER_DRAW = 4096  # random 32-bit words under each draw: far more than a frame takes
 

@@ -24,6 +24,8 @@ from .frame_slots import FrameSlots, SlotFrames
 from .heap import keep_freed_memory
 from .modelfile import LoadedFrameModel, load_frame_model
 
+__all__ = ["FrameStreamStats", "compress_frames", "decompress_frames", "frame_accounting"]  # the public names (docs/api.md)
+
 
 @dataclasses.dataclass
 class FrameStreamStats:

@@ -15,6 +15,8 @@ from .palette import Palette, colours_of
 from .model import FrameDarn
 from .train import TrainingRun, train
 
+__all__ = ["checkpoint_path", "train_frame_model"]  # the public names (docs/api.md)
+
 FRAC_BITS = 8
 
 

@@ -14,6 +14,9 @@ import numpy as np
 from darnzip.core import zoo
 from darnzip.core.modelfiles import ModelError
 
+__all__ = ["chunk_frames_for", "model_or_why_not", "newest_game_model", "pick_frame_model",
+           "resolve_frame_model"]  # the public names (docs/api.md)
+
 if TYPE_CHECKING:
     from .modelfile import LoadedFrameModel
 

@@ -17,6 +17,9 @@ from darnzip.images.sources import pack_entries, source_count, unpack_entries
 from darnzip.core.index import ChunkIndex, record_bytes
 from darnzip.core.workers import OrderedPool
 
+__all__ = ["CodingOptions", "CompressStats", "DEFAULT_PARTICLES", "MAX_PARTICLES", "accounting", "compress_stream",
+           "decode_images", "iter_sources", "open_archive"]  # the public names (docs/api.md)
+
 CODER_NAME = "bits-back-ans/bernoulli-16"
 MCBITS_CODER_NAME = "mcbits-ans/bernoulli-16"
 CERTAIN_SUFFIX = "/certain-q"  # posterior units at a table extreme are not coded (QuantizedDarn.lut_certain)

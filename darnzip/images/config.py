@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+__all__ = ["DarnConfig"]  # the public names (docs/api.md)
+
 
 @dataclasses.dataclass(frozen=True)
 class DarnConfig:

@@ -19,6 +19,8 @@ from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, Posi
                                   preamble_and_header, read_exact, read_preamble, read_records,
                                   restored_content_hasher, unpack_json, whole_in_range)
 
+__all__ = ["ArchiveReader", "FORMAT_VERSION", "INDEXED_FROM", "MAX_BATCH_IMAGES", "MAX_CHUNK_IMAGES"]  # the public names (docs/api.md)
+
 MAGIC = b"\x89DARNZ\r\n"  # non-ASCII first byte and CR LF, like PNG's, expose text-mode mangling
 FORMAT_VERSION = 3  # version 1's trailer hashed the pixels alone, version 2 had no chunk index; both are read
 READABLE_VERSIONS = (1, 2, 3)

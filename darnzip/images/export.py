@@ -8,6 +8,8 @@ from darnzip.images.model import Darn
 from darnzip.images.modelfile import save_model
 from darnzip.images.quantized import quantize
 
+__all__ = ["export_model"]  # the public names (docs/api.md)
+
 
 def export_model(model: Darn, stem: Path, model_id: str, frac_bits: int, run_dir: Path | None = None,
                  force: bool = True) -> str:

@@ -18,6 +18,8 @@ from darnzip.core.modelfiles import (ModelError, check_description, checked_mode
 from darnzip.images.config import DarnConfig, parameter_shapes
 from darnzip.images.quantized import QuantizedDarn
 
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "load_model", "model_files_exist", "resolve_model"]  # the public names (docs/api.md)
+
 LUT_TENSOR = "lut"
 
 

@@ -6,6 +6,8 @@ import numpy as np
 from darnzip.images.codec import LayerCodec
 from darnzip.images.quantized import QuantizedDarn
 
+__all__ = ["ancestral_samples"]  # the public names (docs/api.md)
+
 
 def ancestral_samples(model: QuantizedDarn, count: int, seed: int = 0) -> np.ndarray:
     """(count, H, W) uint8 images drawn from p(h_L) ... p(x | h_1) with the coder's own probabilities."""

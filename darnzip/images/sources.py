@@ -15,6 +15,9 @@ import numpy as np
 from darnzip.core.inputs import STDIN_STEM, InputError, files_below, restored_file_name, safe_output_path  # noqa: F401
 from darnzip.core.names import decode_names, encode_names
 
+__all__ = ["STDIN_STEM", "find_inputs", "image_shape_of", "load_sources", "restored_file_name", "safe_output_path",
+           "source_bytes", "source_count", "unpack_entries"]  # the public names (docs/api.md)
+
 IMAGE_SUFFIXES = {".png": "PNG", ".pbm": "PPM", ".pgm": "PPM", ".ppm": "PPM"}
 ARRAY_SUFFIXES = {".npy"}
 MAX_PIXELS = 1 << 26  # refuse absurd image dimensions before decoding them
@@ -97,6 +100,19 @@ def read_array(path: Path, max_elements: int = 1 << 31) -> np.ndarray:
     if array.dtype.kind not in "biu":
         raise InputError(f"{path}: .npy dtype {array.dtype} is not an integer or boolean type")
     return array
+
+
+def image_shape_of(files: list[tuple[Path, str]]) -> tuple[int, int]:
+    """The (height, width) of the first input: what a model trained on these files will code."""
+    if not files:
+        raise InputError("no input images")
+    path, name = files[0]
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        shape = tuple(read_array(path).shape)
+        if len(shape) not in (2, 3) or 0 in shape:
+            raise InputError(f"{name}: array shape {shape} is not (H, W) or (N, H, W)")
+        return shape[-2:]
+    return tuple(read_image(path)[0].shape)
 
 
 def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int]) -> Iterator[tuple[dict, np.ndarray]]:

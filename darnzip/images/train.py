@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 
 from darnzip.images.model import Darn, DarnConfig
+
+__all__ = ["TrainSettings", "pick_device", "train"]  # the public names (docs/api.md)
 
 LN2 = math.log(2.0)
 
@@ -84,11 +87,14 @@ def train(
     resume: bool = True,
     progress: bool = True,
     log=print,
+    log_every: int | None = None,
 ) -> Darn:
     """Train, checkpointing every epoch to run_dir/checkpoint.pt; resumes from it when present.
 
     Under torchrun (WORLD_SIZE > 1) every rank takes its share of each batch and DistributedDataParallel
-    averages the gradients; rank 0 alone validates, logs and writes checkpoints.
+    averages the gradients; rank 0 alone validates, logs and writes checkpoints. `log_every`: also log a
+    line every that many steps (default: ten a epoch when stderr is not a terminal, where the progress
+    bar does not show, as in a log file).
     """
     from tqdm import tqdm
 
@@ -126,6 +132,8 @@ def train(
         step_model = DistributedDataParallel(model)
         steps_per_epoch = len(flat) // settings.batch_size  # every rank needs a full share of every batch
     per_rank = settings.batch_size // world
+    if log_every is None and progress and not sys.stderr.isatty():
+        log_every = max(1, steps_per_epoch // 10)
 
     for epoch in range(start_epoch, settings.epochs):
         order_rng = np.random.default_rng(settings.seed * 100003 + epoch)
@@ -145,6 +153,9 @@ def train(
             running.append(float(free_energy))
             if step % 20 == 0:
                 bar.set_postfix(fe_bits=f"{np.mean(running[-50:]) / LN2:.2f}")
+            if rank == 0 and log_every and (step + 1) % log_every == 0 and step + 1 < steps_per_epoch:
+                log(json.dumps({"epoch": epoch + 1, "step": step + 1, "steps": steps_per_epoch,
+                                "train_fe_bits": round(float(np.mean(running[-log_every:]) / LN2), 2)}))
         if rank != 0:
             _barrier(world)
             continue

@@ -107,3 +107,68 @@ def test_a_planted_cycle_is_seen():
     graph["darnzip.core.records"] = graph["darnzip.core.records"] | {"darnzip.core.embedded"}  # which imports records
     cycle = a_cycle(graph)
     assert cycle is not None and cycle[0] == cycle[-1] and "darnzip.core.embedded" in cycle
+
+
+def private_uses(source: str) -> list[str]:
+    """What a command-line file uses of the library beyond its public API: names that are not in
+    darnzip.__all__ or in the `__all__` of a module of darnzip.PUBLIC_MODULES (module aliases count by the
+    attributes read off them)."""
+    import importlib
+
+    import darnzip
+
+    def public_names(module: str) -> set[str] | None:
+        if module == "darnzip":
+            return set(darnzip.__all__)
+        if module not in darnzip.PUBLIC_MODULES:
+            return None
+        return set(importlib.import_module(module).__all__)
+
+    tree = ast.parse(source)
+    found, aliases = [], {}
+    for node in runtime_nodes(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "darnzip":
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                if submodule in darnzip.PUBLIC_MODULES:  # `from darnzip.images import archive as arc`
+                    aliases[alias.asname or alias.name] = submodule
+                    continue
+                names = public_names(node.module)
+                if names is None or alias.name not in names:
+                    found.append(f"{node.module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "darnzip" and alias.name != "darnzip" \
+                        and alias.name not in darnzip.PUBLIC_MODULES:
+                    found.append(alias.name)
+    for node in runtime_nodes(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            module = aliases[node.value.id]
+            if node.attr not in public_names(module):
+                found.append(f"{module}.{node.attr}")
+    return sorted(set(found))
+
+
+def test_the_command_line_imports_only_the_public_api():
+    used = {path.name: private_uses(path.read_text()) for path in (ROOT / "cli").glob("*.py")}
+    assert {name: names for name, names in used.items() if names} == {}
+
+
+@pytest.mark.parametrize("planted, seen", [
+    ("from darnzip.frames.universal.coder import encode_chunk", "darnzip.frames.universal.coder.encode_chunk"),
+    ("from darnzip.images.archive import make_codec", "darnzip.images.archive.make_codec"),
+    ("from darnzip.images import archive as arc\narc.ChunkRunner", "darnzip.images.archive.ChunkRunner"),
+    ("import darnzip.core.fixedpoint", "darnzip.core.fixedpoint"),
+])
+def test_a_planted_private_import_is_seen(planted, seen):
+    assert private_uses(planted) == [seen]
+
+
+def test_every_public_module_names_what_it_exports():
+    import importlib
+
+    import darnzip
+
+    for module in darnzip.PUBLIC_MODULES:
+        loaded = importlib.import_module(module)
+        assert [name for name in loaded.__all__ if not hasattr(loaded, name)] == [], module
