@@ -11,6 +11,14 @@ True
 >>> restored.dtype == images.dtype and np.array_equal(restored, images)
 True
 
+To a file and back (a path or an open binary file):
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "digits.dz")
+>>> darnzip.compress_images(images, out=path)
+>>> np.array_equal(darnzip.decompress_images(path), images)
+True
+
 Frame streams (H, W, 3 uint8), with the installed model that fits their first frame, or none:
 
 >>> frames = [np.zeros((24, 40, 3), np.uint8) for _ in range(3)]
@@ -40,7 +48,10 @@ Modules load their wings when first called: `import darnzip` stays light (no tor
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -65,12 +76,40 @@ def load_model(name_or_path: str | None = None, kind: str = "images"):
     raise ValueError(f"kind must be 'images' or 'frames', not {kind!r}")
 
 
+def _written(out, write) -> bytes | None:
+    """Run write(stream) into memory (out None: the bytes are returned), a path (written whole or not at
+    all, replacing what is there, as open(path, "wb") would) or an open binary file."""
+    if out is None:
+        buffer = io.BytesIO()
+        write(buffer)
+        return buffer.getvalue()
+    if isinstance(out, (str, os.PathLike)):
+        from darnzip.core.atomic import atomic_file
+
+        with atomic_file(Path(out), True) as stream:
+            write(stream)
+        return None
+    write(out)
+    return None
+
+
+@contextlib.contextmanager
+def _opened(data):
+    """Bytes, or a path to read them from."""
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, "rb") as stream:
+            yield stream
+    else:
+        yield io.BytesIO(data)
+
+
 def compress_images(images: np.ndarray, model: str | None = None, particles: int | None = None,
-                    workers: int = 1, chunk_size: int | None = None) -> bytes:
+                    workers: int = 1, chunk_size: int | None = None, out=None) -> bytes | None:
     """The archive of an (N, H, W) integer or boolean array with at most two distinct values, restored by
-    `decompress_images` with its dtype, shape and values. `particles`: McBits particles (default 5; 1 is
-    plain bits-back); `workers`: processes coding chunks in parallel; `chunk_size`: most images per
-    independent chunk, the unit of random access (default 8192)."""
+    `decompress_images` with its dtype, shape and values: returned as bytes, or written to `out` (a path
+    or a binary file). `particles`: McBits particles (default 5; 1 is plain bits-back); `workers`:
+    processes coding chunks in parallel; `chunk_size`: most images per independent chunk, the unit of
+    random access (default 8192)."""
     from darnzip.images import archive as arc
     from darnzip.images.modelfile import resolve_model
     from darnzip.images.sources import binary_values
@@ -85,38 +124,40 @@ def compress_images(images: np.ndarray, model: str | None = None, particles: int
              "lo": int(lo), "hi": int(hi)}
     options = arc.CodingOptions(workers=workers, **({} if particles is None else {"particles": particles}),
                                 **({} if chunk_size is None else {"chunk_size": chunk_size}))
-    out = io.BytesIO()
-    arc.compress_stream(out, [(entry, (array == hi).astype(np.uint8))], loaded, options)
-    return out.getvalue()
+    bits = (array == hi).astype(np.uint8)
+    return _written(out, lambda stream: arc.compress_stream(stream, [(entry, bits)], loaded, options))
 
 
-def decompress_images(data: bytes, model: str | None = None, workers: int = 1) -> np.ndarray:
-    """The array `compress_images` coded, checked against every checksum. Archives joined end to end
-    (`darnzip cat`, `darnzip.scale`) give their arrays one after the other, as one array. `model` names a
-    model file when the archive's is not installed."""
+def decompress_images(data, model: str | None = None, workers: int = 1) -> np.ndarray:
+    """The array `compress_images` coded (`data`: the archive's bytes or its path), checked against every
+    checksum. Archives joined end to end (`darnzip cat`, `darnzip.scale`) give their arrays one after
+    the other, as one array. `model` names a model file when the archive's is not installed."""
     from darnzip.images import archive as arc
     from darnzip.images.sources import restore_pixels
 
     from darnzip.access import read_members
 
     arrays = []
-    for member in read_members(io.BytesIO(data), model):
-        if member.frame_start is not None:
-            raise ValueError("a frame archive: use decompress_frames")
-        opened = arc.open_archive(member.src, member.model)
-        sources = list(arc.iter_sources(opened, workers))
-        if len(sources) != 1 or sources[0][0]["type"] != "npy":
-            raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
-        entry, bits = sources[0]
-        arrays.append(restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"]))
+    with _opened(data) as stream:
+        for member in read_members(stream, model):
+            if member.frame_start is not None:
+                raise ValueError("a frame archive: use decompress_frames")
+            opened = arc.open_archive(member.src, member.model)
+            sources = list(arc.iter_sources(opened, workers))
+            if len(sources) != 1 or sources[0][0]["type"] != "npy":
+                raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
+            entry, bits = sources[0]
+            arrays.append(restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"]))
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, workers: int = 1,
-                    chunk_frames: int | None = None) -> bytes:
-    """The archive of a stream of (H, W, 3) uint8 RGB frames: coded by `model` (an id or file), else by the
-    installed frame model that fits the first frame; frames it cannot code are stored losslessly.
-    `chunk_frames`: frames per independent chunk (default: darnzip.frames.zoo.chunk_frames_for)."""
+                    chunk_frames: int | None = None, out=None) -> bytes | None:
+    """The archive of a stream of (H, W, 3) uint8 RGB frames (any iterable: it is read once, a chunk at a
+    time), returned as bytes or written to `out` (a path or a binary file): coded by `model` (an id or
+    file), else by the installed frame model that fits the first frame; frames it cannot code are stored
+    losslessly. `chunk_frames`: frames per independent chunk, the unit of random access (default:
+    darnzip.frames.zoo.chunk_frames_for)."""
     from darnzip.frames.stream import compress_frames as compress
     from darnzip.frames.zoo import chunk_frames_for, pick_frame_model
 
@@ -131,27 +172,28 @@ def compress_frames(frames: Iterable[np.ndarray], model: str | None = None, work
         for frame in frames:
             yield np.ascontiguousarray(frame, dtype=np.uint8)
 
-    out = io.BytesIO()
-    compress(out, all_frames(), {"type": "npy", "name": "frames.npy"}, loaded,
-             chunk_frames_for(loaded, np.asarray(first), chunk_frames), workers)
-    return out.getvalue()
+    size = chunk_frames_for(loaded, np.asarray(first), chunk_frames)
+    return _written(out, lambda stream: compress(stream, all_frames(), {"type": "npy", "name": "frames.npy"}, loaded,
+                                                 size, workers))
 
 
-def decompress_frames(data: bytes, model: str | None = None, workers: int = 1) -> Iterator[np.ndarray]:
-    """The RGB frames of a frame archive, in order, or of each archive joined in `data`, one after the
-    other; each stream's hash is checked after its last frame."""
+def decompress_frames(data, model: str | None = None, workers: int = 1) -> Iterator[np.ndarray]:
+    """The RGB frames of a frame archive (`data`: its bytes or its path, read as a stream), in order, or
+    of each archive joined in it, one after the other; each stream's hash is checked after its last
+    frame."""
     from darnzip.frames.container import FrameArchiveReader
     from darnzip.frames.stream import decompress_frames as decompress
     from darnzip.frames.zoo import model_or_why_not
 
     from darnzip.access import read_members
 
-    for member in read_members(io.BytesIO(data), model):
-        if member.frame_start is None:
-            raise ValueError("a binary-image archive: use decompress_images")
-        reader = FrameArchiveReader(member.src, member.frame_start)
-        loaded, missing = model_or_why_not(reader.header.get("model"), member.model)
-        yield from decompress(reader, loaded, workers, None, missing)
+    with _opened(data) as stream:
+        for member in read_members(stream, model):
+            if member.frame_start is None:
+                raise ValueError("a binary-image archive: use decompress_images")
+            reader = FrameArchiveReader(member.src, member.frame_start)
+            loaded, missing = model_or_why_not(reader.header.get("model"), member.model)
+            yield from decompress(reader, loaded, workers, None, missing)
 
 
 def measure_images(images: np.ndarray, model: str | None = None, samples: int = 100, particles: int | None = None,
