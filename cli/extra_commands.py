@@ -23,23 +23,33 @@ from .reports import save_figure, write_json
 
 
 def load_dataset_or_paths(data: str, paths: tuple[str, ...], limit: int | None, shape) -> np.ndarray:
-    """Binary images (N, H, W) from 'mnist-test'/'mnist-train'/... or from files."""
+    """Binary images (N, H, W) from a named data set (mnist-test, mnist-static-test, fashion-mnist-test,
+    ...) or from files."""
     if paths:
         from darnzip.images.sources import find_inputs, load_sources
 
         images = np.concatenate([bits for _, bits in load_sources(find_inputs(paths), tuple(shape))])
     else:
-        from darnzip.images.datasets import load_binary_mnist
+        from darnzip.images.datasets import load_dataset
 
-        if not data.startswith("mnist-"):
-            fail(f"unknown dataset {data!r} (try mnist-test, or pass files)")
-        images = load_binary_mnist(data[len("mnist-"):])
+        try:
+            images = load_dataset(data)
+        except ValueError as exc:
+            fail(f"{exc}, or pass files")
     return images[:limit] if limit else images
+
+
+def training_images(data: str):
+    """The training split of a named data set, which some baselines (JBIG's tiling) are fitted on."""
+    from darnzip.images.datasets import load_dataset, training_set_of
+
+    return load_dataset(training_set_of(data))
 
 
 @main.command()
 @click.argument("paths", nargs=-1)
-@click.option("--data", default="mnist-test", show_default=True, help="Dataset when no PATHS are given.")
+@click.option("--data", default="mnist-test", show_default=True,
+              help="Data set when no PATHS are given: mnist-SPLIT, mnist-static-SPLIT, fashion-mnist-SPLIT.")
 @click.option("--limit", type=int, default=None, help="Use only the first N images.")
 @click.option("--samples", default=100, show_default=True, help="Posterior samples per image for E[F] and the IS NLL.")
 @click.option("--plot", type=click.Path(dir_okay=False), default="report.png", show_default=True)
@@ -58,7 +68,7 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     A frame stream (one PNG directory, RGB .npy or video; or --model naming a frame model) gets its
     per-frame free energy against the archive instead (--limit: its first N frames). --plot "" writes
     no plot."""
-    from darnzip.images.figures import image_figures
+    from darnzip.images.figures import image_figures, published_for
 
     refuse_existing((plot, json_path), force)
     if len(paths) == 1 and names_a_frame_stream(paths, model_name):
@@ -80,12 +90,15 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
     rows = [("darnzip (this archive)", acc["bits_per_image"], "")]
     if baselines:
         from darnzip.core.baselines import all_baselines
-        from darnzip.images.datasets import load_binary_mnist
 
-        train = load_binary_mnist("train") if not paths else None
+        train = training_images(data) if not paths else None
         for b in all_baselines(images, train):
             rows.append((b.name, b.bits_per_image, b.note))
         figures["baselines"] = [{"codec": r[0], "bits_per_image": r[1], "note": r[2]} for r in rows[1:]]
+    figures["data"] = ", ".join(paths) if paths else data
+    published = [] if paths else published_for(data)
+    if published:
+        figures["published"] = published
     if not quiet:
         coding = "bits-back" if particles == 1 else f"McBits, {particles} particles"
         click.echo(f"model {loaded.model_id} ({loaded.sha256[:12]}), {n} images, {coding}, round trip exact")
@@ -102,6 +115,11 @@ def report(paths, data, limit, samples, plot, json_path, baselines, particles, m
                    f" net after them {figures['net_bits_per_image_after_first_batches']:.2f} bits/image")
         click.echo(f"  container (header, chunk records, trailer) {acc['container_bits']} bits")
         click.echo(two_part_line(figures, "image"))
+        if published:
+            click.echo("\n  published on this data set (quoted, not measured here)")
+            for row in published:
+                nats = f"  = {row['nll_nats_per_image']:.2f} nats" if row["nll_nats_per_image"] else ""
+                click.echo(f"  {row['bits_per_image']:9.2f} bits/image{nats}  {row['what']}")
         click.echo("\n  codec                                             bits/image")
         for name, bits, note in sorted(rows, key=lambda r: (r[1] is None, r[1] or 0)):
             shown = f"{bits:10.2f}" if bits is not None else "         -"
@@ -181,11 +199,10 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
     say(f"  decompress  {result['decompress_images_per_s']:.0f} images/s, {result['decompress_mb_per_s']:.2f} MB/s ({best_out:.2f} s)")
     if baselines:
         from darnzip.core.baselines import all_baselines
-        from darnzip.images.datasets import load_binary_mnist
 
         result["baselines"] = []
         say("  classical codecs (round-tripped):")
-        for b in all_baselines(images, load_binary_mnist("train")):
+        for b in all_baselines(images, training_images(data)):
             result["baselines"].append(vars(b))
             shown = (f"{b.bits_per_image:8.2f} bits/image, {n / b.seconds:9.0f} images/s (both ways)"
                      if b.bits_per_image else "")
@@ -245,6 +262,9 @@ def sample(count, output, seed, model_name, force):
 @click.option("--seed", default=0, show_default=True)
 @click.option("--train-split", type=click.Choice(["train", "train+valid"]), default="train", show_default=True,
               help="MNIST training data: 50k 'train' (validation held out) or the full 60k 'train+valid'.")
+@click.option("--binarize", type=click.Choice(["threshold", "static"]), default="threshold", show_default=True,
+              help="MNIST: intensity > 0.5, or each pixel drawn once as Bernoulli(intensity) with a fixed seed "
+                   "(the DARN paper's and BB-ANS's data set).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--export", "export_stem", default=None, help="Quantise and write STEM.safetensors + STEM.json.")
@@ -255,7 +275,8 @@ def sample(count, output, seed, model_name, force):
 @friendly_errors(when_stopped="the last finished epoch's checkpoint is kept in the run directory "
                               "(--resume, the default, continues from it)")
 def train(data_paths, valid_share, run_dir, epochs, batch_size, lr, estimator, samples, latents, q_autoregressive,
-          deterministic_units, seed, train_split, device, resume, export_stem, model_id, frac_bits, register, force):
+          deterministic_units, seed, train_split, binarize, device, resume, export_stem, model_id, frac_bits, register,
+          force):
     """Train a DARN on binary images, checkpointing each epoch; resumable.
 
     DATA: your binary images (PNG/PBM/PGM files, directories of them, .npy arrays of two values), all of
@@ -273,6 +294,11 @@ def train(data_paths, valid_share, run_dir, epochs, batch_size, lr, estimator, s
         train_data, valid_data = user_images(data_paths, valid_share, seed)
         what = f"{len(train_data) + len(valid_data):,} images from {', '.join(data_paths)}"
         click.echo(f"{what}: {len(train_data):,} to train on, {len(valid_data):,} held out", err=True)
+    elif binarize == "static":
+        from darnzip.images.datasets import load_static_mnist
+
+        train_data, valid_data = load_static_mnist(train_split), load_static_mnist("valid")
+        what = "statically binarised MNIST"
     else:
         train_data, valid_data = load_binary_mnist(train_split), load_binary_mnist("valid")
         what = "binary MNIST"
@@ -317,12 +343,14 @@ def user_images(paths: tuple[str, ...], valid_share: float, seed: int):
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]),
               help="MNIST split (Fashion-MNIST: train or test).")
 @click.option("--limit", type=int, default=None, help="MNIST, Fashion-MNIST: first N images.")
+@click.option("--binarize", type=click.Choice(["threshold", "static"]), default="threshold", show_default=True,
+              help="MNIST: intensity > 0.5, or each pixel drawn once as Bernoulli(intensity) with a fixed seed.")
 @click.option("--game", default="Pong", show_default=True, help="Atari: Pong, Freeway, SpaceInvaders, Riverraid, Seaquest.")
 @click.option("--frames", default=1000, show_default=True, help="Atari: frames of random-action play (frameskip 4).")
 @click.option("--seed", default=0, show_default=True, help="Atari: seed of the actions and resets.")
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
-def data(name, output, split, limit, game, frames, seed, force):
+def data(name, output, split, limit, binarize, game, frames, seed, force):
     """Write binary MNIST or Fashion-MNIST images (intensity > 0.5), or Atari RGB frames, as PNG files
     (directory) or one .npy array. Fashion-MNIST comes from Debian's dataset-fashion-mnist package."""
     from PIL import Image
@@ -344,6 +372,11 @@ def data(name, output, split, limit, game, frames, seed, force):
             fail("Fashion-MNIST has the splits train (60,000 images) and test (10,000)")
         images = load_binary_fashion_mnist(split)[:limit]
         mode, scale, what, prefix = "L", 255, f"binary Fashion-MNIST {split} images", split
+    elif binarize == "static":
+        from darnzip.images.datasets import load_static_mnist
+
+        images = load_static_mnist(split)[:limit]
+        mode, scale, what, prefix = "L", 255, f"statically binarised MNIST {split} images", split
     else:
         from darnzip.images.datasets import load_binary_mnist
 

@@ -47,3 +47,31 @@ def test_the_readme_library_example_runs():
     code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
     assert "open_archive" in code
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_random_access_refuses_what_it_cannot_index_with_one_error():
+    from pathlib import Path
+
+    images = (np.random.default_rng(4).random((12, 28, 28)) < 0.2).astype(np.uint8)
+    data = darnzip.compress_images(images, particles=1, chunk_size=5)
+    golden = (Path(__file__).parent / "golden" / "factorised-v2.dz").read_bytes()
+    for broken, message in ((data[:-1], "no chunk index"), (data + b"\0" * 40, "no chunk index"),
+                            (golden, "older format"), (b"", "empty")):
+        with pytest.raises(darnzip.ArchiveError, match=message):
+            darnzip.open_archive(broken)
+    damaged = bytearray(data)
+    damaged[-30] ^= 1  # inside the index's offsets
+    with pytest.raises(darnzip.ArchiveError):
+        darnzip.open_archive(bytes(damaged))
+    with darnzip.open_archive(data) as archive:
+        offsets = archive.members[0].index.offsets
+    damaged = bytearray(data)
+    damaged[offsets[1] + 40] ^= 1  # inside chunk 1's record: chunks 0 and 2 still read
+    with darnzip.open_archive(bytes(damaged)) as archive:
+        assert np.array_equal(archive.read_chunk(2), images[8:])  # chunks of 4, 4, 4
+        with pytest.raises(darnzip.ArchiveError, match="chunk 1"):
+            archive.read_chunk(1)
+    with darnzip.open_archive(data) as archive:
+        with pytest.raises(IndexError):
+            archive.read_chunk(3)
+        assert np.array_equal(archive.read(-5, 100), images) and len(archive.read(7, 7)) == 0

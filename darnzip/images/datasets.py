@@ -7,7 +7,8 @@ import pickle
 
 import numpy as np
 
-__all__ = ["DatasetUnavailable", "load_binary_fashion_mnist", "load_binary_mnist", "read_idx_images"]  # the public names (docs/api.md)
+__all__ = ["DATASETS", "DatasetUnavailable", "STATIC_SEED", "load_binary_fashion_mnist", "load_binary_mnist",
+           "load_dataset", "load_static_mnist", "read_idx_images", "training_set_of"]  # the public names (docs/api.md)
 
 MNIST_THRESHOLD = 0.5
 
@@ -58,6 +59,44 @@ def load_binary_fashion_mnist(split: str) -> np.ndarray:
         raise DatasetUnavailable("Fashion-MNIST needs Debian's 'dataset-fashion-mnist' package: "
                                  "apt install dataset-fashion-mnist")
     return (read_idx_images(path) > 255 * MNIST_THRESHOLD).astype(np.uint8)
+
+
+STATIC_SEED = 20140621  # statically binarised MNIST: the draw is fixed by this seed (docs/models.md)
+MNIST_SPLITS = ("train", "valid", "test")
+
+
+def load_static_mnist(split: str) -> np.ndarray:
+    """Statically binarised MNIST, the convention of the DARN paper and of BB-ANS: every pixel drawn once
+    as Bernoulli(its intensity), uint8 {0,1}, (N, 28, 28). Split k of ('train', 'valid', 'test') is drawn
+    with numpy.random.default_rng([STATIC_SEED, k]).random((N, 784)) < intensity, so the data set is the
+    same on every machine; 'train+valid' joins the first two."""
+    if split == "train+valid":
+        return np.concatenate([load_static_mnist("train"), load_static_mnist("valid")])
+    if split not in MNIST_SPLITS:
+        raise ValueError(f"unknown MNIST split {split!r}; choose one of {[*MNIST_SPLITS, 'train+valid']}")
+    grey = _mnist_splits()[MNIST_SPLITS.index(split)][0]
+    draw = np.random.default_rng([STATIC_SEED, MNIST_SPLITS.index(split)]).random(grey.shape)
+    return (draw < grey).astype(np.uint8).reshape(-1, 28, 28)
+
+
+DATASETS = {  # name prefix: (loader, description); the name ends in the split, e.g. mnist-static-test
+    "mnist-static": (load_static_mnist, "MNIST, each pixel drawn once as Bernoulli(intensity)"),
+    "fashion-mnist": (lambda split: load_binary_fashion_mnist(split), "Fashion-MNIST, intensity > 0.5"),
+    "mnist": (lambda split: load_binary_mnist(split), "MNIST, intensity > 0.5"),
+}
+
+
+def load_dataset(name: str) -> np.ndarray:
+    """A binary data set by name: mnist-SPLIT, mnist-static-SPLIT, fashion-mnist-SPLIT."""
+    for prefix, (loader, _) in DATASETS.items():
+        if name.startswith(prefix + "-"):
+            return loader(name[len(prefix) + 1:])
+    raise ValueError(f"unknown data set {name!r} (mnist-test, mnist-static-test, fashion-mnist-test, ...)")
+
+
+def training_set_of(name: str) -> str:
+    """The training split of a data set's name (mnist-static-test -> mnist-static-train)."""
+    return name.rsplit("-", 1)[0] + "-train"
 
 
 def load_binary_mnist(split: str) -> np.ndarray:

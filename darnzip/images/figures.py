@@ -16,7 +16,25 @@ from darnzip.core.records import ArchiveError
 from darnzip.images import archive as arc
 from darnzip.images.evaluate import evaluate
 
-__all__ = ["ImageFigures", "RoundTrip", "image_figures", "round_trip"]  # the public names (docs/api.md)
+__all__ = ["ImageFigures", "PUBLISHED", "RoundTrip", "image_figures", "published_for", "round_trip"]  # the public names (docs/api.md)
+
+
+# Published figures on statically binarised MNIST's test set, for `report --data mnist-static-test` to print
+# beside its own (quoted, not measured here; their data sets are other draws of the same binarisation).
+PUBLISHED = {
+    "mnist-static": [
+        {"what": "DARN, best NLL (Gregor et al., Deep AutoRegressive Networks, ICML 2014)",
+         "nll_nats_per_image": 84.13, "bits_per_image": 84.13 / math.log(2)},
+        {"what": "BB-ANS archive, VAE (Townsend, Bird & Barber, Practical lossless compression with latent "
+                 "variables using bits back coding, ICLR 2019): 0.19 bits/dim",
+         "nll_nats_per_image": None, "bits_per_image": 0.19 * 784},
+    ],
+}
+
+
+def published_for(data: str) -> list[dict]:
+    """The published figures for a named data set's split (mnist-static-test: the DARN paper, BB-ANS)."""
+    return PUBLISHED.get(data.rsplit("-", 1)[0], []) if data.endswith("-test") else []
 
 
 @dataclasses.dataclass

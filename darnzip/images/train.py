@@ -140,7 +140,7 @@ def train(
         order = torch.from_numpy(order_rng.permutation(len(flat)))
         started, running = time.time(), []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}",
-                   disable=not progress or rank != 0, leave=False)
+                   disable=not progress or rank != 0 or not sys.stderr.isatty(), leave=False)  # logs get lines
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(settings, epoch + step / steps_per_epoch)

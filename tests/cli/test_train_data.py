@@ -70,3 +70,32 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     assert run("data", "fashion-mnist", "--split", "test", "--limit", "50", "-o", tmp_path / "f.npy").exit_code == 0
     images = np.load(tmp_path / "f.npy")
     assert images.shape == (50, 28, 28) and set(np.unique(images)) == {0, 1} and 0.2 < images.mean() < 0.7
+
+
+def test_statically_binarised_mnist_is_one_fixed_draw_of_the_intensities(tmp_path):
+    from darnzip.images.datasets import _mnist_splits, load_dataset, load_static_mnist
+
+    test = load_static_mnist("test")
+    grey = _mnist_splits()[2][0].reshape(-1, 28, 28)
+    assert np.array_equal(test, load_dataset("mnist-static-test"))  # the same draw every time
+    assert test.shape == (10_000, 28, 28) and set(np.unique(test)) == {0, 1}
+    assert abs(test.mean() - grey.mean()) < 0.002  # Bernoulli(intensity): the mean intensity, in expectation
+    assert not test[grey == 0].any() and test[grey == 1].all()  # certain pixels are what they are
+    differ = np.minimum(grey, 1 - grey).mean()  # how often a draw differs from thresholding, in expectation
+    assert abs((test != (grey > 0.5)).mean() - differ) < 0.001
+    assert not np.array_equal(load_static_mnist("train")[:100], load_static_mnist("valid")[:100])
+    result = run("data", "mnist", "--binarize", "static", "--split", "test", "--limit", "7", "-o", tmp_path / "s.npy")
+    assert result.exit_code == 0 and np.array_equal(np.load(tmp_path / "s.npy"), test[:7])
+    assert run("report", "--data", "no-such-set", "--plot", "").exit_code == 1
+
+
+def test_report_on_static_mnist_shows_the_published_figures_beside_its_own(tmp_path):
+    result = run("report", "--data", "mnist-static-test", "--limit", "20", "--samples", "2", "--particles", "1",
+                 "--no-baselines", "--plot", "", "--json", tmp_path / "r.json", "-T", "1")
+    assert result.exit_code == 0, result.output
+    assert "published on this data set" in result.output and "84.13 nats" in result.output
+    import json
+
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["images"] == 20 and [row["bits_per_image"] for row in figures["published"]] == \
+        pytest.approx([121.37, 148.96], abs=0.01)
