@@ -94,7 +94,8 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
                 to_stdout = True
         try:
             files = find_inputs(paths)
-            sources = list(load_sources(files, tuple(loaded.config.image_shape)))
+            sources = list(load_sources(files, tuple(loaded.config.image_shape),
+                                        " (darnzip train DATA... trains a model of your images' size)"))
         except InputError as exc:
             if stdin is None:
                 raise

@@ -19,7 +19,7 @@ import numpy as np
 
 from darnzip.core.records import ArchiveError, read_exact
 
-__all__ = ["ChunkIndex", "MemberSpan", "member_spans"]  # the public names (docs/api.md)
+__all__ = ["ChunkIndex", "IndexedChunks", "MemberSpan", "member_spans"]  # the public names (docs/api.md)
 
 INDEX_TAG = b"DZIX"
 _HEAD = struct.Struct("<4sIQ")  # tag, chunks, items
@@ -74,6 +74,44 @@ class ChunkIndex:
         """A reader that went through the chunks front to back checks the index it then finds."""
         if list(self.offsets) != offsets or list(self.firsts) != firsts or self.items != items:
             raise ArchiveError("corrupt archive: chunk index does not match the chunks read")
+
+
+class IndexedChunks:
+    """What the archive readers of both kinds share for the chunk index: where each chunk read front to
+    back began and its first item, checked against the index that ends the archive, and random access
+    to one chunk at the offset the index gives. A reader sets `src` (a records.Positioned stream),
+    `opened_at` (the stream's position at the archive's first byte, None if it cannot seek) and
+    `chunk_tag`, calls `_start_index()`, and provides `_read_chunk(tag, number)` and `_items_in(record)`."""
+
+    def _start_index(self) -> None:
+        self.index: ChunkIndex | None = None  # read after the trailer, by `_read_index`
+        self._offsets: list[int] = []
+        self._firsts: list[int] = []
+        self._items_read = 0
+
+    def _read_next(self, tag: bytes, number: int):
+        """The next chunk, front to back (read_records' reader), its place noted."""
+        self._offsets.append(self.src.position - len(tag))
+        self._firsts.append(self._items_read)
+        record = self._read_chunk(tag, number)
+        self._items_read += self._items_in(record)
+        return record
+
+    def _read_index(self, items: int) -> None:
+        """The index after the trailer, checked against the chunks read and the trailer's item count."""
+        self.index = read_index_after_trailer(self.src)
+        self.index.check_against(self._offsets, self._firsts, items)
+
+    def chunk_at(self, number: int, offset: int):
+        """Chunk `number`, whose record starts `offset` bytes into the archive (its index says where)."""
+        if self.opened_at is None:
+            raise ValueError("random access needs a seekable stream")
+        self.src.src.seek(self.opened_at + offset)
+        self.src.position = offset
+        tag = read_exact(self.src, 4, f"chunk {number}")
+        if tag != self.chunk_tag:
+            raise ArchiveError(f"corrupt archive: bad tag at chunk {number}")
+        return self._read_chunk(tag, number)
 
 
 def read_index_after_trailer(src: BinaryIO) -> ChunkIndex:

@@ -16,7 +16,7 @@ import numpy as np
 import zstandard
 
 from darnzip.frames.header import check_frame_header
-from darnzip.core.index import ChunkIndex, member_spans, read_index_after_trailer
+from darnzip.core.index import IndexedChunks, member_spans
 from darnzip.core.records import (PREAMBLE, ArchiveError, Positioned, pack_json, preamble_and_header, read_exact,
                                   read_preamble, read_records, restored_content_hasher, unpack_json)
 
@@ -100,7 +100,7 @@ def trailer_bytes(chunks: int, frames: int, sha256: bytes, extra: dict) -> bytes
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-class FrameArchiveReader:
+class FrameArchiveReader(IndexedChunks):
     """Reads and checks a frame archive part by part; the trailer is available after `chunks()` ends."""
 
     def __init__(self, src: BinaryIO, start: bytes | None = None):
@@ -114,11 +114,9 @@ class FrameArchiveReader:
         self.header = unpack_json(packed, MAX_HEADER_BYTES * 16, "header")
         check_frame_header(self.header, MAX_CHUNK_FRAMES)
         self.trailer: dict | None = None
-        self.index: ChunkIndex | None = None  # read after the trailer (versions from INDEXED_FROM)
+        self.chunk_tag = CHUNK_TAG
+        self._start_index()  # the index is read after the trailer (versions from INDEXED_FROM)
         self.archive_bytes = 0  # once the chunks are read: the archive's length, index included
-        self._offsets: list[int] = []  # of the chunks read in order, checked against the index
-        self._firsts: list[int] = []
-        self._frames_read = 0
 
     def stated_frames(self) -> int | None:
         """The frame count the trailer states, read off the end of a seekable file without moving the
@@ -164,24 +162,9 @@ class FrameArchiveReader:
         yield from read_records(self.src, CHUNK_TAG, self._read_next, TRAILER_TAG, self._read_trailer,
                                 joinable=self.version >= INDEXED_FROM)
 
-    def _read_next(self, tag: bytes, index: int) -> FrameChunk:
-        self._offsets.append(self.src.position - len(tag))
-        self._firsts.append(self._frames_read)
-        chunk = self._read_chunk(tag, index)
-        self._frames_read += len(chunk.kinds)
-        return chunk
-
-    def chunk_at(self, number: int, offset: int) -> FrameChunk:
-        """Chunk `number`, whose record starts `offset` bytes into the archive (its index says where):
-        random access on a seekable stream that was at the archive's first byte when the reader opened."""
-        if self.opened_at is None:
-            raise ValueError("random access needs a seekable stream")
-        self.src.src.seek(self.opened_at + offset)
-        self.src.position = offset
-        tag = read_exact(self.src, 4, f"chunk {number}")
-        if tag != CHUNK_TAG:
-            raise ArchiveError(f"corrupt archive: bad tag at chunk {number}")
-        return self._read_chunk(tag, number)
+    @staticmethod
+    def _items_in(chunk: FrameChunk) -> int:
+        return len(chunk.kinds)
 
     def _read_chunk(self, tag: bytes, index: int) -> FrameChunk:
         layout = _CHUNK_HEAD if self.version >= 2 else _CHUNK_HEAD_V1
@@ -249,8 +232,7 @@ class FrameArchiveReader:
         self.trailer = {"chunks": chunks, "frames": frames, "sha256": sha,
                         **unpack_json(packed, MAX_TRAILER_BYTES * 16, "trailer")}
         if self.version >= INDEXED_FROM:
-            self.index = read_index_after_trailer(self.src)
-            self.index.check_against(self._offsets, self._firsts, frames)
+            self._read_index(frames)
         self.archive_bytes = self.src.position
 
 

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from darnzip.images.header import check_header
-from darnzip.core.index import ChunkIndex, read_index_after_trailer
+from darnzip.core.index import IndexedChunks
 from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, Positioned, pack_json,  # noqa: F401
                                   preamble_and_header, read_exact, read_preamble, read_records,
                                   restored_content_hasher, unpack_json, whole_in_range)
@@ -75,7 +75,7 @@ def trailer_bytes(chunks: int, images: int, sha256: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-class ArchiveReader:
+class ArchiveReader(IndexedChunks):
     """Reads and checks an archive part by part from a binary stream."""
 
     def __init__(self, src: BinaryIO):
@@ -87,11 +87,9 @@ class ArchiveReader:
         self.header = unpack_json(packed, MAX_HEADER_JSON_BYTES, "header")
         check_header(self.header)  # before anything (list included) uses a field
         self.header_bytes = PREAMBLE.size + header_len + 4
-        self.index: ChunkIndex | None = None  # read after the trailer (versions from INDEXED_FROM)
+        self.chunk_tag = CHUNK_TAG
+        self._start_index()  # the index is read after the trailer (versions from INDEXED_FROM)
         self.archive_bytes = 0  # once the chunks are read: the archive's length, index included
-        self._offsets: list[int] = []  # of the chunks read in order, checked against the index
-        self._firsts: list[int] = []
-        self._last_images = 0
 
     def chunks(self) -> Iterator[ChunkRecord]:
         """Yield chunk records in order; then check the trailer and index. Another archive may follow
@@ -99,24 +97,9 @@ class ArchiveReader:
         yield from read_records(self.src, CHUNK_TAG, self._read_next, TRAILER_TAG, self._read_trailer,
                                 joinable=self.version >= INDEXED_FROM)
 
-    def _read_next(self, tag: bytes, index: int) -> ChunkRecord:
-        self._offsets.append(self.src.position - len(tag))
-        self._firsts.append(self._firsts[-1] + self._last_images if self._firsts else 0)
-        record = self._read_chunk(tag, index)
-        self._last_images = record.images
-        return record
-
-    def chunk_at(self, number: int, offset: int) -> ChunkRecord:
-        """Chunk `number`, whose record starts `offset` bytes into the archive (its index says where):
-        random access on a seekable stream that was at the archive's first byte when the reader opened."""
-        if self.opened_at is None:
-            raise ValueError("random access needs a seekable stream")
-        self.src.src.seek(self.opened_at + offset)
-        self.src.position = offset
-        tag = read_exact(self.src, 4, f"chunk {number}")
-        if tag != CHUNK_TAG:
-            raise ArchiveError(f"corrupt archive: bad tag at chunk {number}")
-        return self._read_chunk(tag, number)
+    @staticmethod
+    def _items_in(record: ChunkRecord) -> int:
+        return record.images
 
     def _read_chunk(self, tag: bytes, index: int) -> ChunkRecord:
         head = tag + read_exact(self.src, _CHUNK_HEAD.size - 4, f"chunk {index} header")
@@ -144,8 +127,7 @@ class ArchiveReader:
             raise ArchiveError("corrupt archive: trailer counts do not match the chunks read")
         self.content_sha256 = sha
         if self.version >= INDEXED_FROM:
-            self.index = read_index_after_trailer(self.src)
-            self.index.check_against(self._offsets, self._firsts, images)
+            self._read_index(images)
         self.archive_bytes = self.src.position
 
 

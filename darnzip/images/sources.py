@@ -115,8 +115,10 @@ def image_shape_of(files: list[tuple[Path, str]]) -> tuple[int, int]:
     return tuple(read_image(path)[0].shape)
 
 
-def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int]) -> Iterator[tuple[dict, np.ndarray]]:
-    """Yield (header entry, bits (N, H, W) uint8) per input file, checked against the model's shape."""
+def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int],
+                 size_hint: str = "") -> Iterator[tuple[dict, np.ndarray]]:
+    """Yield (header entry, bits (N, H, W) uint8) per input file, checked against the model's shape;
+    `size_hint` ends the message that refuses another size (what the user can do about it)."""
     for path, name in files:
         if path.suffix.lower() in ARRAY_SUFFIXES:
             array = read_array(path)
@@ -126,7 +128,7 @@ def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int]) ->
             elif array.ndim == 3 and shape[1:] == image_shape:
                 stack = array
             else:
-                raise InputError(f"{name}: array shape {shape} is not (N, {image_shape[0]}, {image_shape[1]})")
+                raise InputError(f"{name}: array shape {shape} is not (N, {image_shape[0]}, {image_shape[1]}){size_hint}")
             lo, hi = binary_values(stack, name)
             entry = {"type": "npy", "name": name, "dtype": array.dtype.str, "shape": list(shape), "lo": lo, "hi": hi}
             yield entry, (stack == hi).astype(np.uint8)
@@ -134,7 +136,7 @@ def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int]) ->
             pixels, fmt, mode = read_image(path)
             if pixels.shape != image_shape:
                 raise InputError(f"{name}: image is {pixels.shape[1]}x{pixels.shape[0]}, the model codes "
-                                 f"{image_shape[1]}x{image_shape[0]}")
+                                 f"{image_shape[1]}x{image_shape[0]}{size_hint}")
             lo, hi = binary_values(pixels, name)
             entry = {"type": "image", "name": name, "format": fmt, "mode": mode, "lo": lo, "hi": hi}
             yield entry, (pixels == hi).astype(np.uint8)[None]

@@ -99,3 +99,10 @@ def test_report_on_static_mnist_shows_the_published_figures_beside_its_own(tmp_p
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["images"] == 20 and [row["bits_per_image"] for row in figures["published"]] == \
         pytest.approx([121.37, 148.96], abs=0.01)
+
+
+def test_compress_refusing_another_size_says_how_to_get_a_model_for_it(tmp_path):
+    Image.fromarray(blobs(1, 4)[0] * 255).save(tmp_path / "small.png")
+    result = run("compress", tmp_path / "small.png", "-o", tmp_path / "s.dz")
+    assert result.exit_code == 1 and "image is 10x12, the model codes 28x28" in result.output
+    assert "darnzip train DATA..." in result.output and not (tmp_path / "s.dz").exists()
