@@ -1,6 +1,7 @@
 """report, bench, sample, train and data commands."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -503,9 +504,14 @@ def train_frames(frames_path, model_id, export_stem, epochs, steps, lr, block, r
         init = resolve_frame_model(init_model)
     with tqdm(total=epochs * steps, unit="step", desc="train", disable=True if quiet else None, leave=False,
               file=sys.stderr) as bar:
+        log_every = None if quiet or sys.stderr.isatty() else max(1, steps // 10)  # a log file: ten lines an epoch
+
         def step_done(done: int, bits: float) -> None:
             bar.update(done - bar.n)  # a resumed run starts past the checkpointed epochs
             bar.set_postfix(bits=f"{bits:.1f}", refresh=False)
+            if log_every and done % log_every == 0 and done % steps:
+                click.echo(json.dumps({"epoch": done // steps + 1, "step": done % steps, "steps": steps,
+                                       "bits_per_frame": round(bits, 1)}), err=True)
 
         sha = train_frame_model(np.asarray(rgb), stem, model_id, epochs, steps, lr, seed, block, rho, max_blocks,
                                 log=lambda m: bar.write(m, file=sys.stderr), init=init, motion=motion,

@@ -810,3 +810,14 @@ def test_a_stream_no_model_fits_is_cut_in_larger_chunks(tmp_path, frame_model):
     assert chunk_frames_for(frame_model, np.zeros((1080, 1920, 3), np.uint8), None) == RAW_CHUNK_PIXELS // (1080 * 1920)
     r = runner.invoke(main, ["decompress", str(tmp_path / "odd.dz"), "-o", str(tmp_path / "back.npy"), "-q"])
     assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / "back.npy"), odd)
+
+
+def test_train_frames_logs_progress_lines_when_stderr_is_not_a_terminal(tmp_path):
+    """In a log file the progress bar does not show: ten JSON lines an epoch say how far training is."""
+    np.save(tmp_path / "frames.npy", sprite_frames(30, seed=8))
+    result = CliRunner().invoke(main, ["train-frames", str(tmp_path / "frames.npy"), "--model-id", "p-v1", "--epochs",
+                                       "1", "--steps", "20", "--export", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith('{"epoch"')]
+    assert [line["step"] for line in lines] == [2, 4, 6, 8, 10, 12, 14, 16, 18]
+    assert all(line["epoch"] == 1 and line["steps"] == 20 and line["bits_per_frame"] > 0 for line in lines)
