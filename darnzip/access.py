@@ -30,7 +30,7 @@ from darnzip.core.embedded import embedded_model_files
 from darnzip.core.index import ChunkIndex, member_spans
 from darnzip.core.records import ArchiveError
 
-__all__ = ["open_archive", "Archive", "ChunkRef", "Member", "MemberStream", "read_members"]  # the public names (docs/api.md)
+__all__ = ["open_archive", "Archive", "ChunkRef", "Member", "MemberStream", "opened_source", "read_members"]  # the public names (docs/api.md)
 
 IMAGE_MAGIC = b"\x89DARNZ\r\n"
 FRAME_MAGIC = b"\x89DARNF\r\n"
@@ -228,6 +228,16 @@ def read_members(src: BinaryIO, model: str | None = None) -> Iterator[MemberStre
 def _images_dtype(entries: list[dict]) -> np.dtype:
     """Images restore to their sources' values: PNG/PBM sources are uint8, .npy sources their dtype."""
     return np.result_type(*[np.dtype(entry["dtype"]) if entry["type"] == "npy" else np.uint8 for entry in entries])
+
+
+@contextlib.contextmanager
+def opened_source(file: str | os.PathLike | bytes | bytearray) -> Iterator[BinaryIO]:
+    """An archive's bytes, or a path to read them from, as a binary stream."""
+    if isinstance(file, (bytes, bytearray)):
+        yield io.BytesIO(file)
+    else:
+        with open(file, "rb") as stream:
+            yield stream
 
 
 def open_archive(file: str | os.PathLike | BinaryIO | bytes, model: str | None = None) -> Archive:

@@ -48,7 +48,6 @@ Modules load their wings when first called: `import darnzip` stays light (no tor
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from pathlib import Path
@@ -93,16 +92,6 @@ def _written(out, write) -> bytes | None:
     return None
 
 
-@contextlib.contextmanager
-def _opened(data):
-    """Bytes, or a path to read them from."""
-    if isinstance(data, (str, os.PathLike)):
-        with open(data, "rb") as stream:
-            yield stream
-    else:
-        yield io.BytesIO(data)
-
-
 def compress_images(images: np.ndarray, model: str | None = None, particles: int | None = None,
                     workers: int = 1, chunk_size: int | None = None, out=None) -> bytes | None:
     """The archive of an (N, H, W) integer or boolean array with at most two distinct values, restored by
@@ -135,10 +124,10 @@ def decompress_images(data, model: str | None = None, workers: int = 1) -> np.nd
     from darnzip.images import archive as arc
     from darnzip.images.sources import restore_pixels
 
-    from darnzip.access import read_members
+    from darnzip.access import opened_source, read_members
 
     arrays = []
-    with _opened(data) as stream:
+    with opened_source(data) as stream:
         for member in read_members(stream, model):
             if member.frame_start is not None:
                 raise ValueError("a frame archive: use decompress_frames")
@@ -185,9 +174,9 @@ def decompress_frames(data, model: str | None = None, workers: int = 1) -> Itera
     from darnzip.frames.stream import decompress_frames as decompress
     from darnzip.frames.zoo import model_or_why_not
 
-    from darnzip.access import read_members
+    from darnzip.access import opened_source, read_members
 
-    with _opened(data) as stream:
+    with opened_source(data) as stream:
         for member in read_members(stream, model):
             if member.frame_start is None:
                 raise ValueError("a binary-image archive: use decompress_images")

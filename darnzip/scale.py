@@ -26,7 +26,7 @@ functools.partial of one), and it runs on the workers, so the data is read where
 from __future__ import annotations
 
 import collections
-import io
+import functools
 import os
 from typing import BinaryIO, Callable, Iterator
 
@@ -57,6 +57,26 @@ def compress_shard(load_shard: Callable[[int], np.ndarray], shard: int, model: s
     return compress_images(load_shard(shard), model=model, particles=particles, chunk_size=chunk_size)
 
 
+def _in_order(job: Callable[[int], object], count: int, client, window: int | None) -> Iterator:
+    """job(0) .. job(count - 1), results in that order: here one after the other, or on the cluster with
+    at most `window` in flight (default: twice its workers), each result taken in turn whichever worker
+    finished first."""
+    if client is None:
+        yield from map(job, range(count))
+        return
+    window = window or 2 * max(1, len(client.scheduler_info().get("workers", {})))
+    pending: collections.deque = collections.deque()
+    submitted = 0
+    while submitted < count or pending:
+        while submitted < count and len(pending) < window:
+            pending.append(client.submit(job, submitted, pure=False))
+            submitted += 1
+        future = pending.popleft()
+        result = future.result()
+        future.release()
+        yield result
+
+
 def compress_image_shards(load_shard: Callable[[int], np.ndarray], shards: int, out: BinaryIO,
                           client=None, model: str | None = None, particles: int | None = None,
                           chunk_size: int | None = None, window: int | None = None,
@@ -65,38 +85,22 @@ def compress_image_shards(load_shard: Callable[[int], np.ndarray], shards: int, 
     `load_shard(k)`; returns the number of shards written. `client`: a dask.distributed Client (None:
     this process). `window`: shards in flight (default: twice the cluster's workers). `on_shard(k,
     bytes)` after each shard is written (progress)."""
-    if client is None:
-        for shard in range(shards):
-            data = compress_shard(load_shard, shard, model, particles, chunk_size)
-            out.write(data)
-            if on_shard:
-                on_shard(shard, len(data))
-        return shards
-    window = window or 2 * max(1, len(client.scheduler_info().get("workers", {})))
-    pending: collections.deque = collections.deque()
-    submitted = written = 0
-    while submitted < shards or pending:
-        while submitted < shards and len(pending) < window:
-            pending.append(client.submit(compress_shard, load_shard, submitted, model, particles, chunk_size,
-                                         pure=False))
-            submitted += 1
-        future = pending.popleft()
-        data = future.result()  # in shard order: the file is the same whichever worker finished first
-        future.release()
-        out.write(data)
+    job = functools.partial(compress_shard, load_shard, model=model, particles=particles, chunk_size=chunk_size)
+    for shard, data in enumerate(_in_order(job, shards, client, window)):
+        out.write(data)  # in shard order: the file is the same whichever worker finished first
         if on_shard:
-            on_shard(written, len(data))
-        written += 1
+            on_shard(shard, len(data))
     return shards
 
 
 def decode_member(file: str | os.PathLike | bytes, member: int, model: str | None = None) -> np.ndarray:
     """Every image of member `member` of a joined archive, checked against its SHA-256: what a worker
     runs. `file` is a path the workers can open, or the file's bytes."""
+    from darnzip.access import opened_source
     from darnzip.api import decompress_images
     from darnzip.core.index import member_spans
 
-    with (io.BytesIO(file) if isinstance(file, (bytes, bytearray)) else open(file, "rb")) as src:
+    with opened_source(file) as src:
         span = member_spans(src)[member]
         src.seek(span.start)
         return decompress_images(src.read(span.end - span.start), model)
@@ -106,22 +110,9 @@ def decompress_image_shards(file: str | os.PathLike | bytes, client=None, model:
                             window: int | None = None) -> Iterator[np.ndarray]:
     """The images of each member of a joined archive, in order, one array a member; with `client`, the
     members are decoded on the cluster's workers, which open `file` themselves (a path they can read)."""
+    from darnzip.access import opened_source
     from darnzip.core.index import member_spans
 
-    with (io.BytesIO(file) if isinstance(file, (bytes, bytearray)) else open(file, "rb")) as src:
+    with opened_source(file) as src:
         members = len(member_spans(src))
-    if client is None:
-        for member in range(members):
-            yield decode_member(file, member, model)
-        return
-    window = window or 2 * max(1, len(client.scheduler_info().get("workers", {})))
-    pending: collections.deque = collections.deque()
-    submitted = 0
-    while submitted < members or pending:
-        while submitted < members and len(pending) < window:
-            pending.append(client.submit(decode_member, file, submitted, model, pure=False))
-            submitted += 1
-        future = pending.popleft()
-        images = future.result()
-        future.release()
-        yield images
+    yield from _in_order(functools.partial(decode_member, file, model=model), members, client, window)
