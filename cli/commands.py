@@ -80,7 +80,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         fail(f"need 1 <= --particles <= {arc.MAX_PARTICLES}")
     if not (1 <= chunk_size <= MAX_CHUNK_IMAGES and 1 <= first_batch <= batch_size <= MAX_BATCH_IMAGES):
         fail(f"need 1 <= --chunk-size <= {MAX_CHUNK_IMAGES} and 1 <= --first-batch <= --batch-size <= {MAX_BATCH_IMAGES}")
-    loaded = resolve_model(model_name)
+    page_model, loaded = named_model(model_name)  # a model named that cannot be loaded fails before the inputs are read
     with tempfile.TemporaryDirectory() as tmp:
         paths = list(paths)
         if "-" in paths:
@@ -94,8 +94,14 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
                 to_stdout = True
         try:
             files = find_inputs(paths)
-            sources = list(load_sources(files, tuple(loaded.config.image_shape),
-                                        " (darnzip train DATA... trains a model of your images' size)"))
+            if model_name is None:
+                page_model, loaded = default_models_for(files)
+            if page_model is None:
+                sources = list(load_sources(files, tuple(loaded.config.image_shape),
+                                            " (leave out --model: images of any size use the page model; or "
+                                            "darnzip train DATA... trains a model of your images' size)"))
+            else:
+                sources = list(load_sources(files, None))
         except InputError as exc:
             if stdin is None:
                 raise
@@ -105,8 +111,13 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
             fail(f"{target} is one of the inputs (use -f to overwrite it)")
         if to_stdout and stdout_is_terminal():
             fail("refusing to write an archive to a terminal (use -o FILE)")
-        options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers), particles)
         count = sum(len(bits) for _, bits in sources)
+        if page_model is not None:
+            if embed_model:
+                fail("--embed-model: the page model ships with darnzip; its archives name it by id and SHA-256")
+            compress_page_sources(sources, page_model, target, to_stdout, force, quiet, count)
+            return
+        options = arc.CodingOptions(chunk_size, first_batch, batch_size, default_workers(workers), particles)
         model_block = b""
         if embed_model:
             model_block = embedded_block(loaded)
@@ -127,6 +138,52 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
                                                                           stats.images, "image"), err=True)
         if verbose:
             click.echo(json.dumps(arc.accounting(stats), indent=2), err=True)
+
+
+def named_model(model_name: str | None) -> tuple:
+    """(page model (id, model, SHA-256), None) or (None, image model) for --model; (None, None) without it."""
+    from darnzip.pages.modelfile import is_page_model, resolve_page_model
+
+    if model_name is None:
+        return None, None
+    if is_page_model(model_name):
+        return resolve_page_model(model_name), None
+    return None, resolve_model(model_name)
+
+
+def default_models_for(files) -> tuple:
+    """Without --model: the default image DARN when every input is of its size, else the page model, which
+    codes binary images of any size."""
+    from darnzip.images.sources import shapes_fit
+    from darnzip.pages.modelfile import resolve_page_model
+
+    loaded = resolve_model(None)
+    if shapes_fit(files, tuple(loaded.config.image_shape)):
+        return None, loaded
+    return resolve_page_model(None), None
+
+
+def compress_page_sources(sources, page_model, target, to_stdout, force, quiet, count) -> None:
+    """Write the archive of images of any size with the page model, atomically (or to stdout)."""
+    from darnzip.pages.archive import compress_pages
+
+    model_id, model, sha = page_model
+    with progress_bar(count, quiet, "compress") as bar:
+        if to_stdout:
+            buffer = io.BytesIO()
+            stats = compress_pages(buffer, sources, model_id, model, sha, bar.update)
+            out = binary_stdout()
+            out.write(buffer.getvalue())
+            out.flush()
+        else:
+            with atomic_file(target, force) as f:
+                stats = compress_pages(f, sources, model_id, model, sha, bar.update)
+    if not quiet:
+        where = f" -> {target}" if target else ""
+        click.echo(f"{quantity(stats.images, 'image')}{where}: {stats.archive_bytes} bytes, "
+                   f"{8 * stats.archive_bytes / max(1, stats.pixels):.4f} bits/pixel "
+                   f"({stats.pixels / 8 / max(1, stats.archive_bytes):.1f}x vs 1 bit/pixel), page model {model_id}, "
+                   f"{stats.copies} of {stats.patches} patches copied", err=True)
 
 
 def default_archive_name(paths: list[str]) -> Path:
@@ -303,17 +360,20 @@ def image_listing(reader, path: str, verbose: bool, model_bytes: int) -> tuple[d
     header = reader.header
     entries = list(unpack_entries(header["sources"]))
     count = header["count"]
-    shape = header["image_shape"]
+    shape = header.get("image_shape")  # None: images of any size, each its own (the page coder)
+    pixels = count * shape[0] * shape[1] if shape else sum(
+        source_count(e) * e["shape"][-2] * e["shape"][-1] for e in entries)
     info = {
         "archive": path, "bytes": size + model_bytes, "model_bytes": model_bytes, "data_bytes": size,
         "model": header["model"]["id"], "model_sha256": header["model"]["sha256"],
-        "images": count, "image_shape": shape, "files": len(entries), "chunks": chunks,
+        "images": count, "image_shape": shape, "pixels": pixels, "files": len(entries), "chunks": chunks,
         "bits_per_image": 8 * size / count if count else 0.0,
-        "ratio": (count * shape[0] * shape[1] / 8) / size if size else 0.0,
+        "ratio": (pixels / 8) / size if size else 0.0,
     }
     if verbose:
         info["names"] = [e["name"] for e in entries]
-    lines = [f"{path}: {quantity(count, 'image')} {shape[1]}x{shape[0]} in {quantity(len(entries), 'file')}, "
+    size_text = f"{shape[1]}x{shape[0]}" if shape else "of any size"
+    lines = [f"{path}: {quantity(count, 'image')} {size_text} in {quantity(len(entries), 'file')}, "
              f"{quantity(chunks, 'chunk')}, {size} bytes = {info['bits_per_image']:.2f} bits/image "
              f"({info['ratio']:.2f}x vs 1 bit/pixel), model {info['model']} ({info['model_sha256'][:12]})"
              + embedded_note(model_bytes, size, count, "image")]

@@ -339,7 +339,7 @@ def user_images(paths: tuple[str, ...], valid_share: float, seed: int):
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["mnist", "fashion-mnist", "atari"]))
+@click.argument("name", type=click.Choice(["mnist", "fashion-mnist", "atari", "pages"]))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=True), help="Directory (png) or .npy file.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test", "train+valid"]),
               help="MNIST split (Fashion-MNIST: train or test).")
@@ -349,15 +349,23 @@ def user_images(paths: tuple[str, ...], valid_share: float, seed: int):
 @click.option("--game", default="Pong", show_default=True, help="Atari: Pong, Freeway, SpaceInvaders, Riverraid, Seaquest.")
 @click.option("--frames", default=1000, show_default=True, help="Atari: frames of random-action play (frameskip 4).")
 @click.option("--seed", default=0, show_default=True, help="Atari: seed of the actions and resets.")
+@click.option("--manual", default="fontconfig", show_default=True,
+              help="Pages: the installed manual to render (bzip2, nettle, libtasn1, shared-mime-info: training; "
+                   "fontconfig, zlib-crc, valgrind: held out).")
+@click.option("--pages", "pages_text", default=None, help="Pages: which pages, e.g. 5, 1-10 or 1-3,40 [all].")
 @click.option("-f", "--force", is_flag=True)
 @friendly_errors
-def data(name, output, split, limit, binarize, game, frames, seed, force):
+def data(name, output, split, limit, binarize, game, frames, seed, manual, pages_text, force):
     """Write binary MNIST or Fashion-MNIST images (intensity > 0.5), or Atari RGB frames, as PNG files
-    (directory) or one .npy array. Fashion-MNIST comes from Debian's dataset-fashion-mnist package."""
+    (directory) or one .npy array; or 300-dpi bilevel pages of an installed PDF manual as PBM files
+    (poppler's pdftoppm). Fashion-MNIST comes from Debian's dataset-fashion-mnist package."""
     from PIL import Image
 
     from darnzip.core.atomic import atomic_file, staging_directory
 
+    if name == "pages":
+        write_manual_pages(manual, pages_text, Path(output), force)
+        return
     if name == "atari":
         from darnzip.frames.atari import GAMES, frames_array
 
@@ -394,6 +402,25 @@ def data(name, output, split, limit, binarize, game, frames, seed, force):
             for name_, image in zip(names, images):
                 Image.fromarray(image * scale, mode=mode).save(stage / name_, format="PNG")
     click.echo(f"{len(images)} {what} -> {out}", err=True)
+
+
+def write_manual_pages(manual: str, pages_text: str | None, out: Path, force: bool) -> None:
+    import shutil
+    import tempfile
+
+    from darnzip.core.atomic import staging_directory
+    from darnzip.pages.manuals import render_manual
+
+    from .page_commands import page_ranges
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = sorted({page for n, (first, last) in enumerate(page_ranges(pages_text))
+                        for page in render_manual(manual, Path(tmp), first, last)})
+        names = [p.name for p in pages]
+        with staging_directory(out, names, force) as stage:
+            for page in pages:
+                shutil.move(str(page), stage / page.name)
+    click.echo(f"{len(pages)} pages of the {manual} manual (300 dpi, bilevel) -> {out}", err=True)
 
 
 @main.command("bench-frames")

@@ -2,6 +2,6 @@
 
 `darnzip_cli` parses arguments and prints; the work is done by the library (`darnzip`)."""
 from .app import main
-from . import commands, extra_commands, joined  # noqa: E402,F401  (register the commands on `main`)
+from . import commands, extra_commands, joined, page_commands  # noqa: E402,F401  (register the commands on `main`)
 
 __all__ = ["main"]

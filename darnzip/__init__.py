@@ -25,4 +25,5 @@ PUBLIC_MODULES = (
     "darnzip.frames.atari", "darnzip.frames.bench", "darnzip.frames.config", "darnzip.frames.container",
     "darnzip.frames.figures", "darnzip.frames.io", "darnzip.frames.sampling", "darnzip.frames.stream",
     "darnzip.frames.trainer", "darnzip.frames.zoo",
+    "darnzip.pages.archive", "darnzip.pages.bench", "darnzip.pages.manuals", "darnzip.pages.modelfile",
 )

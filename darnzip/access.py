@@ -107,19 +107,28 @@ class Archive:
         from darnzip.images.sources import restore_pixels, source_count, unpack_entries
 
         opened = arc.open_archive(self._src, model)
-        codec = arc.make_codec(opened.loaded.quantized, arc.codec_settings(opened.header["coder"]))
-        shape = tuple(opened.header["image_shape"])
         entries = list(unpack_entries(opened.header["sources"]))
         bounds = np.cumsum([0] + [source_count(entry) for entry in entries])
+        if isinstance(opened, arc.OpenedArchive):
+            codec = arc.make_codec(opened.loaded.quantized, arc.codec_settings(opened.header["coder"]))
+            shapes = None
+        else:  # images of any size (the page coder): a chunk holds images of one size
+            from darnzip.pages.archive import decode_chunk as decode_pages_chunk
+
+            shapes = opened.shapes
 
         def decode(record, number: int) -> np.ndarray:
-            try:
-                bits = decode_chunk(codec, record.words, record.batch_sizes)
-            except CorruptChunk:
-                bits = None
-            if bits is None or pixel_crc(bits) != record.content_crc:
-                raise ArchiveError(f"corrupt archive: chunk {number} does not decode to its checksum")
+            if shapes is not None:
+                bits = decode_pages_chunk(opened, record, number)
+            else:
+                try:
+                    bits = decode_chunk(codec, record.words, record.batch_sizes)
+                except CorruptChunk:
+                    bits = None
+                if bits is None or pixel_crc(bits) != record.content_crc:
+                    raise ArchiveError(f"corrupt archive: chunk {number} does not decode to its checksum")
             first = index.firsts[number]
+            shape = shapes[first] if shapes is not None else tuple(opened.header["image_shape"])
             parts = []
             for k, entry in enumerate(entries):  # each source's pixels back to its values
                 lo, hi = max(bounds[k], first), min(bounds[k + 1], first + len(bits))
@@ -160,8 +169,8 @@ class Archive:
         return member.decode(record, ref.number)
 
     def read(self, start: int, stop: int):
-        """Items start .. stop - 1 (images as one array, frames as a list), decoding only the chunks that
-        hold them."""
+        """Items start .. stop - 1 (images as one array, a list when their sizes differ; frames as a list),
+        decoding only the chunks that hold them."""
         start, stop = max(0, start), min(stop, self.count)
         parts = []
         for i, ref in enumerate(self.chunks):
@@ -171,7 +180,9 @@ class Archive:
         if self.kind == "frames":
             return [frame for part in parts for frame in part]
         if not parts:
-            return np.zeros((0, *self.members[0].header["image_shape"]), np.uint8)
+            return np.zeros((0, *(self.members[0].header.get("image_shape") or (0, 0))), np.uint8)
+        if len({part.shape[1:] for part in parts}) > 1:  # images of several sizes (the page coder): a list
+            return [image for part in parts for image in part]
         return np.concatenate(parts)
 
     def close(self) -> None:

@@ -94,17 +94,31 @@ def _written(out, write) -> bytes | None:
 
 def compress_images(images: np.ndarray, model: str | None = None, particles: int | None = None,
                     workers: int = 1, chunk_size: int | None = None, out=None) -> bytes | None:
-    """The archive of an (N, H, W) integer or boolean array with at most two distinct values, restored by
-    `decompress_images` with its dtype, shape and values: returned as bytes, or written to `out` (a path
-    or a binary file). `particles`: McBits particles (default 5; 1 is plain bits-back); `workers`:
-    processes coding chunks in parallel; `chunk_size`: most images per independent chunk, the unit of
-    random access (default 8192)."""
+    """The archive of an (N, H, W) (or one (H, W)) integer or boolean array with at most two distinct
+    values, restored by `decompress_images` with its dtype, shape and values: returned as bytes, or
+    written to `out` (a path or a binary file). Images of the default model's size (28x28) are coded by
+    that DARN; any other size, or `model` naming a page model (pages-v1), by the page model.
+    `particles`: McBits particles (default 5; 1 is plain bits-back); `workers`: processes coding chunks
+    in parallel; `chunk_size`: most images per independent chunk, the unit of random access (default
+    8192); these three are for the DARN."""
     from darnzip.images import archive as arc
     from darnzip.images.modelfile import resolve_model
     from darnzip.images.sources import binary_values
+    from darnzip.pages.modelfile import is_page_model, resolve_page_model
 
-    loaded = resolve_model(model)
     array = np.asarray(images)
+    loaded = None if model is not None and is_page_model(model) else resolve_model(model)
+    if loaded is None or (model is None and array.ndim in (2, 3) and tuple(array.shape[-2:]) != tuple(loaded.config.image_shape)):
+        from darnzip.pages.archive import compress_pages
+
+        if array.dtype.kind not in "biu" or array.ndim not in (2, 3) or 0 in array.shape[-2:]:
+            raise ValueError(f"need an integer (N, H, W) or (H, W) array, not {array.dtype} {array.shape}")
+        lo, hi = binary_values(array, "images")
+        entry = {"type": "npy", "name": "images.npy", "dtype": array.dtype.str, "shape": list(array.shape),
+                 "lo": int(lo), "hi": int(hi)}
+        bits = (array == hi).astype(np.uint8).reshape(-1, *array.shape[-2:])
+        page_model = resolve_page_model(model)
+        return _written(out, lambda stream: compress_pages(stream, [(entry, bits)], *page_model))
     if array.dtype.kind not in "biu" or array.ndim != 3 or tuple(array.shape[1:]) != tuple(loaded.config.image_shape):
         raise ValueError(f"need an integer (N, {loaded.config.image_shape[0]}, {loaded.config.image_shape[1]}) array "
                          f"for model {loaded.model_id}, not {array.dtype} {array.shape}")
@@ -136,7 +150,7 @@ def decompress_images(data, model: str | None = None, workers: int = 1) -> np.nd
             if len(sources) != 1 or sources[0][0]["type"] != "npy":
                 raise ValueError(f"the archive holds {len(sources)} files; `darnzip decompress` restores them")
             entry, bits = sources[0]
-            arrays.append(restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"]))
+            arrays.append(restore_pixels(entry, bits).reshape(entry["shape"]))
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 

@@ -33,9 +33,21 @@ def test_images_of_any_two_values_and_integer_dtype_round_trip(dtype, lo, hi):
 
 def test_wrong_arrays_are_refused_with_a_message():
     with pytest.raises(ValueError, match="28, 28"):
-        darnzip.compress_images(np.zeros((2, 5, 5), np.uint8))
+        darnzip.compress_images(np.zeros((2, 5, 5), np.uint8), model="mnist-binary-v1")
+    with pytest.raises(ValueError, match="integer"):
+        darnzip.compress_images(np.zeros((2, 5, 5), np.float32))
     with pytest.raises(Exception, match="not a binary image"):
         darnzip.compress_images(np.arange(784 * 2).reshape(2, 28, 28) % 3)
+
+
+def test_images_of_another_size_use_the_page_model():
+    images = (np.random.default_rng(5).random((4, 5, 9)) < 0.3).astype(np.uint16) * 300
+    data = darnzip.compress_images(images)
+    back = darnzip.decompress_images(data)
+    assert back.dtype == np.uint16 and np.array_equal(back, images)
+    with darnzip.open_archive(data) as archive:
+        assert archive.members[0].header["coder"]["name"] == "pages-ans/context-copy-1"
+        assert np.array_equal(archive.read(1, 3), images[1:3])
 
 
 def test_the_readme_library_example_runs():

@@ -228,9 +228,15 @@ class OpenedArchive:
     loaded: LoadedModel
 
 
-def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArchive:
+def open_archive(src: BinaryIO, model_override: str | None = None):
+    """An OpenedArchive, or for images of any size (the page coder) a darnzip.pages.archive.OpenedPages;
+    decode_images and iter_sources read either."""
     reader = container.ArchiveReader(src)
     header = reader.header
+    if header["coder"]["name"] == container.PAGES_CODER:
+        from darnzip.pages.archive import open_pages
+
+        return open_pages(reader, model_override)
     model_id, sha = header["model"]["id"], header["model"]["sha256"]
     shape, count = tuple(header["image_shape"]), header["count"]
     codec_settings(header["coder"])
@@ -247,6 +253,11 @@ def open_archive(src: BinaryIO, model_override: str | None = None) -> OpenedArch
 def decode_images(opened: OpenedArchive, workers: int = 1,
                   on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
     """Yield each chunk's decoded bits (n, D) in order, every chunk checked; the trailer hash at the end."""
+    if not isinstance(opened, OpenedArchive):
+        from darnzip.pages.archive import decode_pages
+
+        yield from decode_pages(opened, on_progress)
+        return
     digest = container.content_hasher(opened.header, opened.reader.version)
     runner = ChunkRunner(opened.loaded, workers, codec_settings(opened.header["coder"]))
     records: list[container.ChunkRecord] = []
@@ -274,6 +285,11 @@ def decode_images(opened: OpenedArchive, workers: int = 1,
 def iter_sources(opened: OpenedArchive, workers: int = 1,
                  on_progress: Callable[[int], None] = lambda n: None) -> Iterator[tuple[dict, np.ndarray]]:
     """Yield (entry, bits (N, H, W)) per source as soon as its images are decoded."""
+    if not isinstance(opened, OpenedArchive):
+        from darnzip.pages.archive import iter_page_sources
+
+        yield from iter_page_sources(opened, on_progress)
+        return
     shape = tuple(opened.header["image_shape"])
     pending = np.zeros((0, shape[0] * shape[1]), dtype=np.uint8)
     entries = iter(unpack_entries(opened.header["sources"]))

@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from darnzip.images.header import check_header
+from darnzip.images.header import PAGES_CODER, check_header
 from darnzip.core.index import IndexedChunks
 from darnzip.core.records import (MAX_HEADER_BYTES, PREAMBLE, ArchiveError, Positioned, pack_json,  # noqa: F401
                                   preamble_and_header, read_exact, read_preamble, read_records,
@@ -57,7 +57,7 @@ class ChunkRecord:
 
 
 def pixel_crc(pixels: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return zlib.crc32(memoryview(np.ascontiguousarray(pixels, dtype=np.uint8)).cast("B"))
 
 
 def encode_header(header: dict) -> bytes:
@@ -133,5 +133,5 @@ class ArchiveReader(IndexedChunks):
 
 def content_hasher(header: dict, version: int = FORMAT_VERSION):
     """The trailer's hash: from version 2 on, of the sources' description and the shape, then the pixels."""
-    described = {key: header[key] for key in ("image_shape", "count", "sources")} if version >= 2 else None
+    described = {key: header.get(key) for key in ("image_shape", "count", "sources")} if version >= 2 else None
     return restored_content_hasher(described)

@@ -15,12 +15,12 @@ import numpy as np
 from darnzip.core.inputs import STDIN_STEM, InputError, files_below, restored_file_name, safe_output_path  # noqa: F401
 from darnzip.core.names import decode_names, encode_names
 
-__all__ = ["STDIN_STEM", "find_inputs", "image_shape_of", "load_sources", "restored_file_name", "safe_output_path",
+__all__ = ["STDIN_STEM", "find_inputs", "image_shape_of", "load_sources", "shapes_fit", "restored_file_name", "safe_output_path",
            "source_bytes", "source_count", "unpack_entries"]  # the public names (docs/api.md)
 
 IMAGE_SUFFIXES = {".png": "PNG", ".pbm": "PPM", ".pgm": "PPM", ".ppm": "PPM"}
 ARRAY_SUFFIXES = {".npy"}
-MAX_PIXELS = 1 << 26  # refuse absurd image dimensions before decoding them
+MAX_PIXELS = 1 << 28  # refuse absurd image dimensions before decoding them (a 10,000 x 10,000 page is 1e8)
 
 
 def find_inputs(paths: Iterable[str]) -> list[tuple[Path, str]]:
@@ -65,6 +65,7 @@ def read_image(path: Path) -> tuple[np.ndarray, str, str]:
     """Pixels (H, W) uint8, Pillow format and mode of a 1-bit or 8-bit grey image file."""
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own bomb check, which warns from 89 million pixels
     try:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
@@ -115,31 +116,56 @@ def image_shape_of(files: list[tuple[Path, str]]) -> tuple[int, int]:
     return tuple(read_image(path)[0].shape)
 
 
-def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int],
+def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int] | None,
                  size_hint: str = "") -> Iterator[tuple[dict, np.ndarray]]:
     """Yield (header entry, bits (N, H, W) uint8) per input file, checked against the model's shape;
-    `size_hint` ends the message that refuses another size (what the user can do about it)."""
+    `size_hint` ends the message that refuses another size (what the user can do about it).
+    image_shape None: any size (the page coder), each entry records its own "shape"."""
     for path, name in files:
         if path.suffix.lower() in ARRAY_SUFFIXES:
             array = read_array(path)
             shape = tuple(array.shape)
-            if shape == image_shape:
+            if image_shape is None and array.ndim in (2, 3) and 0 not in shape[-2:]:
+                stack = array.reshape(-1, *shape[-2:])
+            elif shape == image_shape:
                 stack = array.reshape(1, *image_shape)
-            elif array.ndim == 3 and shape[1:] == image_shape:
+            elif image_shape is not None and array.ndim == 3 and shape[1:] == image_shape:
                 stack = array
             else:
-                raise InputError(f"{name}: array shape {shape} is not (N, {image_shape[0]}, {image_shape[1]}){size_hint}")
+                wanted = "(H, W) or (N, H, W)" if image_shape is None else f"(N, {image_shape[0]}, {image_shape[1]})"
+                raise InputError(f"{name}: array shape {shape} is not {wanted}{size_hint}")
             lo, hi = binary_values(stack, name)
             entry = {"type": "npy", "name": name, "dtype": array.dtype.str, "shape": list(shape), "lo": lo, "hi": hi}
             yield entry, (stack == hi).astype(np.uint8)
         else:
             pixels, fmt, mode = read_image(path)
-            if pixels.shape != image_shape:
+            if image_shape is not None and pixels.shape != image_shape:
                 raise InputError(f"{name}: image is {pixels.shape[1]}x{pixels.shape[0]}, the model codes "
                                  f"{image_shape[1]}x{image_shape[0]}{size_hint}")
             lo, hi = binary_values(pixels, name)
             entry = {"type": "image", "name": name, "format": fmt, "mode": mode, "lo": lo, "hi": hi}
+            if image_shape is None:
+                entry["shape"] = list(pixels.shape)
             yield entry, (pixels == hi).astype(np.uint8)[None]
+
+
+def shapes_fit(files: list[tuple[Path, str]], image_shape: tuple[int, int]) -> bool:
+    """Whether every input is an image, or an array of images, of `image_shape` (without decoding images
+    twice: an image's size is read from its header)."""
+    from PIL import Image
+
+    for path, _ in files:
+        try:
+            if path.suffix.lower() in ARRAY_SUFFIXES:
+                shape = tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
+            else:
+                with Image.open(path) as image:
+                    shape = (image.height, image.width)
+        except Exception:  # unreadable: load_sources says why
+            return True
+        if shape != image_shape and not (len(shape) == 3 and shape[1:] == image_shape):
+            return False
+    return True
 
 
 def source_count(entry: dict) -> int:
@@ -182,9 +208,10 @@ def unpack_entries(packed: list[dict]) -> Iterator[dict]:
 
 
 def restore_pixels(entry: dict, bits: np.ndarray) -> np.ndarray:
-    """Bits (N, H, W) back to the source's pixel values."""
-    lo, hi = int(entry["lo"]), int(entry["hi"])
-    return np.where(bits.astype(bool), hi, lo)
+    """Bits (N, H, W) back to the source's pixel values, in its dtype (uint8 for image files)."""
+    dtype = np.dtype(entry["dtype"]) if entry["type"] == "npy" else np.dtype(np.uint8)
+    lo, hi = np.array(entry["lo"], dtype), np.array(entry["hi"], dtype)
+    return np.where(bits.view(bool) if bits.dtype == np.uint8 else bits.astype(bool), hi, lo)
 
 
 def source_bytes(entry: dict, bits: np.ndarray) -> bytes:
@@ -193,10 +220,10 @@ def source_bytes(entry: dict, bits: np.ndarray) -> bytes:
 
     buffer = io.BytesIO()
     if entry["type"] == "npy":
-        array = restore_pixels(entry, bits).astype(np.dtype(entry["dtype"])).reshape(entry["shape"])
+        array = restore_pixels(entry, bits).reshape(entry["shape"])
         np.save(buffer, array, allow_pickle=False)
     else:
-        img = Image.fromarray(restore_pixels(entry, bits[0]).astype(np.uint8), mode="L")
+        img = Image.fromarray(restore_pixels(entry, bits[0]), mode="L")
         if entry["mode"] == "1":
             img = img.convert("1")
         img.save(buffer, format=entry["format"])

@@ -8,7 +8,7 @@ prior restricted to the vectors that reproduce the block (bits-back: a moved cop
 mass of all the vectors that reproduce it). The encoder runs the exact reverse, frame after frame from
 the chunk's last; the chunk's last frame (the first one pushed) has nothing to pop from, so there q is
 a point mass on the likeliest reproducing vector. After each frame both sides update the count tables
-(tables.py) with what the frame coded, so the code learns the stream while it codes it. Everything the
+(darnzip.core.counts) with what the frame coded, so the code learns the stream while it codes it. Everything the
 next frame's probabilities depend on is a function of the decoded frames alone, never of a popped vector.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from . import contexts as cx
 from .geometry import STEP_COLS, STEP_ROWS, STEPS, Geometry
-from .tables import CountTable
+from darnzip.core.counts import CountTable
 
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import contexts as cx
 from .coder import Tables
-from .tables import CountTable
+from darnzip.core.counts import CountTable
 
 COLOUR_INCREMENT, COLOUR_LIMIT = 1, 1 << 16
 

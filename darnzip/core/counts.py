@@ -1,4 +1,5 @@
-"""Adaptive count tables: the universal model's parameters, which coder and decoder update alike.
+"""Adaptive count tables: the parameters of the universal frame model and of the page model, which coder
+and decoder update alike.
 
 Each table holds integer counts per context and symbol. Its probabilities are the counts of a context
 divided by their sum (a division of integers below 2**53: the same float64 on every machine), and after
@@ -33,17 +34,30 @@ class CountTable:
             self._rows = self.counts / self.counts.sum(axis=1, keepdims=True)
         return self._rows
 
+    def probabilities(self, contexts: np.ndarray) -> np.ndarray:
+        """(n, symbols) float64 probabilities of the given contexts alone (rows() for a few of many)."""
+        counts = self.counts[contexts]
+        return counts / counts.sum(axis=1, keepdims=True)
+
     def update(self, contexts: np.ndarray, symbols: np.ndarray) -> None:
         if self.frozen or not len(contexts):
             return
         contexts, symbols = np.asarray(contexts, np.int64), np.asarray(symbols, np.int64)
         n, k = self.counts.shape
-        seen = np.bincount(contexts * k + symbols, minlength=n * k).reshape(n, k)
-        self.counts += seen * self.increment
-        over = self.counts.sum(axis=1) > self.limit
-        while np.any(over):  # one halving may not be enough after a frame of many pixels in one context
-            self.counts[over] = (self.counts[over] + 1) >> 1
+        if len(contexts) * 8 < n:  # a few contexts of a large table: touch only those (the same counts)
+            np.add.at(self.counts, (contexts, symbols), self.increment)
+            touched = np.unique(contexts)
+            over = touched[self.counts[touched].sum(axis=1) > self.limit]
+            while len(over):
+                self.counts[over] = (self.counts[over] + 1) >> 1
+                over = over[self.counts[over].sum(axis=1) > self.limit]
+        else:
+            seen = np.bincount(contexts * k + symbols, minlength=n * k).reshape(n, k)
+            self.counts += seen * self.increment
             over = self.counts.sum(axis=1) > self.limit
+            while np.any(over):  # one halving may not be enough after a frame of many pixels in one context
+                self.counts[over] = (self.counts[over] + 1) >> 1
+                over = self.counts.sum(axis=1) > self.limit
         self._rows = None
 
     def copy(self) -> "CountTable":

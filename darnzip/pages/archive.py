@@ -1,0 +1,181 @@
+"""Binary images of any size in a .dz archive: the binary-image container (docs/format-images.md) with
+the page coder (docs/format-pages.md). Consecutive images of one size are stacked into one page per
+chunk (up to CHUNK_PIXELS), so a set of small images shares one adapting code and its repeats."""
+from __future__ import annotations
+
+import dataclasses
+from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from darnzip.core.index import ChunkIndex, record_bytes
+from darnzip.images import container
+from darnzip.images.sources import pack_entries, source_count, unpack_entries
+
+from .codec import PageDecodeError, decode_page, encode_page
+from .model import PageModel
+
+__all__ = ["CHUNK_PIXELS", "PAGES_CODER", "OpenedPages", "PageStats", "compress_pages", "decode_pages",
+           "image_shapes", "iter_page_sources", "open_pages"]
+
+PAGES_CODER = container.PAGES_CODER
+CHUNK_PIXELS = 1 << 26  # most pixels of the images stacked into one chunk (seven Letter pages at 300 dpi; a
+# larger image is a chunk alone): the pages of a chunk share the adapting counts and copy each other's glyphs
+MAX_SEGMENTS = 1 << 16
+
+
+@dataclasses.dataclass
+class PageStats:
+    images: int = 0
+    pixels: int = 0
+    header_bytes: int = 0
+    chunk_bytes: int = 0
+    archive_bytes: int = 0
+    patches: int = 0
+    copies: int = 0
+
+
+def image_shapes(entries: list[dict]) -> list[tuple[int, int]]:
+    """The (height, width) of every image the entries hold, in order."""
+    shapes = []
+    for entry in entries:
+        shape = tuple(entry["shape"][-2:])
+        shapes.extend([shape] * source_count(entry))
+    return shapes
+
+
+def chunk_groups(shapes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk: runs of images of one size, at most CHUNK_PIXELS (or one image) and
+    MAX_BATCH_IMAGES images each. A function of the shapes alone, so both sides agree."""
+    groups, start = [], 0
+    while start < len(shapes):
+        stop, pixels = start + 1, shapes[start][0] * shapes[start][1]
+        while (stop < len(shapes) and shapes[stop] == shapes[start] and stop - start < container.MAX_BATCH_IMAGES
+               and pixels + shapes[stop][0] * shapes[stop][1] <= CHUNK_PIXELS):
+            pixels += shapes[stop][0] * shapes[stop][1]
+            stop += 1
+        groups.append((start, stop))
+        start = stop
+    return groups
+
+
+def _pack_segments(segments: list) -> np.ndarray:
+    """[count, length of each, the words of each]: a chunk's words."""
+    lengths = [len(s) for s in segments]
+    return np.concatenate([np.array([len(segments), *lengths], np.uint32)] + [np.asarray(s, np.uint32) for s in segments])
+
+
+def _unpack_segments(words: np.ndarray) -> list:
+    if len(words) < 1 or not 1 <= int(words[0]) <= min(MAX_SEGMENTS, len(words) - 1):
+        raise PageDecodeError("the chunk's segment table is damaged")
+    count = int(words[0])
+    lengths = words[1:1 + count].astype(np.int64)
+    if int(lengths.sum()) != len(words) - 1 - count:
+        raise PageDecodeError("the chunk's segment lengths do not add up")
+    ends = np.cumsum(lengths) + 1 + count
+    return [words[end - n:end] for n, end in zip(lengths.tolist(), ends.tolist())]
+
+
+def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_id: str, model: PageModel,
+                   sha256: str, on_progress: Callable[[int], None] = lambda n: None, prefix_bytes: int = 0,
+                   copies: bool = True) -> PageStats:
+    """Write a complete archive of `sources` (entries with a "shape", their bits (N, H, W)) to `out`."""
+    entries = [entry for entry, _ in sources]
+    images = [image for _, bits in sources for image in bits]
+    header = {"model": {"id": model_id, "sha256": sha256}, "count": len(images),
+              "coder": {"name": PAGES_CODER}, "sources": pack_entries(entries)}
+    stats = PageStats(images=len(images))
+    stats.header_bytes = container.write_preamble_and_header(out, header)
+    digest = container.content_hasher(header)
+    groups = chunk_groups([image.shape for image in images])
+    offsets = []
+    for start, stop in groups:
+        stack = images[start][None] if stop - start == 1 else np.stack(images[start:stop])
+        stack = np.ascontiguousarray(stack, dtype=np.uint8)
+        n, h, w = stack.shape
+        code = encode_page(stack.reshape(n * h, w), model, copies)
+        flat = stack.reshape(n, h * w)
+        record = container.ChunkRecord(n, [n], _pack_segments(code.segments), container.pixel_crc(flat)).to_bytes()
+        offsets.append(stats.header_bytes + stats.chunk_bytes)
+        out.write(record)
+        stats.chunk_bytes += len(record)
+        digest.update(memoryview(flat).cast("B"))
+        stats.pixels += flat.size
+        stats.patches += code.patches
+        stats.copies += code.copies
+        on_progress(n)
+    trailer = container.trailer_bytes(len(groups), len(images), digest.digest())
+    written = stats.header_bytes + stats.chunk_bytes + len(trailer)
+    index = ChunkIndex(tuple(offsets), tuple(start for start, _ in groups), len(images),
+                       prefix_bytes + written + record_bytes(len(offsets))).to_bytes()
+    out.write(trailer + index)
+    stats.archive_bytes = written + len(index)
+    return stats
+
+
+@dataclasses.dataclass
+class OpenedPages:
+    reader: container.ArchiveReader
+    header: dict
+    model: PageModel
+    shapes: list
+    groups: list
+
+
+def open_pages(reader: container.ArchiveReader, model_override: str | None = None) -> OpenedPages:
+    from .modelfile import page_model_for_archive
+
+    header = reader.header
+    entries = list(unpack_entries(header["sources"]))
+    if sum(source_count(e) for e in entries) != header["count"]:
+        raise container.ArchiveError("corrupt archive: sources do not add up to the image count")
+    model = page_model_for_archive(header["model"]["id"], header["model"]["sha256"], model_override)
+    shapes = image_shapes(entries)
+    return OpenedPages(reader, header, model, shapes, chunk_groups(shapes))
+
+
+def decode_chunk(opened: OpenedPages, record: container.ChunkRecord, number: int) -> np.ndarray:
+    """Chunk `number` as (n, H * W) bits, its CRC checked."""
+    if number >= len(opened.groups) or record.images != opened.groups[number][1] - opened.groups[number][0]:
+        raise container.ArchiveError(f"corrupt archive: chunk {number} does not hold the images its sources say")
+    h, w = opened.shapes[opened.groups[number][0]]
+    try:
+        page = decode_page(_unpack_segments(record.words), (record.images * h, w), opened.model)
+    except PageDecodeError:
+        page = None
+    flat = None if page is None else page.reshape(record.images, h * w)
+    if flat is None or container.pixel_crc(flat) != record.content_crc:
+        raise container.ArchiveError(f"corrupt archive: chunk {number} does not decode to its checksum")
+    return flat
+
+
+def decode_pages(opened: OpenedPages, on_progress: Callable[[int], None] = lambda n: None) -> Iterator[np.ndarray]:
+    """Yield each chunk's (n, H * W) bits in order, every chunk checked; the trailer hash at the end."""
+    digest = container.content_hasher(opened.header, opened.reader.version)
+    for number, record in enumerate(opened.reader.chunks()):
+        flat = decode_chunk(opened, record, number)
+        digest.update(memoryview(flat).cast("B"))
+        on_progress(len(flat))
+        yield flat
+    if digest.digest() != opened.reader.content_sha256:
+        raise container.ArchiveError("corrupt archive: decoded content does not match its SHA-256")
+
+
+def iter_page_sources(opened: OpenedPages, on_progress: Callable[[int], None] = lambda n: None):
+    """Yield (entry, bits (N, H, W)) per source as soon as its images are decoded."""
+    entries = iter(unpack_entries(opened.header["sources"]))
+    entry = next(entries, None)
+    pending: list[np.ndarray] = []
+    for flat in decode_pages(opened, on_progress):
+        pending.extend(flat)
+        while entry is not None and len(pending) >= source_count(entry):
+            n = source_count(entry)
+            h, w = entry["shape"][-2:]
+            images = pending[:n]
+            yield entry, (images[0].reshape(1, h, w) if n == 1 else np.stack(images).reshape(n, h, w) if n
+                          else np.zeros((0, h, w), np.uint8))
+            pending = pending[n:]
+            entry = next(entries, None)
+    while entry is not None and source_count(entry) == 0:
+        yield entry, np.zeros((0, *entry["shape"][-2:]), np.uint8)
+        entry = next(entries, None)

@@ -1,0 +1,98 @@
+"""darnzip's page model against JBIG, DjVu JB2 and PNG on the same bilevel pages, each round-tripped.
+
+JBIG is `pbmtojbg -q` (Debian jbigkit-bin), JB2 `cjb2 -lossless` (djvulibre-bin, checked with ddjvu), PNG
+Pillow's 1-bit PNG with optimize; a tool that is not installed is reported as skipped (None). darnzip's
+figure is the whole archive file (container included), decoded and compared; it is also coded without
+copies, to show what the copy latents save."""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .archive import compress_pages, decode_pages, open_pages
+
+__all__ = ["bench_page", "classical_codecs"]
+
+
+def _pbm(image: np.ndarray) -> bytes:
+    h, w = image.shape
+    return f"P4\n{w} {h}\n".encode() + np.packbits(image.astype(np.uint8), axis=1).tobytes()
+
+
+def _read_pbm(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return (np.asarray(image.convert("1")) == 0).astype(np.uint8)
+
+
+def classical_codecs(image: np.ndarray) -> dict:
+    """{codec: bytes, or None when its tool is missing} for one (H, W) 0/1 page (1 = black); raises
+    RuntimeError if a codec does not give the page back."""
+    from PIL import Image
+
+    sizes: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pbm = tmp / "page.pbm"
+        pbm.write_bytes(_pbm(image))
+        if shutil.which("pbmtojbg") and shutil.which("jbgtopbm"):
+            subprocess.run(["pbmtojbg", "-q", str(pbm), str(tmp / "p.jbg")], check=True, capture_output=True)
+            subprocess.run(["jbgtopbm", str(tmp / "p.jbg"), str(tmp / "jbig.pbm")], check=True, capture_output=True)
+            _check("JBIG", _read_pbm(tmp / "jbig.pbm"), image)
+            sizes["jbig"] = (tmp / "p.jbg").stat().st_size
+        else:
+            sizes["jbig"] = None
+        if shutil.which("cjb2") and shutil.which("ddjvu"):
+            subprocess.run(["cjb2", "-lossless", str(pbm), str(tmp / "p.djvu")], check=True, capture_output=True)
+            subprocess.run(["ddjvu", "-format=pbm", str(tmp / "p.djvu"), str(tmp / "jb2.pbm")], check=True,
+                           capture_output=True)
+            _check("JB2", _read_pbm(tmp / "jb2.pbm"), image)
+            sizes["jb2"] = (tmp / "p.djvu").stat().st_size
+        else:
+            sizes["jb2"] = None
+        buffer = io.BytesIO()
+        Image.fromarray(((1 - image) * 255).astype(np.uint8), mode="L").convert("1").save(buffer, "PNG", optimize=True)
+        sizes["png"] = len(buffer.getvalue())
+    return sizes
+
+
+def _check(name: str, back: np.ndarray, image: np.ndarray) -> None:
+    if not np.array_equal(back, image):
+        raise RuntimeError(f"{name} did not give the page back")
+
+
+def bench_page(image: np.ndarray, page_model: tuple, name: str = "page", copies_off: bool = True) -> dict:
+    """One page's row: darnzip's archive bytes and times (round trip checked), without copies, and the
+    classical codecs."""
+    model_id, model, sha = page_model
+    entry = {"type": "image", "name": f"{name}.pbm", "format": "PPM", "mode": "1", "lo": 0, "hi": 255,
+             "shape": list(image.shape)}
+    bits = image.astype(np.uint8)[None]
+    buffer = io.BytesIO()
+    start = time.perf_counter()
+    stats = compress_pages(buffer, [(entry, bits)], model_id, model, sha)
+    encode_s = time.perf_counter() - start
+    buffer.seek(0)
+    start = time.perf_counter()
+    from darnzip.images.container import ArchiveReader
+
+    opened = open_pages(ArchiveReader(buffer))
+    decoded = np.concatenate(list(decode_pages(opened)))
+    decode_s = time.perf_counter() - start
+    if not np.array_equal(decoded.reshape(image.shape), image):
+        raise RuntimeError("darnzip did not give the page back")
+    row = {"page": name, "height": image.shape[0], "width": image.shape[1], "darnzip": stats.archive_bytes,
+           "patches": stats.patches, "copies": stats.copies, "encode_s": encode_s, "decode_s": decode_s,
+           "mpixels_per_s": (image.size / 1e6 / encode_s, image.size / 1e6 / decode_s)}
+    if copies_off:
+        plain = io.BytesIO()
+        row["darnzip_no_copies"] = compress_pages(plain, [(entry, bits)], model_id, model, sha, copies=False).archive_bytes
+    row.update(classical_codecs(image))
+    return row
