@@ -203,11 +203,16 @@ def bench(data, limit, repeat, baselines, particles, model_name, workers, json_p
 
         result["baselines"] = []
         say("  classical codecs (round-tripped):")
-        for b in all_baselines(images, training_images(data)):
-            result["baselines"].append(vars(b))
-            shown = (f"{b.bits_per_image:8.2f} bits/image, {n / b.seconds:9.0f} images/s (both ways)"
-                     if b.bits_per_image else "")
-            say(f"    {b.name:46s}{shown} {b.note}")
+        from darnzip.pages.bench import page_model_on_images
+        from darnzip.pages.modelfile import resolve_page_model
+
+        rows = [vars(b) for b in all_baselines(images, training_images(data))]
+        rows.append(page_model_on_images(images, resolve_page_model(None)))
+        for b in rows:
+            result["baselines"].append(b)
+            shown = (f"{b['bits_per_image']:8.2f} bits/image, {n / b['seconds']:9.0f} images/s (both ways)"
+                     if b["bits_per_image"] else "")
+            say(f"    {b['name']:46s}{shown} {b['note']}")
     if json_path:
         write_json(json_path, result, force)
 

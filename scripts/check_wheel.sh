@@ -33,6 +33,12 @@ EOF
 "$dz" decompress digits.dz -o digits.out -q
 diff -r digits digits.out
 
+# A binary image of another size: the bundled page model codes it
+"$py" -c "import numpy as np; from PIL import Image; rng = np.random.default_rng(3); Image.fromarray(((rng.random((90, 130)) < 0.2) * 255).astype(np.uint8)).convert('1').save('page.png')"
+"$dz" compress page.png -o page.dz
+"$dz" decompress page.dz -o page.out.png -q
+"$work/venv/bin/python" -c "import numpy as np; from PIL import Image; assert np.array_equal(np.asarray(Image.open('page.png')), np.asarray(Image.open('page.out.png')))"
+
 # Atari frames (ale-py in the checkout's venv), coded with the bundled Pong model
 "$py" -c "import numpy as np, sys; from darnzip.frames.atari import frames_array; np.save(sys.argv[1], frames_array('Pong', 30, seed=4321))" pong.npy
 "$dz" compress pong.npy -o pong.dz -T 2

@@ -14,7 +14,6 @@ from darnzip.images.codec import BitsBackDarnCodec
 from darnzip.images.modelfile import LoadedModel, check_description, load_model
 from darnzip.images.modelfile import model_for_archive
 from darnzip.images.sources import pack_entries, source_count, unpack_entries
-from darnzip.core.index import ChunkIndex, record_bytes
 from darnzip.core.workers import OrderedPool
 
 __all__ = ["CodingOptions", "CompressStats", "DEFAULT_PARTICLES", "MAX_PARTICLES", "accounting", "compress_stream",
@@ -211,12 +210,9 @@ def compress_stream(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], loade
             on_progress(len(chunk_pixels))
     finally:
         runner.close()
-    trailer = container.trailer_bytes(chunks, len(pixels), digest.digest())
-    written = stats.header_bytes + stats.chunk_bytes + len(trailer)
-    index = ChunkIndex(tuple(offsets), tuple(start for start, _ in bounds), len(pixels),
-                       prefix_bytes + written + record_bytes(len(offsets))).to_bytes()
-    out.write(trailer + index)
-    stats.archive_bytes = written + len(index)
+    written = stats.header_bytes + stats.chunk_bytes
+    stats.archive_bytes = written + container.write_ending(out, offsets, [start for start, _ in bounds][:chunks],
+                                                           len(pixels), digest.digest(), written, prefix_bytes)
     return stats
 
 

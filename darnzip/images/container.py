@@ -70,6 +70,19 @@ def write_preamble_and_header(out: BinaryIO, header: dict) -> int:
     return len(data)
 
 
+def write_ending(out: BinaryIO, offsets: list[int], firsts: list[int], images: int, sha256: bytes,
+                 written: int, prefix_bytes: int = 0) -> int:
+    """Write the trailer and the chunk index after `written` bytes of preamble, header and chunks (and
+    `prefix_bytes` before them that belong to the member: an embedded model's block); returns their length."""
+    from darnzip.core.index import ChunkIndex, record_bytes
+
+    trailer = trailer_bytes(len(offsets), images, sha256)
+    index = ChunkIndex(tuple(offsets), tuple(firsts), images,
+                       prefix_bytes + written + len(trailer) + record_bytes(len(offsets))).to_bytes()
+    out.write(trailer + index)
+    return len(trailer) + len(index)
+
+
 def trailer_bytes(chunks: int, images: int, sha256: bytes) -> bytes:
     body = _TRAILER.pack(TRAILER_TAG, chunks, images, sha256)
     return body + struct.pack("<I", zlib.crc32(body))

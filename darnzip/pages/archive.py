@@ -1,6 +1,7 @@
 """Binary images of any size in a .dz archive: the binary-image container (docs/format-images.md) with
-the page coder (docs/format-pages.md). Consecutive images of one size are stacked into one page per
-chunk (up to CHUNK_PIXELS), so a set of small images shares one adapting code and its repeats."""
+the page coder (docs/format-pages.md). Consecutive images of one size are laid out as one page per
+chunk (up to CHUNK_PIXELS): wide images one under the other, narrow ones in a near-square grid, so that
+a set of small images shares one adapting code and its repeats."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,6 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from darnzip.core.index import ChunkIndex, record_bytes
 from darnzip.images import container
 from darnzip.images.sources import pack_entries, source_count, unpack_entries
 
@@ -59,6 +59,45 @@ def chunk_groups(shapes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return groups
 
 
+WIDE = 1024  # images at least this wide are stacked in one column; narrower ones in a near-square grid
+
+
+def grid_columns(n: int, h: int, w: int) -> int:
+    """Columns of the grid a chunk's n images of h x w are laid out in: 1 for wide images, else the
+    fewest c with c * c * w >= n * h (a near-square page, so that a wavefront holds many pixels), at most n."""
+    if w >= WIDE:
+        return 1
+    c = max(1, int(np.sqrt(n * h / w)) - 1)
+    while c * c * w < n * h:
+        c += 1
+    while c > 1 and (c - 1) * (c - 1) * w >= n * h:
+        c -= 1
+    return min(n, c)
+
+
+def lay_out(stack: np.ndarray) -> np.ndarray:
+    """(n, h, w) images -> the chunk's page: a grid of grid_columns() columns, filled row by row, the last
+    row padded with blank (0) images."""
+    n, h, w = stack.shape
+    cols = grid_columns(n, h, w)
+    rows = -(-n // cols)
+    grid = np.zeros((rows * cols, h, w), np.uint8)
+    grid[:n] = stack
+    return grid.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+
+
+def page_shape(n: int, h: int, w: int) -> tuple[int, int]:
+    cols = grid_columns(n, h, w)
+    return -(-n // cols) * h, cols * w
+
+
+def cut_up(page: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
+    """The inverse of lay_out, as (n, h * w)."""
+    cols = grid_columns(n, h, w)
+    rows = page.shape[0] // h
+    return page.reshape(rows, h, cols, w).transpose(0, 2, 1, 3).reshape(rows * cols, h * w)[:n]
+
+
 def _pack_segments(segments: list) -> np.ndarray:
     """[count, length of each, the words of each]: a chunk's words."""
     lengths = [len(s) for s in segments]
@@ -93,7 +132,7 @@ def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_
         stack = images[start][None] if stop - start == 1 else np.stack(images[start:stop])
         stack = np.ascontiguousarray(stack, dtype=np.uint8)
         n, h, w = stack.shape
-        code = encode_page(stack.reshape(n * h, w), model, copies)
+        code = encode_page(stack.reshape(n * h, w) if grid_columns(n, h, w) == 1 else lay_out(stack), model, copies)
         flat = stack.reshape(n, h * w)
         record = container.ChunkRecord(n, [n], _pack_segments(code.segments), container.pixel_crc(flat)).to_bytes()
         offsets.append(stats.header_bytes + stats.chunk_bytes)
@@ -104,12 +143,9 @@ def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_
         stats.patches += code.patches
         stats.copies += code.copies
         on_progress(n)
-    trailer = container.trailer_bytes(len(groups), len(images), digest.digest())
-    written = stats.header_bytes + stats.chunk_bytes + len(trailer)
-    index = ChunkIndex(tuple(offsets), tuple(start for start, _ in groups), len(images),
-                       prefix_bytes + written + record_bytes(len(offsets))).to_bytes()
-    out.write(trailer + index)
-    stats.archive_bytes = written + len(index)
+    written = stats.header_bytes + stats.chunk_bytes
+    stats.archive_bytes = written + container.write_ending(out, offsets, [start for start, _ in groups], len(images),
+                                                           digest.digest(), written, prefix_bytes)
     return stats
 
 
@@ -140,10 +176,10 @@ def decode_chunk(opened: OpenedPages, record: container.ChunkRecord, number: int
         raise container.ArchiveError(f"corrupt archive: chunk {number} does not hold the images its sources say")
     h, w = opened.shapes[opened.groups[number][0]]
     try:
-        page = decode_page(_unpack_segments(record.words), (record.images * h, w), opened.model)
+        page = decode_page(_unpack_segments(record.words), page_shape(record.images, h, w), opened.model)
     except PageDecodeError:
         page = None
-    flat = None if page is None else page.reshape(record.images, h * w)
+    flat = None if page is None else cut_up(page, record.images, h, w)
     if flat is None or container.pixel_crc(flat) != record.content_crc:
         raise container.ArchiveError(f"corrupt archive: chunk {number} does not decode to its checksum")
     return flat

@@ -133,3 +133,13 @@ def test_rendered_manual_page_beats_jbig(tmp_path):
     assert row["copies"] > 100 and row["darnzip"] < row["darnzip_no_copies"]
     if row["jbig"] is not None:
         assert row["darnzip"] < row["jbig"]
+
+
+def test_bench_lists_the_page_model_beside_the_classical_codecs(tmp_path):
+    result = run("bench", "--limit", "300", "--repeat", "1", "--particles", "1", "-T", "1", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    rows = {row["name"]: row for row in json.loads((tmp_path / "b.json").read_text())["baselines"]}
+    page = rows["darnzip page model pages-v1 (images stacked)"]
+    assert page["note"] == "" and 0 < page["bits_per_image"] < rows["bzip2 -9 (whole set, 1 byte/pixel)"]["bits_per_image"]

@@ -148,3 +148,29 @@ def test_archive_stacks_images_of_one_size_and_restores_every_source():
     assert chunk_groups(opened.shapes) == [(0, 30), (30, 31), (31, 32)]
     decoded = np.concatenate([flat.reshape(-1) for flat in decode_pages(opened)])
     assert np.array_equal(decoded, np.concatenate([small.reshape(-1), big.reshape(-1), [1]]))
+
+
+@pytest.mark.slow
+def test_a_10000_by_10000_image_round_trips_in_bounded_memory(tmp_path):
+    """The encoder holds the image, its residual and one band's coding state; the decoder the residual,
+    the page and a band: a few bytes a pixel, whatever the page holds."""
+    script = f"""
+import resource, sys, numpy as np
+from tests.pages.test_pages import text_page
+from darnzip.pages.codec import encode_page, decode_page
+from darnzip.pages.modelfile import default_page_model
+tile = text_page(1000, 1000, seed=3)
+page = np.tile(tile, (10, 10))
+page[::97, ::89] ^= 1  # not only repeats
+model = default_page_model()[1]
+code = encode_page(page, model)
+assert np.array_equal(decode_page(code.segments, page.shape, model), page)
+print(code.words * 4, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr.decode()
+    size, peak_mb = map(int, done.stdout.split())
+    assert size < 10_000 * 10_000 / 8 / 50  # under 2% of 1 bit a pixel
+    assert peak_mb < 1500
