@@ -111,14 +111,14 @@ class Archive:
         bounds = np.cumsum([0] + [source_count(entry) for entry in entries])
         if isinstance(opened, arc.OpenedArchive):
             codec = arc.make_codec(opened.loaded.quantized, arc.codec_settings(opened.header["coder"]))
-            shapes = None
+            plan = None
         else:  # images of any size (the page coder): a chunk holds images of one size
             from darnzip.pages.archive import decode_chunk as decode_pages_chunk
 
-            shapes = opened.shapes
+            plan = opened.plan
 
         def decode(record, number: int) -> np.ndarray:
-            if shapes is not None:
+            if plan is not None:
                 bits = decode_pages_chunk(opened, record, number)
             else:
                 try:
@@ -128,7 +128,7 @@ class Archive:
                 if bits is None or pixel_crc(bits) != record.content_crc:
                     raise ArchiveError(f"corrupt archive: chunk {number} does not decode to its checksum")
             first = index.firsts[number]
-            shape = shapes[first] if shapes is not None else tuple(opened.header["image_shape"])
+            shape = plan.chunk(number)[2:] if plan is not None else tuple(opened.header["image_shape"])
             parts = []
             for k, entry in enumerate(entries):  # each source's pixels back to its values
                 lo, hi = max(bounds[k], first), min(bounds[k + 1], first + len(bits))

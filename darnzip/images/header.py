@@ -13,8 +13,8 @@ from darnzip.core.records import whole_in_range
 
 MAX_IMAGES = 1 << 40
 MAX_IMAGE_PIXELS = 1 << 24
-MAX_PAGE_SIDE = 1 << 20  # of an image of any size (the page coder): a side, and its pixels below
-MAX_PAGE_PIXELS = 1 << 34
+MAX_PAGE_SIDE = 1 << 20  # of an image of any size (the page coder): a side, and its pixels below (what the
+MAX_PAGE_PIXELS = 1 << 28  # decoder allocates for one image: a crafted header cannot ask for more)
 PAGES_CODER = "pages-ans/context-copy-1"  # darnzip.pages.archive.PAGES_CODER: its images carry their own shape
 IMAGE_FORMATS = {"PNG", "PPM"}
 IMAGE_MODES = {"1", "L"}

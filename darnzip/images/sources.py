@@ -126,6 +126,9 @@ def load_sources(files: list[tuple[Path, str]], image_shape: tuple[int, int] | N
             array = read_array(path)
             shape = tuple(array.shape)
             if image_shape is None and array.ndim in (2, 3) and 0 not in shape[-2:]:
+                if shape[-2] * shape[-1] > MAX_PIXELS:
+                    raise InputError(f"{name}: images of {shape[-1]}x{shape[-2]} are larger than the {MAX_PIXELS:,} "
+                                     "pixels darnzip codes")
                 stack = array.reshape(-1, *shape[-2:])
             elif shape == image_shape:
                 stack = array.reshape(1, *image_shape)

@@ -15,8 +15,8 @@ from darnzip.images.sources import pack_entries, source_count, unpack_entries
 from .codec import PageDecodeError, decode_page, encode_page
 from .model import PageModel
 
-__all__ = ["CHUNK_PIXELS", "PAGES_CODER", "OpenedPages", "PageStats", "compress_pages", "decode_pages",
-           "image_shapes", "iter_page_sources", "open_pages"]
+__all__ = ["CHUNK_PIXELS", "PAGES_CODER", "ChunkPlan", "OpenedPages", "PageStats", "compress_pages", "decode_pages",
+           "iter_page_sources", "open_pages"]
 
 PAGES_CODER = container.PAGES_CODER
 CHUNK_PIXELS = 1 << 26  # most pixels of the images stacked into one chunk (seven Letter pages at 300 dpi; a
@@ -35,28 +35,43 @@ class PageStats:
     copies: int = 0
 
 
-def image_shapes(entries: list[dict]) -> list[tuple[int, int]]:
-    """The (height, width) of every image the entries hold, in order."""
-    shapes = []
-    for entry in entries:
-        shape = tuple(entry["shape"][-2:])
-        shapes.extend([shape] * source_count(entry))
-    return shapes
+def shape_runs(shapes) -> list[tuple[int, int, int]]:
+    """(height, width, count) of each run of consecutive images of one size, from (shape, count) pairs."""
+    runs: list[list[int]] = []
+    for (h, w), count in shapes:
+        if runs and runs[-1][:2] == [h, w]:
+            runs[-1][2] += count
+        elif count:
+            runs.append([h, w, count])
+    return [tuple(run) for run in runs]
 
 
-def chunk_groups(shapes: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(start, stop) of each chunk: runs of images of one size, at most CHUNK_PIXELS (or one image) and
-    MAX_BATCH_IMAGES images each. A function of the shapes alone, so both sides agree."""
-    groups, start = [], 0
-    while start < len(shapes):
-        stop, pixels = start + 1, shapes[start][0] * shapes[start][1]
-        while (stop < len(shapes) and shapes[stop] == shapes[start] and stop - start < container.MAX_BATCH_IMAGES
-               and pixels + shapes[stop][0] * shapes[stop][1] <= CHUNK_PIXELS):
-            pixels += shapes[stop][0] * shapes[stop][1]
-            stop += 1
-        groups.append((start, stop))
-        start = stop
-    return groups
+class ChunkPlan:
+    """Which images each chunk holds: a run of images of one size is cut into chunks of
+    max(1, min(MAX_BATCH_IMAGES, CHUNK_PIXELS // (h * w))) images, the last one shorter. A function of
+    the sizes alone, so both sides agree; chunk i is found without listing the images (a header may
+    declare very many)."""
+
+    def __init__(self, runs: list[tuple[int, int, int]]):
+        self.runs = runs
+        self.per_chunk = [max(1, min(container.MAX_BATCH_IMAGES, CHUNK_PIXELS // (h * w))) for h, w, _ in runs]
+        self.chunk_ends = np.cumsum([-(-count // k) for (_, _, count), k in zip(runs, self.per_chunk)]).astype(np.int64)
+        self.image_starts = np.cumsum([0] + [count for _, _, count in runs]).astype(np.int64)
+
+    @classmethod
+    def of_entries(cls, entries: list[dict]) -> "ChunkPlan":
+        return cls(shape_runs((tuple(entry["shape"][-2:]), source_count(entry)) for entry in entries))
+
+    def __len__(self) -> int:
+        return int(self.chunk_ends[-1]) if len(self.chunk_ends) else 0
+
+    def chunk(self, i: int) -> tuple[int, int, int, int]:
+        """(first image, images, height, width) of chunk i."""
+        run = int(np.searchsorted(self.chunk_ends, i, side="right"))
+        h, w, count = self.runs[run]
+        within = i - (int(self.chunk_ends[run - 1]) if run else 0)
+        first = within * self.per_chunk[run]
+        return int(self.image_starts[run]) + first, min(self.per_chunk[run], count - first), h, w
 
 
 WIDE = 1024  # images at least this wide are stacked in one column; narrower ones in a near-square grid
@@ -126,10 +141,13 @@ def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_
     stats = PageStats(images=len(images))
     stats.header_bytes = container.write_preamble_and_header(out, header)
     digest = container.content_hasher(header)
-    groups = chunk_groups([image.shape for image in images])
-    offsets = []
-    for start, stop in groups:
-        stack = images[start][None] if stop - start == 1 else np.stack(images[start:stop])
+    plan = ChunkPlan(shape_runs((image.shape, 1) for image in images))
+    offsets, firsts = [], []
+    for number in range(len(plan)):
+        start, count, _, _ = plan.chunk(number)
+        stop = start + count
+        firsts.append(start)
+        stack = images[start][None] if count == 1 else np.stack(images[start:stop])
         stack = np.ascontiguousarray(stack, dtype=np.uint8)
         n, h, w = stack.shape
         code = encode_page(stack.reshape(n * h, w) if grid_columns(n, h, w) == 1 else lay_out(stack), model, copies)
@@ -144,7 +162,7 @@ def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_
         stats.copies += code.copies
         on_progress(n)
     written = stats.header_bytes + stats.chunk_bytes
-    stats.archive_bytes = written + container.write_ending(out, offsets, [start for start, _ in groups], len(images),
+    stats.archive_bytes = written + container.write_ending(out, offsets, firsts, len(images),
                                                            digest.digest(), written, prefix_bytes)
     return stats
 
@@ -154,8 +172,7 @@ class OpenedPages:
     reader: container.ArchiveReader
     header: dict
     model: PageModel
-    shapes: list
-    groups: list
+    plan: ChunkPlan
 
 
 def open_pages(reader: container.ArchiveReader, model_override: str | None = None) -> OpenedPages:
@@ -166,15 +183,14 @@ def open_pages(reader: container.ArchiveReader, model_override: str | None = Non
     if sum(source_count(e) for e in entries) != header["count"]:
         raise container.ArchiveError("corrupt archive: sources do not add up to the image count")
     model = page_model_for_archive(header["model"]["id"], header["model"]["sha256"], model_override)
-    shapes = image_shapes(entries)
-    return OpenedPages(reader, header, model, shapes, chunk_groups(shapes))
+    return OpenedPages(reader, header, model, ChunkPlan.of_entries(entries))
 
 
 def decode_chunk(opened: OpenedPages, record: container.ChunkRecord, number: int) -> np.ndarray:
     """Chunk `number` as (n, H * W) bits, its CRC checked."""
-    if number >= len(opened.groups) or record.images != opened.groups[number][1] - opened.groups[number][0]:
+    if number >= len(opened.plan) or record.images != opened.plan.chunk(number)[1]:
         raise container.ArchiveError(f"corrupt archive: chunk {number} does not hold the images its sources say")
-    h, w = opened.shapes[opened.groups[number][0]]
+    _, _, h, w = opened.plan.chunk(number)
     try:
         page = decode_page(_unpack_segments(record.words), page_shape(record.images, h, w), opened.model)
     except PageDecodeError:

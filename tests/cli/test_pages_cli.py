@@ -89,20 +89,37 @@ def test_damaged_crafted_and_cut_archives_fail_with_one_line(tmp_path, page_png)
         assert not (tmp_path / f"{name}.png").exists()
 
 
-def test_an_archive_of_an_unknown_page_model_names_it(tmp_path, page_png):
-    assert run("compress", page_png, "-o", tmp_path / "p.dz").exit_code == 0
-    data = (tmp_path / "p.dz").read_bytes()
+def _with_header(data: bytes, change) -> bytes:
+    """`data` with its header rewritten by `change` and every checksum and the index fixed, as a crafter would."""
     from darnzip.core.records import preamble_and_header
     from darnzip.images.container import FORMAT_VERSION, MAGIC, encode_header
 
     from ..conftest import reindexed
 
     reader = ArchiveReader(io.BytesIO(data))
-    header = {**reader.header, "model": {"id": "pages-v9", "sha256": "ab" * 32}}
-    new_head = preamble_and_header(encode_header(header), MAGIC, FORMAT_VERSION)
-    (tmp_path / "foreign.dz").write_bytes(reindexed(new_head + data[reader.header_bytes:], data))
+    new_head = preamble_and_header(encode_header(change(reader.header)), MAGIC, FORMAT_VERSION)
+    return reindexed(new_head + data[reader.header_bytes:], data)
+
+
+def test_an_archive_of_an_unknown_page_model_names_it(tmp_path, page_png):
+    assert run("compress", page_png, "-o", tmp_path / "p.dz").exit_code == 0
+    data = (tmp_path / "p.dz").read_bytes()
+    (tmp_path / "foreign.dz").write_bytes(_with_header(data, lambda h: {**h, "model": {"id": "pages-v9", "sha256": "ab" * 32}}))
     result = run("test", tmp_path / "foreign.dz")
     assert result.exit_code == 1 and "pages-v9" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: {**h, "sources": [{**h["sources"][0], "shape": [1 << 20, 1 << 20]}]}, "sources.shape"),
+    (lambda h: {**h, "sources": [{**h["sources"][0], "shape": [200, 261]}]}, "does not decode to its checksum"),
+    (lambda h: {**h, "image_shape": [200, 260]}, "image_shape"),
+    (lambda h: {k: v for k, v in h.items() if k != "coder"}, "coder")])
+def test_crafted_page_headers_fail_before_allocating_or_at_a_checksum(tmp_path, page_png, change, message):
+    assert run("compress", page_png, "-o", tmp_path / "p.dz").exit_code == 0
+    (tmp_path / "c.dz").write_bytes(_with_header((tmp_path / "p.dz").read_bytes(), change))
+    result = run("decompress", tmp_path / "c.dz", "-o", tmp_path / "c.png")
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_joined_page_archives_restore_and_read_at_random(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from darnzip.images.container import ArchiveReader
 from darnzip.pages import pixels
-from darnzip.pages.archive import chunk_groups, compress_pages, decode_pages, open_pages
+from darnzip.pages.archive import ChunkPlan, compress_pages, decode_pages, open_pages
 from darnzip.pages.codec import PageDecodeError, decode_page, encode_page
 from darnzip.pages.model import PageModel
 from darnzip.pages.modelfile import default_page_model
@@ -145,7 +145,7 @@ def test_archive_stacks_images_of_one_size_and_restores_every_source():
     stats = compress_pages(buffer, sources, *model)
     assert stats.images == 32 and stats.archive_bytes == len(buffer.getvalue())
     opened = open_pages(ArchiveReader(io.BytesIO(buffer.getvalue())))
-    assert chunk_groups(opened.shapes) == [(0, 30), (30, 31), (31, 32)]
+    assert [opened.plan.chunk(i) for i in range(len(opened.plan))] == [(0, 30, 40, 56), (30, 1, 500, 300), (31, 1, 1, 1)]
     decoded = np.concatenate([flat.reshape(-1) for flat in decode_pages(opened)])
     assert np.array_equal(decoded, np.concatenate([small.reshape(-1), big.reshape(-1), [1]]))
 
@@ -174,3 +174,14 @@ print(code.words * 4, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     size, peak_mb = map(int, done.stdout.split())
     assert size < 10_000 * 10_000 / 8 / 50  # under 2% of 1 bit a pixel
     assert peak_mb < 1500
+
+
+def test_a_chunk_plan_finds_any_chunk_without_listing_the_images():
+    plan = ChunkPlan.of_entries([{"type": "npy", "shape": [(1 << 40) + 5, 1, 1]},
+                                 {"type": "npy", "shape": [5, 4000, 4000]}, {"type": "npy", "shape": [3, 4000, 4000]}])
+    per = 16384  # MAX_BATCH_IMAGES images of 1x1 a chunk
+    ones = (1 << 40) // per + 1
+    assert len(plan) == ones + 2  # the two arrays of 4000x4000 form one run: four 16-Mpixel images a chunk
+    assert plan.chunk(0) == (0, per, 1, 1) and plan.chunk(ones - 1) == ((1 << 40), 5, 1, 1)
+    assert plan.chunk(ones) == ((1 << 40) + 5, 4, 4000, 4000)
+    assert plan.chunk(ones + 1) == ((1 << 40) + 9, 4, 4000, 4000)
