@@ -103,3 +103,25 @@ def test_bit_flips_in_frame_chunks_with_the_shipped_model(tmp_path):
             out = tmp_path / "out.npy"
             outcomes.append(check_outcome(run("decompress", crafted, "-o", out, "-T", 2, "-q"), out, frames))
     assert outcomes and outcomes.count("refused") >= len(outcomes) - 1
+
+
+def test_bit_flips_in_page_chunks_with_the_shipped_page_model(tmp_path):
+    """The page target: a text-like page and a stack of small images, coded by the shipped page model;
+    flips land in the segment table, the patch list and the pixels alike."""
+    from ..pages.test_pages import text_page
+
+    images = np.stack([text_page(60, 90, seed=s) for s in range(6)]).astype(np.uint8)
+    np.save(tmp_path / "p.npy", images)
+    archive = tmp_path / "p.dz"
+    assert run("compress", tmp_path / "p.npy", "-o", archive, "-q").exit_code == 0
+    data = archive.read_bytes()
+    assert container.ArchiveReader(io.BytesIO(data)).header["coder"]["name"] == "pages-ans/context-copy-1"
+    rng = np.random.default_rng(11)
+    outcomes = []
+    for chunk_at, words_at, words in binary_chunk_words(data):
+        for bit in rng.integers(0, 32 * words, FLIPS).tolist():
+            crafted = tmp_path / "crafted.dz"
+            crafted.write_bytes(flip_and_fix(data, chunk_at, words_at, words, bit))
+            out = tmp_path / "out.npy"
+            outcomes.append(check_outcome(run("decompress", crafted, "-o", out, "-q"), out, images))
+    assert outcomes and outcomes.count("refused") >= len(outcomes) - 1
