@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-MAX_RUNS = 4 << 20  # above this (noise, halftone) the page has no repeated glyphs worth the memory
+MAX_RUNS = 8 << 20  # above this in a strip (noise, halftone) there are no repeated glyphs worth the memory
 
 
 @dataclasses.dataclass
@@ -24,14 +24,17 @@ class Boxes:
 
 def _runs(image: np.ndarray, band: int = 1024):
     """Rows, starts and ends (exclusive) of the runs of 1s, row by row, left to right (a band of rows at a
-    time, so that a large page needs no page-sized temporaries)."""
-    parts = []
+    time, so that a large page needs no page-sized temporaries); None past MAX_RUNS runs."""
+    parts, total = [], 0
     for top in range(0, image.shape[0], band):
         rows = image[top:top + band].astype(np.int8)
         edge = np.zeros((len(rows), 1), np.int8)
         steps = np.diff(np.concatenate([edge, rows, edge], axis=1), axis=1)
         ys, starts = np.nonzero(steps == 1)
         _, ends = np.nonzero(steps == -1)
+        total += len(ys)
+        if total > MAX_RUNS:
+            return None
         parts.append((ys + top, starts, ends))
     if not parts:
         return (np.zeros(0, np.int64),) * 3
@@ -53,9 +56,10 @@ def _touching_pairs(rows, starts, ends, width):
 
 def components(image: np.ndarray) -> Boxes | None:
     """The components of an (H, W) 0/1 image, or None when it has more than MAX_RUNS runs."""
-    rows, starts, ends = _runs(image)
-    if len(rows) > MAX_RUNS:
+    runs = _runs(image)
+    if runs is None:
         return None
+    rows, starts, ends = runs
     a, b = _touching_pairs(rows, starts, ends, image.shape[1])
     labels = np.arange(len(rows))
     while True:  # propagate the least label along touching runs, with pointer jumping, to a fixed point

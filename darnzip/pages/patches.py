@@ -87,10 +87,28 @@ def _listed(boxes: Boxes, order: np.ndarray, classes: np.ndarray, keep: np.ndarr
                    boxes.x1[listed] - boxes.x0[listed], roots.reshape(-1))
 
 
+STRIP_PIXELS = 1 << 26  # components are found a strip of rows at a time (one cut at a strip's edge is two
+# patches): the encoder's memory is bounded by a strip, whatever the page holds (a chunk is one strip)
+
+
+def _strip_components(image: np.ndarray) -> Boxes:
+    rows = max(1024, STRIP_PIXELS // max(1, image.shape[1]))
+    parts = []
+    for top in range(0, image.shape[0], rows):
+        boxes = components(image[top:top + rows])
+        if boxes is not None:  # a strip of noise has no repeats worth its memory
+            boxes.y0 += top
+            boxes.y1 += top
+            parts.append(boxes)
+    if not parts:
+        return Boxes(*(np.zeros(0, np.int64) for _ in range(5)))
+    return Boxes(*(np.concatenate([getattr(b, f) for b in parts]) for f in ("y0", "y1", "x0", "x1", "black")))
+
+
 def plan_patches(image: np.ndarray) -> tuple[Patches, list[np.ndarray]]:
     """(patches, lines as arrays of list indices) for an (H, W) 0/1 uint8 image."""
-    boxes = components(image)
-    if boxes is None or len(boxes) < 2:
+    boxes = _strip_components(image)
+    if len(boxes) < 2:
         return Patches.empty(), []
     h, w = boxes.y1 - boxes.y0, boxes.x1 - boxes.x0
     chosen = np.flatnonzero((h * w >= MIN_AREA) & (boxes.black >= MIN_BLACK) & (h <= MAX_SIDE) & (w <= MAX_SIDE))
