@@ -76,20 +76,12 @@ def bench_pages_command(paths, manuals, pages_text, model_name, together, json_p
 
 def pages_together(pages: list, page_model: tuple) -> int:
     """Bytes of one archive of all the pages (checked by decoding)."""
-    import io
-
-    import numpy as np
-
-    from darnzip.images.container import ArchiveReader
-    from darnzip.pages.archive import compress_pages, decode_pages, open_pages
+    from darnzip.pages.bench import round_trip
 
     sources = [({"type": "image", "name": f"{name}.pbm", "format": "PPM", "mode": "1", "lo": 0, "hi": 255,
                  "shape": list(image.shape)}, image[None]) for name, image in pages]
-    buffer = io.BytesIO()
-    stats = compress_pages(buffer, sources, *page_model)
-    buffer.seek(0)
-    decoded = np.concatenate([flat.reshape(-1) for flat in decode_pages(open_pages(ArchiveReader(buffer)))])
-    if not np.array_equal(decoded, np.concatenate([image.reshape(-1) for _, image in pages])):
+    stats, _, _, exact = round_trip(sources, page_model)
+    if not exact:
         raise RuntimeError("darnzip did not give the pages back")
     return stats.archive_bytes
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-__all__ = ["all_baselines", "tile"]  # the public names (docs/api.md)
+__all__ = ["all_baselines", "pbm_bytes", "tile"]  # the public names (docs/api.md)
 
 
 @dataclasses.dataclass
@@ -73,7 +73,8 @@ def python_codecs(images: np.ndarray, train: np.ndarray | None = None) -> list[B
     return results
 
 
-def _pbm_bytes(bitmap: np.ndarray) -> bytes:
+def pbm_bytes(bitmap: np.ndarray) -> bytes:
+    """A 0/1 bitmap (1 = black) as a binary PBM file."""
     h, w = bitmap.shape
     return f"P4\n{w} {h}\n".encode() + np.packbits(bitmap.astype(np.uint8), axis=1).tobytes()
 
@@ -85,7 +86,7 @@ def external_codecs(images: np.ndarray) -> list[BaselineResult]:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         pbm = tmpdir / "tiled.pbm"
-        pbm.write_bytes(_pbm_bytes(bitmap))
+        pbm.write_bytes(pbm_bytes(bitmap))
         if shutil.which("pbmtojbg"):
             start = time.perf_counter()
             subprocess.run(["pbmtojbg", "-q", str(pbm), str(tmpdir / "t.jbg")], check=True, capture_output=True)

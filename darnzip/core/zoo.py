@@ -17,7 +17,7 @@ from pathlib import Path
 from darnzip.core.modelfiles import ModelError
 
 __all__ = ["find_file", "installed_ids", "is_frame_model", "kind_of", "lineage", "register_model",
-           "registered_id", "registry", "versions_by_name"]  # the public names (docs/api.md)
+           "registered_id", "registered_with_sha256", "registry", "versions_by_name"]  # the public names (docs/api.md)
 
 MODELS_ENV = "DARNZIP_MODELS"
 REGISTRY_NAME = "registry.json"
@@ -139,6 +139,12 @@ def find_file(entry: dict) -> Path | None:
         if path.exists():
             return path
     return None
+
+
+def registered_with_sha256(kind: str, sha256: str) -> str | None:
+    """The id of a registered model of `kind` whose weights have this SHA-256 (what an archive names)."""
+    return next((model_id for model_id, entry in registry().items()
+                 if kind_of(entry) == kind and entry.get("sha256") == sha256), None)
 
 
 def model_file(model_id: str, kind: str) -> tuple[Path, str]:

@@ -95,6 +95,8 @@ def lay_out(stack: np.ndarray) -> np.ndarray:
     row padded with blank (0) images."""
     n, h, w = stack.shape
     cols = grid_columns(n, h, w)
+    if cols == 1:  # one under the other: the stack itself, without a copy (a page may be 2^28 pixels)
+        return stack.reshape(n * h, w)
     rows = -(-n // cols)
     grid = np.zeros((rows * cols, h, w), np.uint8)
     grid[:n] = stack
@@ -150,7 +152,7 @@ def compress_pages(out: BinaryIO, sources: list[tuple[dict, np.ndarray]], model_
         stack = images[start][None] if count == 1 else np.stack(images[start:stop])
         stack = np.ascontiguousarray(stack, dtype=np.uint8)
         n, h, w = stack.shape
-        code = encode_page(stack.reshape(n * h, w) if grid_columns(n, h, w) == 1 else lay_out(stack), model, copies)
+        code = encode_page(lay_out(stack), model, copies)
         flat = stack.reshape(n, h * w)
         record = container.ChunkRecord(n, [n], _pack_segments(code.segments), container.pixel_crc(flat)).to_bytes()
         offsets.append(stats.header_bytes + stats.chunk_bytes)
@@ -188,9 +190,9 @@ def open_pages(reader: container.ArchiveReader, model_override: str | None = Non
 
 def decode_chunk(opened: OpenedPages, record: container.ChunkRecord, number: int) -> np.ndarray:
     """Chunk `number` as (n, H * W) bits, its CRC checked."""
-    if number >= len(opened.plan) or record.images != opened.plan.chunk(number)[1]:
+    _, images, h, w = opened.plan.chunk(number) if number < len(opened.plan) else (0, -1, 0, 0)
+    if record.images != images:
         raise container.ArchiveError(f"corrupt archive: chunk {number} does not hold the images its sources say")
-    _, _, h, w = opened.plan.chunk(number)
     try:
         page = decode_page(_unpack_segments(record.words), page_shape(record.images, h, w), opened.model)
     except PageDecodeError:

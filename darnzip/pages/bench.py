@@ -15,21 +15,29 @@ from pathlib import Path
 
 import numpy as np
 
+from darnzip.core.baselines import pbm_bytes
+
 from .archive import compress_pages, decode_pages, open_pages
+from .manuals import load_pbm
 
-__all__ = ["bench_page", "classical_codecs", "page_model_on_images"]
-
-
-def _pbm(image: np.ndarray) -> bytes:
-    h, w = image.shape
-    return f"P4\n{w} {h}\n".encode() + np.packbits(image.astype(np.uint8), axis=1).tobytes()
+__all__ = ["bench_page", "classical_codecs", "page_model_on_images", "round_trip"]
 
 
-def _read_pbm(path: Path) -> np.ndarray:
-    from PIL import Image
+def round_trip(sources: list, page_model: tuple, copies: bool = True) -> tuple:
+    """Archive `sources` (entries with their bits (N, H, W)) in memory with the page model and decode it:
+    (its PageStats, seconds to compress, seconds to decompress, whether every image came back)."""
+    from darnzip.images.container import ArchiveReader
 
-    with Image.open(path) as image:
-        return (np.asarray(image.convert("1")) == 0).astype(np.uint8)
+    buffer = io.BytesIO()
+    start = time.perf_counter()
+    stats = compress_pages(buffer, sources, *page_model, copies=copies)
+    encode_s = time.perf_counter() - start
+    buffer.seek(0)
+    start = time.perf_counter()
+    decoded = np.concatenate([flat.reshape(-1) for flat in decode_pages(open_pages(ArchiveReader(buffer)))])
+    decode_s = time.perf_counter() - start
+    exact = np.array_equal(decoded, np.concatenate([bits.reshape(-1) for _, bits in sources]))
+    return stats, encode_s, decode_s, exact
 
 
 def classical_codecs(image: np.ndarray) -> dict:
@@ -41,11 +49,11 @@ def classical_codecs(image: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pbm = tmp / "page.pbm"
-        pbm.write_bytes(_pbm(image))
+        pbm.write_bytes(pbm_bytes(image))
         if shutil.which("pbmtojbg") and shutil.which("jbgtopbm"):
             subprocess.run(["pbmtojbg", "-q", str(pbm), str(tmp / "p.jbg")], check=True, capture_output=True)
             subprocess.run(["jbgtopbm", str(tmp / "p.jbg"), str(tmp / "jbig.pbm")], check=True, capture_output=True)
-            _check("JBIG", _read_pbm(tmp / "jbig.pbm"), image)
+            _check("JBIG", load_pbm(tmp / "jbig.pbm"), image)
             sizes["jbig"] = (tmp / "p.jbg").stat().st_size
         else:
             sizes["jbig"] = None
@@ -53,7 +61,7 @@ def classical_codecs(image: np.ndarray) -> dict:
             subprocess.run(["cjb2", "-lossless", str(pbm), str(tmp / "p.djvu")], check=True, capture_output=True)
             subprocess.run(["ddjvu", "-format=pbm", str(tmp / "p.djvu"), str(tmp / "jb2.pbm")], check=True,
                            capture_output=True)
-            _check("JB2", _read_pbm(tmp / "jb2.pbm"), image)
+            _check("JB2", load_pbm(tmp / "jb2.pbm"), image)
             sizes["jb2"] = (tmp / "p.djvu").stat().st_size
         else:
             sizes["jb2"] = None
@@ -71,29 +79,18 @@ def _check(name: str, back: np.ndarray, image: np.ndarray) -> None:
 def bench_page(image: np.ndarray, page_model: tuple, name: str = "page", copies_off: bool = True) -> dict:
     """One page's row: darnzip's archive bytes and times (round trip checked), without copies, and the
     classical codecs."""
-    model_id, model, sha = page_model
     entry = {"type": "image", "name": f"{name}.pbm", "format": "PPM", "mode": "1", "lo": 0, "hi": 255,
              "shape": list(image.shape)}
     bits = image.astype(np.uint8)[None]
-    buffer = io.BytesIO()
-    start = time.perf_counter()
-    stats = compress_pages(buffer, [(entry, bits)], model_id, model, sha)
-    encode_s = time.perf_counter() - start
-    buffer.seek(0)
-    start = time.perf_counter()
-    from darnzip.images.container import ArchiveReader
-
-    opened = open_pages(ArchiveReader(buffer))
-    decoded = np.concatenate(list(decode_pages(opened)))
-    decode_s = time.perf_counter() - start
-    if not np.array_equal(decoded.reshape(image.shape), image):
+    stats, encode_s, decode_s, exact = round_trip([(entry, bits)], page_model)
+    if not exact:
         raise RuntimeError("darnzip did not give the page back")
     row = {"page": name, "height": image.shape[0], "width": image.shape[1], "darnzip": stats.archive_bytes,
            "patches": stats.patches, "copies": stats.copies, "encode_s": encode_s, "decode_s": decode_s,
            "mpixels_per_s": (image.size / 1e6 / encode_s, image.size / 1e6 / decode_s)}
     if copies_off:
         plain = io.BytesIO()
-        row["darnzip_no_copies"] = compress_pages(plain, [(entry, bits)], model_id, model, sha, copies=False).archive_bytes
+        row["darnzip_no_copies"] = compress_pages(plain, [(entry, bits)], *page_model, copies=False).archive_bytes
     row.update(classical_codecs(image))
     return row
 
@@ -101,15 +98,8 @@ def bench_page(image: np.ndarray, page_model: tuple, name: str = "page", copies_
 def page_model_on_images(images: np.ndarray, page_model: tuple) -> dict:
     """The page model on a set of same-size binary images (N, H, W), as `bench` lists a codec: bits per
     image of the whole archive (the images stacked into chunks), seconds both ways, round trip checked."""
-    model_id, model, sha = page_model
     entry = {"type": "npy", "name": "images.npy", "dtype": "|u1", "shape": list(images.shape), "lo": 0, "hi": 1}
-    start = time.perf_counter()
-    buffer = io.BytesIO()
-    stats = compress_pages(buffer, [(entry, np.ascontiguousarray(images, dtype=np.uint8))], model_id, model, sha)
-    from darnzip.images.container import ArchiveReader
-
-    buffer.seek(0)
-    decoded = np.concatenate(list(decode_pages(open_pages(ArchiveReader(buffer)))))
-    ok = np.array_equal(decoded.reshape(images.shape), images)
-    return {"name": f"darnzip page model {model_id} (images stacked)", "bits_per_image": 8 * stats.archive_bytes / len(images),
-            "seconds": time.perf_counter() - start, "note": "" if ok else "ROUND TRIP FAILED"}
+    stats, encode_s, decode_s, exact = round_trip([(entry, np.ascontiguousarray(images, dtype=np.uint8))], page_model)
+    return {"name": f"darnzip page model {page_model[0]} (images stacked)",
+            "bits_per_image": 8 * stats.archive_bytes / len(images), "seconds": encode_s + decode_s,
+            "note": "" if exact else "ROUND TRIP FAILED"}

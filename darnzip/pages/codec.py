@@ -16,7 +16,7 @@ import numpy as np
 from . import pixels
 from .latents import PageDecodeError, Popper, Recorder, walk
 from .model import PageModel
-from .patches import Patches, plan_patches, residual_of, stamp
+from .patches import Patches, plan_patches, stamp
 
 __all__ = ["PageCode", "PageDecodeError", "decode_page", "encode_page"]
 
@@ -40,8 +40,7 @@ def encode_page(image: np.ndarray, model: PageModel, copies: bool = True) -> Pag
     inverted = int(2 * int(image.sum()) > image.size)  # ink is the rarer value: code white on black as black on white
     if inverted:
         image = 1 - image
-    plan, lines = plan_patches(image) if copies else (Patches.empty(), [])
-    residual = residual_of(image, plan)
+    plan, lines, residual = plan_patches(image) if copies else (Patches.empty(), [], image)
     table = model.pixel_table()
     latent_ops = Recorder()
     latent_ops.uniform(2, inverted)

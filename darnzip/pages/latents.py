@@ -13,6 +13,7 @@ the list, the class's frequency, without a separate table of classes.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 
 import constriction
@@ -55,8 +56,9 @@ class Recorder:
         self.ops.append(("uni", value, size))
         return value
 
-    def source(self, count: int, members: list, value: int) -> int:
-        self.ops.append(("src", count, members, len(members)))
+    def source(self, count: int, root: np.ndarray, members: dict, value: int) -> int:
+        """The class `value` of a copy; its source, one of the class's earlier patches, is popped when pushing."""
+        self.ops.append(("src", count, members[value], len(members[value])))
         return value
 
     def push(self, coder) -> None:
@@ -90,24 +92,21 @@ class Popper:
             return 0
         return int(self.coder.decode(constriction.stream.model.Uniform(size), 1)[0])
 
-    def source(self, count: int, members_of, value=None) -> int:
-        raise NotImplementedError  # walk() calls pop_source instead
-
-    def pop_source(self, count: int, root: np.ndarray, members: dict) -> int:
+    def source(self, count: int, root: np.ndarray, members: dict, value=None) -> int:
+        """Pop a source among `count` earlier patches, push back its rank in its class; its class."""
         s = self.uniform(count)
-        group = members[int(root[s])]
+        group = members[int(root[s])]  # in list order
         if len(group) > 1:
-            self.coder.encode_reverse(np.array([group.index(s)], np.int32),
+            self.coder.encode_reverse(np.array([bisect.bisect_left(group, s)], np.int32),
                                       constriction.stream.model.Uniform(len(group)))
-        return s
+        return int(root[s])
 
 
 def integer(channel, table: CountTable, value: int | None) -> int:
-    symbol, raw, width = intcode.split(value) if value is not None else (None, 0, 0)
+    symbol, raw, _ = intcode.split(value) if value is not None else (None, 0, 0)
     symbol = channel.symbol(table, 0, symbol)
     raw_value, shift = 0, 0
-    chunks = intcode.raw_chunks(intcode.raw_width(symbol))
-    for n, bits in enumerate(chunks):
+    for bits in intcode.raw_chunks(intcode.raw_width(symbol)):
         part = None if value is None else (raw >> shift) & ((1 << bits) - 1)
         raw_value |= channel.uniform(1 << bits, part) << shift
         shift += bits
@@ -148,13 +147,8 @@ def walk(channel, tables: LatentTables, shape: tuple[int, int], plan: Patches | 
                                          if g is not None))
             pick = channel.symbol(tables.successor, len(guesses),
                                   (guesses + [int(plan.root[i])]).index(int(plan.root[i])) if encoding else None)
-            if pick < len(guesses):
-                r = guesses[pick]
-            elif encoding:
-                r = int(plan.root[i])
-                channel.source(i, members[r], r)
-            else:
-                r = int(root[channel.pop_source(i, root, members)])
+            r = guesses[pick] if pick < len(guesses) else \
+                channel.source(i, root, members, int(plan.root[i]) if encoding else None)
             root[i], h[i], w[i] = r, h[r], w[r]
         else:
             root[i] = r = i

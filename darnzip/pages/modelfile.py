@@ -78,24 +78,20 @@ def resolve_page_model(name: str | None) -> tuple[str, pm.PageModel, str]:
     if zoo.names_a_file(name):
         model, sha = load_page_model_file(Path(name))
         return Path(name).stem, model, sha
-    return (name, *_registered(zoo.registered_id(name)))
+    model_id = zoo.registered_id(name)  # a name without its version means the newest installed
+    return (model_id, *_registered(model_id))
 
 
 def page_model_for_archive(model_id: str, sha256: str, override: str | None = None) -> pm.PageModel:
     """The model an archive names (or the file given instead), its hash checked against the archive's."""
     try:
         if override is not None:
-            model, sha = load_page_model_file(Path(override)) if zoo.names_a_file(override) \
-                else _registered(zoo.registered_id(override))
+            _, model, sha = resolve_page_model(override)
         else:
-            model, sha = _registered(model_id) if model_id in zoo.registry() else (None, None)
-            if model is None:
-                for other, entry in zoo.registry().items():
-                    if zoo.kind_of(entry) == KIND and entry.get("sha256") == sha256:
-                        model, sha = _registered(other)
-                        break
-                else:
-                    raise ModelError(f"archive needs page model {model_id!r}, which is not installed")
+            known = model_id if model_id in zoo.registry() else zoo.registered_with_sha256(KIND, sha256)
+            if known is None:
+                raise ModelError(f"archive needs page model {model_id!r}, which is not installed")
+            model, sha = _registered(known)
     except ModelError as exc:
         raise zoo.archive_model_error(model_id, sha256, exc, override is not None) from None
     if sha != sha256:

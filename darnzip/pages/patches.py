@@ -40,6 +40,10 @@ class Patches:
     def copies(self) -> np.ndarray:
         return np.flatnonzero(self.root != np.arange(len(self)))
 
+    def box(self, i: int) -> tuple[slice, slice]:
+        """Patch i's box, as an index of the page."""
+        return slice(self.y0[i], self.y0[i] + self.h[i]), slice(self.x0[i], self.x0[i] + self.w[i])
+
 
 def _lines(boxes: Boxes, chosen: np.ndarray) -> list[np.ndarray]:
     """Group the chosen boxes into text lines (a box whose vertical centre lies in the line's span so far
@@ -64,7 +68,7 @@ def residual_of(image: np.ndarray, patches: Patches) -> np.ndarray:
     """The page with every copy's box cleared: what the pixel coder codes."""
     residual = image.copy()
     for i in patches.copies.tolist():
-        residual[patches.y0[i]:patches.y0[i] + patches.h[i], patches.x0[i]:patches.x0[i] + patches.w[i]] = 0
+        residual[patches.box(i)] = 0
     return residual
 
 
@@ -72,9 +76,7 @@ def stamp(residual: np.ndarray, patches: Patches) -> np.ndarray:
     """The page: the residual with each copy's root box ORed into the copy's box (the decoder's side)."""
     page = residual.copy()
     for i in patches.copies.tolist():
-        r = patches.root[i]
-        source = residual[patches.y0[r]:patches.y0[r] + patches.h[r], patches.x0[r]:patches.x0[r] + patches.w[r]]
-        page[patches.y0[i]:patches.y0[i] + patches.h[i], patches.x0[i]:patches.x0[i] + patches.w[i]] |= source
+        page[patches.box(i)] |= residual[patches.box(patches.root[i])]
     return page
 
 
@@ -105,11 +107,11 @@ def _strip_components(image: np.ndarray) -> Boxes:
     return Boxes(*(np.concatenate([getattr(b, f) for b in parts]) for f in ("y0", "y1", "x0", "x1", "black")))
 
 
-def plan_patches(image: np.ndarray) -> tuple[Patches, list[np.ndarray]]:
-    """(patches, lines as arrays of list indices) for an (H, W) 0/1 uint8 image."""
+def plan_patches(image: np.ndarray) -> tuple[Patches, list[np.ndarray], np.ndarray]:
+    """(patches, lines as arrays of list indices, the residual) for an (H, W) 0/1 uint8 image."""
     boxes = _strip_components(image)
     if len(boxes) < 2:
-        return Patches.empty(), []
+        return Patches.empty(), [], image
     h, w = boxes.y1 - boxes.y0, boxes.x1 - boxes.x0
     chosen = np.flatnonzero((h * w >= MIN_AREA) & (boxes.black >= MIN_BLACK) & (h <= MAX_SIDE) & (w <= MAX_SIDE))
     lines = _lines(boxes, chosen)
@@ -124,10 +126,7 @@ def plan_patches(image: np.ndarray) -> tuple[Patches, list[np.ndarray]]:
         patches = _listed(boxes, order, classes, keep)
         residual = residual_of(image, patches)
         spoiled = [r for r in np.unique(patches.root).tolist()
-                   if not np.array_equal(residual[patches.y0[r]:patches.y0[r] + patches.h[r],
-                                                  patches.x0[r]:patches.x0[r] + patches.w[r]],
-                                         image[patches.y0[r]:patches.y0[r] + patches.h[r],
-                                               patches.x0[r]:patches.x0[r] + patches.w[r]])]
+                   if not np.array_equal(residual[patches.box(r)], image[patches.box(r)])]
         if not spoiled:
             break
         listed = order[keep[classes[order]]]
@@ -135,4 +134,4 @@ def plan_patches(image: np.ndarray) -> tuple[Patches, list[np.ndarray]]:
     listed = order[keep[classes[order]]]
     position = {int(i): n for n, i in enumerate(listed.tolist())}
     kept_lines = [np.array([position[int(i)] for i in line if int(i) in position], np.int64) for line in lines]
-    return patches, [line for line in kept_lines if len(line)]
+    return patches, [line for line in kept_lines if len(line)], residual

@@ -10,7 +10,7 @@ import numpy as np
 from . import pixels
 from .latents import walk
 from .model import PageModel
-from .patches import plan_patches, residual_of
+from .patches import plan_patches
 
 PIXEL_STRENGTH = 16
 LATENT_STRENGTH = 256
@@ -29,7 +29,7 @@ class _Counter:
     def uniform(self, size: int, value: int) -> int:
         return value
 
-    def source(self, count: int, members: list, value: int) -> int:
+    def source(self, count: int, root: np.ndarray, members: dict, value: int) -> int:
         return value
 
 
@@ -40,8 +40,7 @@ def empty_statistics() -> dict:
 def add_page(statistics: dict, image: np.ndarray) -> None:
     """Count one (H, W) 0/1 page's symbols into `statistics` as the encoder would code them."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    plan, lines = plan_patches(image)
-    residual = residual_of(image, plan)
+    plan, lines, residual = plan_patches(image)
     for r0, r1 in pixels.band_bounds(*image.shape):
         ctx = pixels.all_contexts(residual[r0:r1], residual[max(0, r0 - pixels.TOP):r0])
         statistics["pixel"] += np.bincount((ctx * 2 + residual[r0:r1]).ravel(),

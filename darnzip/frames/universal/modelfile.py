@@ -53,10 +53,10 @@ def load_universal_file(weights: Path, sha256: str | None = None) -> tuple[Unive
 @functools.lru_cache(maxsize=8)
 def universal_by_sha256(sha256: str) -> UniversalModel:
     """The installed universal model whose weights have this SHA-256 (what an archive names)."""
-    for model_id, entry in zoo.registry().items():
-        if zoo.kind_of(entry) == KIND and entry.get("sha256") == sha256:
-            return load_universal_file(*zoo.model_file(model_id, KIND))[0]  # says where its files go if missing
-    raise ModelError(f"no installed universal frame model has sha256 {sha256[:16]}...")
+    model_id = zoo.registered_with_sha256(KIND, sha256)
+    if model_id is None:
+        raise ModelError(f"no installed universal frame model has sha256 {sha256[:16]}...")
+    return load_universal_file(*zoo.model_file(model_id, KIND))[0]  # says where its files go if missing
 
 
 @functools.lru_cache(maxsize=1)
