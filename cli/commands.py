@@ -13,9 +13,10 @@ from darnzip.images.container import ArchiveReader
 from darnzip import ArchiveError, InputError, ModelError
 from darnzip.core.atomic import atomic_file, staging_directory
 from darnzip.core.zoo import registry
-from darnzip.images.modelfile import DEFAULT_MODEL, resolve_model
+from darnzip.images.modelfile import DEFAULT_MODEL
 from darnzip.images.sources import (STDIN_STEM, find_inputs, load_sources, restored_file_name, safe_output_path,
-                             source_bytes, source_count, unpack_entries)
+                             shapes_fit, source_bytes, source_count, unpack_entries)
+from darnzip.pages.modelfile import default_binary_model, named_binary_model
 
 from darnzip.frames.container import DEFAULT_CHUNK_FRAMES, MAX_CHUNK_FRAMES
 
@@ -80,7 +81,8 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         fail(f"need 1 <= --particles <= {arc.MAX_PARTICLES}")
     if not (1 <= chunk_size <= MAX_CHUNK_IMAGES and 1 <= first_batch <= batch_size <= MAX_BATCH_IMAGES):
         fail(f"need 1 <= --chunk-size <= {MAX_CHUNK_IMAGES} and 1 <= --first-batch <= --batch-size <= {MAX_BATCH_IMAGES}")
-    page_model, loaded = named_model(model_name)  # a model named that cannot be loaded fails before the inputs are read
+    # a model named that cannot be loaded fails before the inputs are read
+    page_model, loaded = (None, None) if model_name is None else named_binary_model(model_name)
     with tempfile.TemporaryDirectory() as tmp:
         paths = list(paths)
         if "-" in paths:
@@ -95,7 +97,7 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
         try:
             files = find_inputs(paths)
             if model_name is None:
-                page_model, loaded = default_models_for(files)
+                page_model, loaded = default_binary_model(lambda shape: shapes_fit(files, shape))
             if page_model is None:
                 sources = list(load_sources(files, tuple(loaded.config.image_shape),
                                             " (leave out --model: images of any size use the page model; or "
@@ -138,29 +140,6 @@ def compress(paths, output, to_stdout, force, keep, quiet, verbose, model_name, 
                                                                           stats.images, "image"), err=True)
         if verbose:
             click.echo(json.dumps(arc.accounting(stats), indent=2), err=True)
-
-
-def named_model(model_name: str | None) -> tuple:
-    """(page model (id, model, SHA-256), None) or (None, image model) for --model; (None, None) without it."""
-    from darnzip.pages.modelfile import is_page_model, resolve_page_model
-
-    if model_name is None:
-        return None, None
-    if is_page_model(model_name):
-        return resolve_page_model(model_name), None
-    return None, resolve_model(model_name)
-
-
-def default_models_for(files) -> tuple:
-    """Without --model: the default image DARN when every input is of its size, else the page model, which
-    codes binary images of any size."""
-    from darnzip.images.sources import shapes_fit
-    from darnzip.pages.modelfile import resolve_page_model
-
-    loaded = resolve_model(None)
-    if shapes_fit(files, tuple(loaded.config.image_shape)):
-        return None, loaded
-    return resolve_page_model(None), None
 
 
 def compress_page_sources(sources, page_model, target, to_stdout, force, quiet, count) -> None:

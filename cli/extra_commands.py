@@ -419,8 +419,7 @@ def write_manual_pages(manual: str, pages_text: str | None, out: Path, force: bo
     from .page_commands import page_ranges
 
     with tempfile.TemporaryDirectory() as tmp:
-        pages = sorted({page for n, (first, last) in enumerate(page_ranges(pages_text))
-                        for page in render_manual(manual, Path(tmp), first, last)})
+        pages = render_manual(manual, Path(tmp), page_ranges(pages_text))
         names = [p.name for p in pages]
         with staging_directory(out, names, force) as stage:
             for page in pages:

@@ -56,9 +56,8 @@ def bench_pages_command(paths, manuals, pages_text, model_name, together, json_p
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(Path(name).stem, (lambda p: lambda: load_pbm(p))(path)) for path, name in find_inputs(paths)]
         for manual in manuals:
-            for n, (first, last) in enumerate(page_ranges(pages_text)):
-                for path in render_manual(manual, Path(tmp) / f"{manual}-{n}", first, last):
-                    jobs.append((path.stem, (lambda p: lambda: load_pbm(p))(path)))
+            for path in render_manual(manual, Path(tmp) / manual, page_ranges(pages_text)):
+                jobs.append((path.stem, (lambda p: lambda: load_pbm(p))(path)))
         for name, load in jobs:
             row = bench_page(load(), page_model, name)
             rows.append(row)

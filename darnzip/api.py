@@ -102,32 +102,28 @@ def compress_images(images: np.ndarray, model: str | None = None, particles: int
     in parallel; `chunk_size`: most images per independent chunk, the unit of random access (default
     8192); these three are for the DARN."""
     from darnzip.images import archive as arc
-    from darnzip.images.modelfile import resolve_model
     from darnzip.images.sources import binary_values
-    from darnzip.pages.modelfile import is_page_model, resolve_page_model
+    from darnzip.pages.modelfile import default_binary_model, named_binary_model
 
     array = np.asarray(images)
-    loaded = None if model is not None and is_page_model(model) else resolve_model(model)
-    if loaded is None or (model is None and array.ndim in (2, 3) and tuple(array.shape[-2:]) != tuple(loaded.config.image_shape)):
-        from darnzip.pages.archive import compress_pages
-
+    page_model, loaded = named_binary_model(model) if model is not None else \
+        default_binary_model(lambda shape: array.ndim not in (2, 3) or tuple(array.shape[-2:]) == shape)
+    if page_model is not None:
         if array.dtype.kind not in "biu" or array.ndim not in (2, 3) or 0 in array.shape[-2:]:
             raise ValueError(f"need an integer (N, H, W) or (H, W) array, not {array.dtype} {array.shape}")
-        lo, hi = binary_values(array, "images")
-        entry = {"type": "npy", "name": "images.npy", "dtype": array.dtype.str, "shape": list(array.shape),
-                 "lo": int(lo), "hi": int(hi)}
-        bits = (array == hi).astype(np.uint8).reshape(-1, *array.shape[-2:])
-        page_model = resolve_page_model(model)
-        return _written(out, lambda stream: compress_pages(stream, [(entry, bits)], *page_model))
-    if array.dtype.kind not in "biu" or array.ndim != 3 or tuple(array.shape[1:]) != tuple(loaded.config.image_shape):
+    elif array.dtype.kind not in "biu" or array.ndim != 3 or tuple(array.shape[1:]) != tuple(loaded.config.image_shape):
         raise ValueError(f"need an integer (N, {loaded.config.image_shape[0]}, {loaded.config.image_shape[1]}) array "
                          f"for model {loaded.model_id}, not {array.dtype} {array.shape}")
     lo, hi = binary_values(array, "images")
     entry = {"type": "npy", "name": "images.npy", "dtype": array.dtype.str, "shape": list(array.shape),
              "lo": int(lo), "hi": int(hi)}
+    bits = (array == hi).astype(np.uint8).reshape(-1, *array.shape[-2:])
+    if page_model is not None:
+        from darnzip.pages.archive import compress_pages
+
+        return _written(out, lambda stream: compress_pages(stream, [(entry, bits)], *page_model))
     options = arc.CodingOptions(workers=workers, **({} if particles is None else {"particles": particles}),
                                 **({} if chunk_size is None else {"chunk_size": chunk_size}))
-    bits = (array == hi).astype(np.uint8)
     return _written(out, lambda stream: arc.compress_stream(stream, [(entry, bits)], loaded, options))
 
 

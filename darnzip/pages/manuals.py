@@ -29,9 +29,10 @@ TRAINING = ("bzip2", "nettle", "libtasn1", "shared-mime-info")
 HELD_OUT = ("fontconfig", "zlib-crc", "valgrind")
 
 
-def render_manual(name: str, out_dir: Path, first: int | None = None, last: int | None = None,
+def render_manual(name: str, out_dir: Path, pages: list[tuple[int | None, int | None]] | None = None,
                   dpi: int = 300) -> list[Path]:
-    """Render pages first..last (1-based, inclusive; None: all) of a manual as PBM files in out_dir."""
+    """Render the pages of a manual as PBM files in out_dir: each (first, last) range of `pages` (1-based,
+    inclusive; None: all), a page named in two ranges once. Returns the files, in page order."""
     if name not in MANUALS:
         raise InputError(f"unknown manual {name!r} (known: {', '.join(MANUALS)})")
     pdf, package = MANUALS[name]
@@ -48,10 +49,11 @@ def render_manual(name: str, out_dir: Path, first: int | None = None, last: int 
             with gzip.open(source) as packed, open(plain, "wb") as f:
                 shutil.copyfileobj(packed, f)
             source = plain
-        command = ["pdftoppm", "-mono", "-r", str(dpi)]
-        command += ["-f", str(first)] if first else []
-        command += ["-l", str(last)] if last else []
-        subprocess.run(command + [str(source), str(out_dir / name)], check=True, capture_output=True)
+        for first, last in pages or [(None, None)]:
+            command = ["pdftoppm", "-mono", "-r", str(dpi)]
+            command += ["-f", str(first)] if first else []
+            command += ["-l", str(last)] if last else []
+            subprocess.run(command + [str(source), str(out_dir / name)], check=True, capture_output=True)
     return sorted(out_dir.glob(f"{name}-*.pbm"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,8 +14,9 @@ from darnzip.core.modelfiles import ModelError, checked_model_files, write_model
 
 from . import intcode, model as pm, pixels
 
-__all__ = ["DEFAULT_PAGES", "KIND", "default_page_model", "is_page_model", "load_page_model_file",
-           "page_model_for_archive", "resolve_page_model", "save_page_model"]
+__all__ = ["DEFAULT_PAGES", "KIND", "default_binary_model", "default_page_model", "is_page_model",
+           "load_page_model_file", "named_binary_model", "page_model_for_archive", "resolve_page_model",
+           "save_page_model"]
 
 KIND = "pages"
 DEFAULT_PAGES = "pages-v1"
@@ -69,6 +71,23 @@ def is_page_model(name: str) -> bool:
             return False
     entry = zoo.registry().get(zoo.registered_id(name))
     return entry is not None and zoo.kind_of(entry) == KIND
+
+
+def named_binary_model(name: str) -> tuple:
+    """What --model NAME codes binary images with: (page model (id, model, SHA-256), None), or (None, the
+    fixed-size image model)."""
+    from darnzip.images.modelfile import resolve_model
+
+    return (resolve_page_model(name), None) if is_page_model(name) else (None, resolve_model(name))
+
+
+def default_binary_model(fits: Callable[[tuple[int, int]], bool]) -> tuple:
+    """Without a model named: the default image DARN when `fits` its image shape (every input is of that
+    size), else the page model, which codes binary images of any size; as named_binary_model."""
+    from darnzip.images.modelfile import resolve_model
+
+    loaded = resolve_model(None)
+    return (None, loaded) if fits(tuple(loaded.config.image_shape)) else (resolve_page_model(None), None)
 
 
 def resolve_page_model(name: str | None) -> tuple[str, pm.PageModel, str]:
