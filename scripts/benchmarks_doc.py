@@ -5,6 +5,9 @@
     darnzip report --data fashion-mnist-test --model fashion-binary-v1.safetensors --json docs/report-fashion.json --plot "" -f
     darnzip bench --json docs/bench.json -f                                 # binary images: speed, classical codecs
     darnzip bench-frames --json docs/frames/bench.json --plot-dir docs/frames -f   # frame streams, five games
+    python scripts/measure_universal.py Atlantis Gopher Hero Jamesbond Tutankham Zaxxon --json docs/frames/universal.json
+    python scripts/measure_universal.py Pong Freeway SpaceInvaders Riverraid Seaquest --json docs/frames/universal.json
+    python scripts/measure_universal.py Pong --transform crop200 --json docs/frames/universal.json   # also x2, random8
     python scripts/measure_scale.py --shards 100 --workers 1 2 --single --json docs/scale.json   # Dask
     python scripts/measure_random_access.py --frames 100000 --whole --json docs/random-access.json
     darnzip bench-pages --manual fontconfig --manual zlib-crc --together --json docs/pages-heldout.json -f
@@ -106,6 +109,25 @@ def frames_table(games: list[dict]) -> list[str]:
     return lines + [""] + [f"![{g['game']}](frames/{g['game'].lower()}.png)" for g in games] + [""]
 
 
+def universal_table(streams: list[dict]) -> list[str]:
+    lines = ["## Frame streams, any game: `scripts/measure_universal.py`", "",
+             "darnzip as `compress` runs it (its own choice of model and of the byte compressors, chunk by "
+             "chunk), and the universal model alone with its tables adapting and frozen, against the best of "
+             "bzip2 -9, xz -9e and zstd -22 --long=27 on the palette-index stream (bits/frame; random-action "
+             "play, frameskip 4).", "",
+             "| stream | frames (seed) | darnzip | ratio | universal, adapting | its ratio | frozen | best classical "
+             "| universal coding / decoding frames/s |", "|---|---|---|---|---|---|---|---|---|"]
+    for st in streams:
+        best = min(st["classical_bits"], key=st["classical_bits"].get).split(" ")[0]
+        rates = st.get("universal_adapting_bits") is not None or None  # no rate where the model left the chunk
+        lines.append(f"| {st['stream']} | {st['frames']:,} ({st['seed']}) | {fmt(st['darnzip_bits'], 1)} | "
+                     f"{fmt(st['ratio'], 3)} | **{fmt(st['universal_adapting_bits'], 1)}** | "
+                     f"{fmt(st.get('universal_ratio'), 3)} | {fmt(st['universal_frozen_bits'], 1)} | "
+                     f"{best} {fmt(st['best_classical_bits'], 1)} | {fmt(rates and st['universal_encode_fps'], 0)} / "
+                     f"{fmt(rates and st['universal_decode_fps'], 0)} |")
+    return lines + [""]
+
+
 def scale_table(scale: dict) -> list[str]:
     lines = [f"## Scale-out: `scripts/measure_scale.py` ({scale['images']:,} binary images in {scale['shards']} shards, "
              f"{scale['particles']} particle)", "",
@@ -172,6 +194,7 @@ def main() -> int:
     parts = [METHOD]
     sources = [("report.json", report_with_plot("report.png")), ("report-static.json", report_table),
                ("report-fashion.json", report_table), ("bench.json", bench_table), ("frames/bench.json", frames_table),
+               ("frames/universal.json", universal_table),
                ("scale.json", scale_table), ("random-access.json", random_access_table),
                ("pages-heldout.json", lambda b: pages_table(b, "the fontconfig and zlib crc manuals, every page")),
                ("pages-valgrind.json", lambda b: pages_table(b, "the valgrind manual, eight pages spread through it"))]

@@ -123,8 +123,13 @@ def test_palette_lookup_equals_the_sorted_search():
 
 def test_spawned_workers_write_the_same_archive(history_model, monkeypatch):
     """Workers are forked on Linux and spawned elsewhere; spawned ones load the model themselves and must
-    code exactly as forked ones and as the main process."""
+    code exactly as forked ones and as the main process. Spawned workers import the chunk codec afresh, so
+    they cannot see the class attribute that game_model_alone patches here: this test runs with the
+    default, chunks also tried with the universal model."""
     from darnzip.frames import stream
+    from darnzip.frames.chunks import FrameChunkCodec
+
+    monkeypatch.setattr(FrameChunkCodec, "universal_choice", True)
 
     frames = animated_frames(24, seed=12)
     forked = _archive(history_model, frames, chunk_frames=8, workers=2)

@@ -149,3 +149,100 @@ def test_a_chunk_of_mostly_new_pixels_is_left_to_the_byte_coders(shipped):
     noise = [rng.integers(0, 8, (32, 32)).astype(np.uint8) for _ in range(5)]
     assert encode_chunk(noise, shipped.tables(8), max_drawn=3 * 32 * 32) is None
     assert encode_chunk(noise, shipped.tables(8), max_drawn=5 * 32 * 32) is not None
+
+
+def test_scheme_1_model_decodes_its_golden_chunk_and_re_encodes_it_identically():
+    """tests/golden/universal-frames-v1-chunk.npz: 16 Tutankham frames (play seed 4242) coded by the
+    scheme-1 coder with universal-frames-v1 before scheme 2 existed; archives that name that model
+    must decode for good."""
+    from pathlib import Path
+
+    from darnzip.core.zoo import registry
+    from darnzip.frames.universal.modelfile import load_universal_file
+
+    golden = Path(__file__).resolve().parent.parent / "golden"
+    model, _ = load_universal_file(golden / "universal-frames-v1.safetensors",
+                                   registry()["universal-frames-v1"]["sha256"])
+    assert model.scheme == 1
+    data = np.load(golden / "universal-frames-v1-chunk.npz")
+    frames, words = list(data["frames"]), data["words"]
+    colours = int(data["frames"].max()) + 1
+    back = decode_chunk(words, frames[0].shape, len(frames), model.tables(colours))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, back))
+    assert np.array_equal(encode_chunk(frames, model.tables(colours)), words)
+
+
+def test_rank_orders_2_put_left_then_upper_then_own_then_commonest():
+    count = cx.vector_count(2)
+    predictions = np.array([[7, 9, 5, 11], [-1, 9, 9, -1], [-1, -1, -1, -1], [200, 200, -1, 3]])
+    bits, ranked = cx.rank_orders_2(predictions)
+    assert list(ranked[0, :4]) == [7, 9, 5, 11]
+    assert list(ranked[1, :2]) == [9, 0] and list(ranked[2, :3]) == [0, 1, 2]
+    assert list(ranked[3, :3]) == [200, 3, 0]
+    assert all(sorted(row) == list(range(count)) for row in ranked)
+    assert list(bits) == [15, 6, 0, 11 + 16]  # which predictions exist, and (16) left equals upper
+
+
+def test_escapable_says_whether_a_colour_of_the_set_is_no_candidate():
+    escape_set = np.zeros(8, bool)
+    candidates = np.array([[3, 3, -1, 1], [3, 2, -1, 1], [4, 4, -1, 1], [3, 3, -1, 5]])  # (4, n): M, P, W, N
+    assert list(cx.escapable(escape_set, candidates)) == [False] * 4
+    escape_set[3] = True
+    assert list(cx.escapable(escape_set, candidates)) == [False, False, True, True]
+    escape_set[[1, 5]] = True
+    assert list(cx.escapable(escape_set, candidates)) == [True, True, True, True]
+
+
+def test_window_stats_find_exactly_the_reproducing_vectors():
+    """ChunkState.reproducing (window extremes and sums, then pixel checks) equals comparing every pixel, over
+    both reference frames, for blocks of one colour, of many, and over the frame's edge."""
+    rng = np.random.default_rng(8)
+    shape = (37, 45)
+    g = Geometry(*shape)
+    state = ChunkState(g, UniversalModel.untrained().tables(3))
+    for _ in range(2):
+        frame = (rng.random(shape) < 0.2).astype(np.uint8) + (rng.random(shape) < 0.1)
+        frame[:16, :24] = 1
+        state.advance(g.pad(frame), np.zeros(g.blocks, np.int64), np.zeros(g.blocks, np.int64))
+    cur = state.prev.copy()
+    cur[g.block_pixels(np.array([3]))] = 1  # a block of one colour that many windows reproduce
+    blocks = np.arange(g.blocks)
+    ranked = np.broadcast_to(np.arange(state.vector_count), (g.blocks, state.vector_count))
+    fast = state.reproducing(cur, blocks, ranked)
+    assert np.array_equal(fast, state.agreement(cur, blocks, ranked).all(axis=2))
+    assert fast[3].sum() > 10 and fast.any(axis=1).sum() >= g.blocks // 2
+
+
+def scrolling_stream(shape=(48, 64), frames=12, seed=9):
+    """A textured screen that scrolls two rows a frame, new rows entering at the top."""
+    rng = np.random.default_rng(seed)
+    tall = (rng.random((shape[0] + 2 * frames, shape[1])) < 0.15).astype(np.uint8) * 3
+    tall[:, ::9] = 2
+    return [np.ascontiguousarray(tall[2 * (frames - t):2 * (frames - t) + shape[0]]) for t in range(frames)]
+
+
+def _golden_v1():
+    from pathlib import Path
+
+    from darnzip.core.zoo import registry
+    from darnzip.frames.universal.modelfile import load_universal_file
+
+    golden = Path(__file__).resolve().parent.parent / "golden"
+    return load_universal_file(golden / "universal-frames-v1.safetensors", registry()["universal-frames-v1"]["sha256"])[0]
+
+
+def test_the_shipped_scheme_2_model_codes_a_scrolling_screen_far_cheaper_than_v1(shipped):
+    scroll = scrolling_stream()
+    assert shipped.scheme == 2
+    v1, v2 = (len(round_trip(scroll, model, 4)) for model in (_golden_v1(), shipped))
+    assert v2 < 0.7 * v1, (v1, v2)
+
+
+def test_an_escape_set_makes_a_new_colour_over_many_pixels_cheap():
+    base = sprite_stream((48, 64), frames=6, colours=6)
+    painted = [f.copy() for f in base]
+    for f in painted[3:]:
+        f[10:40, 8:50] = 6  # a colour no earlier frame had, over many pixels
+    extra = {s: len(round_trip(painted, UniversalModel.untrained(scheme=s), 7))
+             - len(encode_chunk(base, UniversalModel.untrained(scheme=s).tables(7))) for s in (1, 2)}
+    assert extra[2] < 0.5 * extra[1], extra

@@ -89,6 +89,45 @@ class Geometry:
                     out.append(np.where(inside, y * self.blocks_x + x, -1))
         return np.stack(out, axis=1)
 
+    @functools.cached_property
+    def block_diagonals(self) -> list[np.ndarray]:
+        """The blocks of each anti-diagonal of the block grid (row + column = 0, 1, ...), in raster order:
+        a block's left and upper neighbours lie on the diagonal before its own."""
+        by, bx = np.divmod(np.arange(self.blocks), self.blocks_x)
+        order = np.lexsort((by, by + bx))
+        return np.split(order, np.cumsum(np.bincount(by + bx))[:-1])
+
+    @functools.cached_property
+    def upper_left(self) -> tuple[np.ndarray, np.ndarray]:
+        """(blocks,) each block's upper and left neighbour; past the frame's edge, `blocks`, one past the
+        last block (arrays of what frame t's blocks hold carry one more entry, for "none")."""
+        by, bx = np.divmod(np.arange(self.blocks), self.blocks_x)
+        blocks = np.arange(self.blocks)
+        return np.where(by > 0, blocks - self.blocks_x, self.blocks), np.where(bx > 0, blocks - 1, self.blocks)
+
+
+def window_stats(flat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(padded,) frame -> the least value, the greatest and the sum of the BLOCK x BLOCK window whose
+    top-left corner is each position (flat, like the frame); a window that does not fit holds an
+    impossible pair (its least above its greatest), so no block's equal it. A block can equal a window
+    only if the three agree, and a block of one colour c equals every window whose extremes are both c."""
+    a = flat.reshape(shape)
+    sums = np.zeros((shape[0] + 1, shape[1] + 1), dtype=np.int32)  # may wrap: a window's difference is still exact
+    sums[1:, 1:] = a.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+    total = np.zeros(shape, dtype=np.int32)
+    total[:shape[0] - BLOCK + 1, :shape[1] - BLOCK + 1] = (sums[BLOCK:, BLOCK:] - sums[:-BLOCK, BLOCK:]
+                                                           - sums[BLOCK:, :-BLOCK] + sums[:-BLOCK, :-BLOCK])
+    low, high = a, a
+    for width in (1, 2, 4):  # windows of 2, 4, then 8 columns, then the same down the rows
+        low, high = np.minimum(low[:, :-width], low[:, width:]), np.maximum(high[:, :-width], high[:, width:])
+    for width in (1, 2, 4):
+        low, high = np.minimum(low[:-width], low[width:]), np.maximum(high[:-width], high[width:])
+    out_low = np.full(shape, np.iinfo(np.int16).max, dtype=np.int16)
+    out_high = np.full(shape, np.iinfo(np.int16).min, dtype=np.int16)
+    out_low[:low.shape[0], :low.shape[1]] = low
+    out_high[:high.shape[0], :high.shape[1]] = high
+    return out_low.reshape(-1), out_high.reshape(-1), total.reshape(-1)
+
 
 def diagonal_steps() -> list[np.ndarray]:
     """The in-block pixel numbers (r * 8 + c) of each anti-diagonal r + c = 0, 1, ..., 14: a decoder fills
@@ -99,5 +138,6 @@ def diagonal_steps() -> list[np.ndarray]:
 
 
 STEPS = diagonal_steps()
+PROBES = np.array([r * BLOCK + c for r in range(BLOCK) for c in range((r + 1) % 2, BLOCK, 2)])  # 32 pixels a block, a checkerboard
 STEP_ROWS = [s // BLOCK for s in STEPS]
 STEP_COLS = [s % BLOCK for s in STEPS]

@@ -15,16 +15,21 @@ from . import contexts as cx
 from .model import UniversalModel
 
 KIND = "universal"
-DEFAULT_UNIVERSAL = "universal-frames-v1"
-ARCHITECTURE = {"kind": "universal-frames", "block": 8, "vectors": len(cx.VECTORS),
-                "latent_contexts": cx.LATENT_CONTEXTS, "vector_contexts": cx.VECTOR_CONTEXTS,
-                "pixel_contexts": cx.PIXEL_CONTEXTS, "pixel_symbols": cx.PIXEL_SYMBOLS}
-TABLES = ("latent", "vector", "pixel")
+DEFAULT_UNIVERSAL = "universal-frames-v2"
+
+
+def architecture(scheme: int) -> dict:
+    """What a model file of this scheme says it is (scheme 1 files, universal-frames-v1, do not name it)."""
+    shapes = cx.table_shapes(scheme)
+    out = {"kind": "universal-frames", "block": 8, "vectors": cx.vector_count(scheme),
+           "latent_contexts": shapes["latent"][0], "vector_contexts": shapes["vector"][0],
+           "pixel_contexts": cx.PIXEL_CONTEXTS, "pixel_symbols": cx.PIXEL_SYMBOLS}
+    return out if scheme == 1 else {**out, "scheme": scheme}
 
 
 def save_universal(stem: Path, model: UniversalModel, model_id: str, info: dict, force: bool = True) -> str:
-    arrays = {name: np.ascontiguousarray(getattr(model, name), dtype=np.int64) for name in TABLES}
-    info = {**info, "architecture": ARCHITECTURE, "increments": model.increments, "limits": model.limits}
+    arrays = {name: np.ascontiguousarray(getattr(model, name), dtype=np.int64) for name in model.table_names()}
+    info = {**info, "architecture": architecture(model.scheme), "increments": model.increments, "limits": model.limits}
     return write_model_files(Path(stem), arrays, model_id, info, force)
 
 
@@ -34,18 +39,20 @@ def load_universal_file(weights: Path, sha256: str | None = None) -> tuple[Unive
     weights, description, sha = checked_model_files(Path(weights), sha256)
     try:
         info = json.loads(description.read_text())
-        if info.get("architecture") != ARCHITECTURE:
+        scheme = next((s for s in cx.SCHEMES if info.get("architecture") == architecture(s)), None)
+        if scheme is None:
             raise ModelError(f"{weights}: not a universal frame model of this darnzip")
         arrays = load_file(str(weights))
-        model = UniversalModel(*(arrays[name] for name in TABLES), dict(info["increments"]), dict(info["limits"]))
+        if set(arrays) != set(cx.table_shapes(scheme)):
+            raise ModelError(f"{weights}: its tables are not those of a scheme-{scheme} universal model")
+        model = UniversalModel(arrays["latent"], arrays["vector"], arrays["pixel"], dict(info["increments"]),
+                               dict(info["limits"]), scheme, arrays.get("escape"))
         model.tables(2)  # checks every table's counts, increment and limit
     except (KeyError, TypeError, ValueError, OSError) as exc:
         if isinstance(exc, ModelError):
             raise
         raise ModelError(f"{weights}: not a valid universal frame model ({exc})") from None
-    shapes = {"latent": (cx.LATENT_CONTEXTS, cx.LATENT_STATES), "vector": (cx.VECTOR_CONTEXTS, len(cx.VECTORS)),
-              "pixel": (cx.PIXEL_CONTEXTS, cx.PIXEL_SYMBOLS)}
-    if any(getattr(model, name).shape != shape for name, shape in shapes.items()):
+    if any(getattr(model, name).shape != shape for name, shape in cx.table_shapes(scheme).items()):
         raise ModelError(f"{weights}: its tables are not of this darnzip's shapes")
     return model, sha
 
