@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,9 @@ from darnzip.frames.universal.coder import ChunkState, UniversalDecodeError, ana
 from darnzip.frames.universal.geometry import Geometry
 from darnzip.frames.universal.model import UniversalModel
 from darnzip.frames.universal.modelfile import default_universal
+
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 
 def sprite_stream(shape=(50, 70), frames=24, colours=6, seed=0):
@@ -155,16 +160,9 @@ def test_scheme_1_model_decodes_its_golden_chunk_and_re_encodes_it_identically()
     """tests/golden/universal-frames-v1-chunk.npz: 16 Tutankham frames (play seed 4242) coded by the
     scheme-1 coder with universal-frames-v1 before scheme 2 existed; archives that name that model
     must decode for good."""
-    from pathlib import Path
-
-    from darnzip.core.zoo import registry
-    from darnzip.frames.universal.modelfile import load_universal_file
-
-    golden = Path(__file__).resolve().parent.parent / "golden"
-    model, _ = load_universal_file(golden / "universal-frames-v1.safetensors",
-                                   registry()["universal-frames-v1"]["sha256"])
+    model = _golden_v1()
     assert model.scheme == 1
-    data = np.load(golden / "universal-frames-v1-chunk.npz")
+    data = np.load(GOLDEN / "universal-frames-v1-chunk.npz")
     frames, words = list(data["frames"]), data["words"]
     colours = int(data["frames"].max()) + 1
     back = decode_chunk(words, frames[0].shape, len(frames), model.tables(colours))
@@ -222,13 +220,11 @@ def scrolling_stream(shape=(48, 64), frames=12, seed=9):
 
 
 def _golden_v1():
-    from pathlib import Path
-
+    """universal-frames-v1 (scheme 1), whose files are kept beside its golden chunk."""
     from darnzip.core.zoo import registry
     from darnzip.frames.universal.modelfile import load_universal_file
 
-    golden = Path(__file__).resolve().parent.parent / "golden"
-    return load_universal_file(golden / "universal-frames-v1.safetensors", registry()["universal-frames-v1"]["sha256"])[0]
+    return load_universal_file(GOLDEN / "universal-frames-v1.safetensors", registry()["universal-frames-v1"]["sha256"])[0]
 
 
 def test_the_shipped_scheme_2_model_codes_a_scrolling_screen_far_cheaper_than_v1(shipped):

@@ -248,6 +248,12 @@ class LatentStep:
     vector_counts: np.ndarray  # prior counts of the moved blocks' contexts
     reproducing: np.ndarray  # (moved, V) which ranks reproduce each moved block
 
+    @classmethod
+    def all_still(cls, state_contexts: np.ndarray, states: np.ndarray, vector_count: int) -> "LatentStep":
+        """A step whose blocks are all still: no vector is coded."""
+        return cls(state_contexts, states, _no_ranks(), _no_ranks(), np.zeros(0, bool),
+                   np.zeros((0, vector_count), np.int64), np.zeros((0, vector_count), bool))
+
 
 @dataclasses.dataclass
 class PixelStep:
@@ -318,8 +324,7 @@ def analyse_frame(state: ChunkState, cur: np.ndarray) -> FrameCode:
         state_ctx = state.state_contexts(base, blocks, states)
         mine = blocks[states[blocks] != cx.STILL]
         if not len(mine):
-            latents.append(LatentStep(state_ctx, states[blocks], _no_ranks(), _no_ranks(), np.zeros(0, bool),
-                                      np.zeros((0, state.vector_count), np.int64), np.zeros((0, state.vector_count), bool)))
+            latents.append(LatentStep.all_still(state_ctx, states[blocks], state.vector_count))
             continue
         i = where[mine]
         predictions, ranked = state.vector_ranks(mine, states, vectors)
@@ -378,10 +383,8 @@ def _update(state: ChunkState, cur, latents: list, states, vectors, steps, escap
     state.advance(cur, states, vectors)
 
 
-def _moved_of(latents: list, vector_count: int) -> tuple[np.ndarray, np.ndarray]:
+def _moved_of(latents: list) -> tuple[np.ndarray, np.ndarray]:
     """The prior counts and reproducing ranks of a frame's moved blocks, in the decoder's order."""
-    if not latents:
-        return np.zeros((0, vector_count), np.int64), np.zeros((0, vector_count), bool)
     return (np.concatenate([s.vector_counts for s in latents]), np.concatenate([s.reproducing for s in latents]))
 
 
@@ -389,8 +392,8 @@ def push_frame(coder, code: FrameCode, bits_back: bool) -> None:
     """Push one analysed frame (the reverse of pop_frame)."""
     ranks = [s.ranks.copy() for s in code.latents]
     if bits_back:  # pop each moved block's vector from q, in the decoder's push order reversed
-        moved_ranks = np.concatenate([_no_ranks()] + [r[s.moved] for r, s in zip(ranks, code.latents)])
-        for rows, group_ranks, q in _posterior_groups(*_moved_of(code.latents, code.vector_rows.shape[1])):
+        moved_ranks = np.concatenate([r[s.moved] for r, s in zip(ranks, code.latents)])
+        for rows, group_ranks, q in _posterior_groups(*_moved_of(code.latents)):
             moved_ranks[rows] = group_ranks[np.arange(len(rows)), coder.decode(CATEGORICAL, q)]
         start = 0
         for r, s in zip(ranks, code.latents):
@@ -426,8 +429,7 @@ def pop_frame(coder, state: ChunkState, bits_back: bool) -> np.ndarray:
         states[blocks] = coder.decode(CATEGORICAL, latent_rows[state_ctx])
         mine = blocks[states[blocks] != cx.STILL]
         if not len(mine):
-            latents.append(LatentStep(state_ctx, states[blocks], _no_ranks(), _no_ranks(), np.zeros(0, bool),
-                                      np.zeros((0, state.vector_count), np.int64), np.zeros((0, state.vector_count), bool)))
+            latents.append(LatentStep.all_still(state_ctx, states[blocks], state.vector_count))
             popped.append(_no_ranks())
             continue
         predictions, ranked = state.vector_ranks(mine, states, vectors)
@@ -475,8 +477,8 @@ def pop_frame(coder, state: ChunkState, bits_back: bool) -> np.ndarray:
             tables.pixel.update(ctx, sym)
     if np.any(cur[g.real] < 0):
         raise UniversalDecodeError("a block reads positions outside the frame")
-    moved_ranks = np.concatenate([_no_ranks()] + popped)
-    counts, reproducing = _moved_of(latents, state.vector_count)
+    moved_ranks = np.concatenate(popped)
+    counts, reproducing = _moved_of(latents)
     if bits_back:  # push the vectors back under q, groups in the reverse of the encoder's pop order
         for rows, group_ranks, q in reversed(list(_posterior_groups(counts, reproducing))):
             picked = np.argmax(group_ranks == moved_ranks[rows][:, None], axis=1)
@@ -487,7 +489,7 @@ def pop_frame(coder, state: ChunkState, bits_back: bool) -> np.ndarray:
     return cur
 
 
-MAX_DRAWN_PIXELS = 4 << 20  # the encoder holds a chunk's analysis until it pushes it: ~20 bytes a drawn pixel
+MAX_DRAWN_PIXELS = 4 << 20  # the encoder holds a chunk's analysis until it pushes it: ~25 bytes a drawn pixel
 
 
 def encode_chunk(frames: list[np.ndarray], tables: Tables, max_drawn: int = MAX_DRAWN_PIXELS) -> np.ndarray | None:
